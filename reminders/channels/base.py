@@ -1,0 +1,68 @@
+"""The seam between the dispatcher and a provider: send one message, or find one already sent."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A rendered message ready to go; `outbox_id` is our own id, used as an idempotency key."""
+
+    outbox_id: int
+    channel: str  # "sms" or "email"
+    to: str  # E.164 phone number or email address
+    body: str  # SMS text, or the plain-text part of an email
+    subject: str | None = None
+    html: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryReceipt:
+    """What a provider answered when it accepted a message."""
+
+    provider_message_id: str | None
+    provider_status: str = "sent"
+
+
+class Channel(abc.ABC):
+    """Sends messages of one kind. Raises `reminders.errors.DeliveryError` when it cannot."""
+
+    name: str
+
+    @abc.abstractmethod
+    def send(self, message: OutgoingMessage) -> DeliveryReceipt:
+        """Hand one message to the provider and return its receipt."""
+
+    def find_sent(self, message: OutgoingMessage, since: datetime) -> DeliveryReceipt | None:
+        """Return the receipt of `message` if the provider already has it (sent since `since`).
+
+        Used after a crash left a send's outcome unknown. Channels that cannot look back
+        return None, and the dispatcher follows its documented policy instead.
+        """
+        return None
+
+    def close(self) -> None:
+        """Release connections; the default has none."""
+
+
+def mask_phone(phone: str) -> str:
+    """Mask a phone number for logs: keep the country prefix and the last two digits."""
+    if len(phone) <= 4:
+        return "***"
+    return phone[:2] + "*" * (len(phone) - 4) + phone[-2:]
+
+
+def mask_email(email: str) -> str:
+    """Mask an email address for logs: first letter of the local part and the domain."""
+    local, _, domain = email.partition("@")
+    if not domain:
+        return "***"
+    return (local[:1] or "*") + "***@" + domain
+
+
+def mask_address(address: str) -> str:
+    """Mask a phone number or an email address, whichever it is."""
+    return mask_email(address) if "@" in address else mask_phone(address)

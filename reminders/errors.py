@@ -1,0 +1,81 @@
+"""One error hierarchy: every user-facing failure is a type that carries what explains it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class ReminderError(Exception):
+    """Base of every error the service reports to a person rather than crashing on."""
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    """One problem found in a plan file or one of its templates."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.field}: {self.message}"
+
+
+class PlanError(ReminderError):
+    """A plan file, or a template it uses, is invalid; carries every problem found."""
+
+    def __init__(self, problems: list[PlanProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class TemplateError(ReminderError):
+    """A template is missing or does not render."""
+
+    def __init__(self, template: str, message: str, line: int | None = None) -> None:
+        self.template = template
+        self.line = line
+        where = f"{template}:{line}" if line else template
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class InputProblem:
+    """One bad field of enrollment input (a CLI argument, a CSV row or an API body)."""
+
+    field: str
+    message: str
+
+
+class EnrollmentError(ReminderError):
+    """Enrollment input is invalid; lists every bad field."""
+
+    def __init__(self, problems: list[InputProblem], row: int | None = None) -> None:
+        self.problems = problems
+        self.row = row
+        prefix = f"row {row}: " if row is not None else ""
+        super().__init__(prefix + "; ".join(f"{p.field}: {p.message}" for p in problems))
+
+
+class NotFoundError(ReminderError):
+    """A patient, plan or message that was asked for does not exist."""
+
+
+@dataclass
+class DeliveryError(ReminderError):
+    """A channel could not deliver; `retryable` says whether trying again may help."""
+
+    message: str
+    code: str | None = None
+    retryable: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        code = f" (code {self.code})" if self.code else ""
+        return f"{self.message}{code}"

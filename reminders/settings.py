@@ -1,0 +1,64 @@
+"""Service settings from environment variables (prefix REMINDERS_) and an optional .env file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment; every field has a safe default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REMINDERS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        default="sqlite:///var/reminders.sqlite3",
+        description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg://... to scale out.",
+    )
+    plans_dir: Path = Path("plans")
+    templates_dir: Path = Path("templates")
+    default_region: str = "US"
+    default_timezone: str = "America/New_York"
+    default_language: str = "en"
+
+    clinic_name: str = "Your clinic"
+    clinic_phone: str = "+15555550100"
+
+    outbox_file: Path = Path("var/outbox.log")
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_base_url: str | None = Field(
+        default=None, description="Override Twilio's API host (tests use a loopback stand-in)."
+    )
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "reminders@example.org"
+
+    sms_per_second: float = 10.0
+    email_per_second: float = 10.0
+    max_attempts: int = 5
+    retry_base_seconds: float = 30.0
+    claim_timeout_seconds: float = 300.0
+    dispatch_batch_size: int = 200
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
