@@ -1,0 +1,30 @@
+"""Short human durations in plan files: "30m", "12h", "2d", "1w"."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse "90m", "12h", "2d" or "1w" (or a timedelta) into a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            amount, unit = match.groups()
+            return timedelta(**{_UNITS[unit]: int(amount)})
+    raise ValueError('expected a duration such as "30m", "12h", "2d" or "1w"')
+
+
+def format_duration(value: timedelta) -> str:
+    """Format a timedelta the way plan files write it."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600)):
+        if seconds % size == 0 and seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds // 60}m"

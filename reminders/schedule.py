@@ -1,0 +1,207 @@
+"""The pure core: plan + enrollment -> the messages to send, each with its UTC instant.
+
+No database, clock or network here. Times are planned on the patient's local wall clock
+(a 9:00 step stays 9:00 across DST changes) and stored as UTC instants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from reminders.plans.model import Channel, Phase, Plan, QuietHours, Step
+
+_MAX_GAP_MINUTES = 3 * 60
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """What scheduling needs to know about one patient's procedure."""
+
+    procedure_date: date
+    timezone: str
+    procedure_time: time | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    preferred_channel: str = "sms"
+    language: str | None = None
+    has_phone: bool = True
+    has_email: bool = False
+    sms_allowed: bool = True
+
+
+@dataclass(frozen=True)
+class PlannedMessage:
+    """One message of a patient's timeline."""
+
+    step_id: str
+    phase: Phase
+    channel: str
+    template: str
+    language: str
+    due_at: datetime  # UTC
+    send_before: datetime  # UTC: after this instant the message is skipped as too late
+    local_due: datetime  # the same instant on the patient's wall clock
+    notes: tuple[str, ...] = ()
+    skip_reason: str | None = None
+
+
+def resolve_local(day: date, wall: time, zone: ZoneInfo) -> tuple[datetime, str | None]:
+    """The instant of a wall-clock time; a time in a DST gap moves to the first valid minute.
+
+    A time that occurs twice (clocks going back) takes its first occurrence.
+    """
+    candidate = datetime.combine(day, wall, tzinfo=zone)
+    for minute in range(_MAX_GAP_MINUTES + 1):
+        moved = candidate + timedelta(minutes=minute) if minute else candidate
+        naive = moved.replace(tzinfo=None)
+        round_trip = moved.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+        if round_trip == naive:
+            note = None
+            if minute:
+                note = f"{wall:%H:%M} does not exist on {day} (DST change); moved to {moved:%H:%M}"
+            return moved.replace(fold=0), note
+    raise ValueError(f"no valid local time near {day} {wall} in {zone.key}")
+
+
+def leave_quiet_hours(moment: datetime, quiet: QuietHours) -> tuple[datetime, str | None]:
+    """Move a local instant that falls in quiet hours to the end of that quiet period."""
+    zone = moment.tzinfo
+    assert isinstance(zone, ZoneInfo)
+    wall = moment.timetz().replace(tzinfo=None)
+    if not quiet.contains(wall):
+        return moment, None
+    day = moment.date() if wall < quiet.end else moment.date() + timedelta(days=1)
+    moved, _ = resolve_local(day, quiet.end, zone)
+    return moved, f"{wall:%H:%M} is in quiet hours; moved to {moved:%Y-%m-%d %H:%M}"
+
+
+def procedure_start(plan: Plan, enrollment: Enrollment) -> datetime:
+    """When the procedure starts, as a local instant (assumed time when none was given)."""
+    zone = ZoneInfo(enrollment.timezone)
+    wall = enrollment.procedure_time or plan.defaults.assumed_procedure_time
+    return resolve_local(enrollment.procedure_date, wall, zone)[0]
+
+
+def choose_channel(plan: Plan, step: Step, enrollment: Enrollment) -> tuple[str, str | None]:
+    """The channel a step goes out on for this patient, and why it differs if it does."""
+    wanted = plan.channel_of(step)
+    channel = enrollment.preferred_channel if wanted is Channel.PREFERRED else wanted.value
+    sms_possible = enrollment.has_phone and enrollment.sms_allowed
+    if wanted is not Channel.PREFERRED:
+        return channel, None
+    if channel == "sms" and not sms_possible and enrollment.has_email:
+        return "email", "no SMS for this patient; sent by email instead"
+    if channel == "email" and not enrollment.has_email and sms_possible:
+        return "sms", "no email address; sent by SMS instead"
+    return channel, None
+
+
+def choose_language(plan: Plan, enrollment: Enrollment) -> str:
+    """The patient's language when the plan has it, else the plan's default."""
+    if enrollment.language and enrollment.language in plan.languages:
+        return enrollment.language
+    return plan.defaults.language
+
+
+def plan_step(plan: Plan, step: Step, enrollment: Enrollment) -> PlannedMessage:
+    """Compute one step's message for one patient."""
+    zone = ZoneInfo(enrollment.timezone)
+    start = procedure_start(plan, enrollment)
+    notes: list[str] = []
+    offset = step.offset
+    if offset.hours_after_procedure is not None:
+        local = (start.astimezone(UTC) + timedelta(hours=offset.hours_after_procedure)).astimezone(
+            zone
+        )
+    else:
+        day = enrollment.procedure_date + timedelta(days=offset.day_offset or 0)
+        local, gap_note = resolve_local(day, offset.at or plan.defaults.send_time, zone)
+        if gap_note:
+            notes.append(gap_note)
+    local, quiet_note = leave_quiet_hours(local, plan.defaults.quiet_hours)
+    if quiet_note:
+        notes.append(quiet_note)
+    channel, channel_note = choose_channel(plan, step, enrollment)
+    if channel_note:
+        notes.append(channel_note)
+    due_at = local.astimezone(UTC)
+    send_before = due_at + plan.max_late_of(step)
+    skip_reason = None
+    if step.phase is Phase.PRE_PROCEDURE:
+        send_before = min(send_before, start.astimezone(UTC))
+        if due_at >= start.astimezone(UTC):
+            skip_reason = "pre-procedure instruction would fall after the procedure starts"
+    if channel == "sms" and not (enrollment.has_phone and enrollment.sms_allowed):
+        skip_reason = skip_reason or "no phone number or SMS consent, and no email address"
+    if channel == "email" and not enrollment.has_email:
+        skip_reason = skip_reason or "no email address and no SMS"
+    return PlannedMessage(
+        step_id=step.id,
+        phase=step.phase,
+        channel=channel,
+        template=step.template,
+        language=choose_language(plan, enrollment),
+        due_at=due_at,
+        send_before=send_before,
+        local_due=local,
+        notes=tuple(notes),
+        skip_reason=skip_reason,
+    )
+
+
+def compute_schedule(plan: Plan, enrollment: Enrollment) -> list[PlannedMessage]:
+    """Every message of the plan that applies to this patient, in the order they are due."""
+    messages = [
+        plan_step(plan, step, enrollment)
+        for step in plan.steps
+        if step.applies_to(dict(enrollment.attributes))
+    ]
+    return sorted(messages, key=lambda message: message.due_at)
+
+
+@dataclass(frozen=True)
+class SendDecision:
+    """What the dispatcher should do with a due message right now."""
+
+    action: str  # "send", "defer" or "skip"
+    at: datetime | None = None  # for "defer": the UTC instant to try again
+    reason: str | None = None
+
+
+def decide_send(
+    now: datetime,
+    due_at: datetime,
+    send_before: datetime,
+    timezone: str,
+    quiet: QuietHours,
+) -> SendDecision:
+    """Decide, at `now` (UTC), whether a due message goes now, waits, or is too late.
+
+    A late message (the service was down) still goes if it is within its window; quiet hours
+    hold in the patient's local time; a message never goes at or after `send_before`.
+    """
+    if now < due_at:
+        return SendDecision("defer", at=due_at, reason="not due yet")
+    if now >= send_before:
+        late = now - due_at
+        return SendDecision("skip", reason=f"too late: {_humane(late)} after its due time")
+    local = now.astimezone(ZoneInfo(timezone))
+    moved, _ = leave_quiet_hours(local, quiet)
+    if moved == local:
+        return SendDecision("send")
+    resume = moved.astimezone(UTC)
+    if resume >= send_before:
+        return SendDecision("skip", reason="quiet hours last past the message's send window")
+    return SendDecision("defer", at=resume, reason="quiet hours in the patient's time zone")
+
+
+def _humane(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // 1440} days"

@@ -1,0 +1,147 @@
+"""Render a step's template for one patient: sandboxed, strict, autoescaped only for HTML.
+
+Layout: ``templates/<plan folder>/<language>/<template>.sms.j2`` for texts and
+``<template>.email.j2`` for emails, whose blocks ``subject``, ``text`` and (optional) ``html``
+become the message's parts. A missing language falls back to the plan's default language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from babel.dates import format_date, format_time
+from jinja2.sandbox import SandboxedEnvironment
+
+from reminders.errors import TemplateError
+from reminders.templating.segments import SmsSize, sms_size
+
+KINDS = {"sms": "sms.j2", "email": "email.j2"}
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """The text of one message as the patient will receive it."""
+
+    channel: str
+    body: str
+    subject: str | None = None
+    html: str | None = None
+    language: str = "en"
+    template_path: str = ""
+
+    @property
+    def sms(self) -> SmsSize | None:
+        """Encoded size, for SMS only."""
+        return sms_size(self.body) if self.channel == "sms" else None
+
+
+def _environment(templates_dir: Path, autoescape: bool) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=autoescape,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        auto_reload=False,
+    )
+    env.filters["longdate"] = _long_date
+    env.filters["clock"] = _clock
+    return env
+
+
+def _long_date(value: date, language: str = "en") -> str:
+    """ "Tuesday, March 3" in the patient's language."""
+    return format_date(value, format="EEEE, MMMM d", locale=language)
+
+
+def _clock(value: time, language: str = "en") -> str:
+    """ "9:30 AM" in the patient's language."""
+    return format_time(value, format="short", locale=language)
+
+
+def _tidy(text: str) -> str:
+    """Strip each line's trailing space and the text's outer blank lines."""
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+class TemplateRenderer:
+    """Finds and renders templates below one folder; compiled templates are cached."""
+
+    def __init__(self, templates_dir: Path) -> None:
+        self.templates_dir = templates_dir
+        self._text_env = _environment(templates_dir, autoescape=False)
+        self._html_env = _environment(templates_dir, autoescape=True)
+
+    def template_name(self, folder: str, language: str, template: str, channel: str) -> str:
+        """The loader name of one template file."""
+        return f"{folder}/{language}/{template}.{KINDS[channel]}"
+
+    def resolve(
+        self, folder: str, template: str, channel: str, language: str, fallback: str
+    ) -> tuple[str, str]:
+        """The template file to use and its language, falling back to the default language."""
+        for lang in dict.fromkeys([language, fallback]):
+            name = self.template_name(folder, lang, template, channel)
+            if (self.templates_dir / name).is_file():
+                return name, lang
+        raise TemplateError(
+            self.template_name(folder, fallback, template, channel),
+            f"template not found under {self.templates_dir}",
+        )
+
+    def render(
+        self,
+        folder: str,
+        template: str,
+        channel: str,
+        language: str,
+        fallback_language: str,
+        context: dict[str, Any],
+    ) -> RenderedMessage:
+        """Render one message; raise TemplateError naming the file and line on any mistake."""
+        name, used = self.resolve(folder, template, channel, language, fallback_language)
+        context = {**context, "language": used}
+        try:
+            if channel == "sms":
+                body = _tidy(self._text_env.get_template(name).render(context))
+                return RenderedMessage("sms", body, language=used, template_path=name)
+            parts = self._email_parts(name, context)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(name, f"syntax error: {exc.message}", exc.lineno) from None
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(name, f"unknown variable: {exc.message}") from None
+        except jinja2.TemplateError as exc:
+            raise TemplateError(name, str(exc)) from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise TemplateError(name, f"cannot render: {exc}") from None
+        return RenderedMessage(
+            "email",
+            parts["text"],
+            subject=parts["subject"],
+            html=parts.get("html"),
+            language=used,
+            template_path=name,
+        )
+
+    def _email_parts(self, name: str, context: dict[str, Any]) -> dict[str, str]:
+        text_template = self._text_env.get_template(name)
+        missing = {"subject", "text"} - set(text_template.blocks)
+        if missing:
+            raise TemplateError(
+                name, f"an email template needs blocks: {', '.join(sorted(missing))}"
+            )
+        text_ctx = text_template.new_context(context)
+        parts = {
+            "subject": " ".join(_tidy("".join(text_template.blocks["subject"](text_ctx))).split()),
+            "text": _tidy("".join(text_template.blocks["text"](text_ctx))),
+        }
+        html_template = self._html_env.get_template(name)
+        if "html" in html_template.blocks:
+            html_ctx = html_template.new_context(context)
+            parts["html"] = _tidy("".join(html_template.blocks["html"](html_ctx)))
+        return parts
