@@ -61,7 +61,7 @@ def _long_date(value: date, language: str = "en") -> str:
 
 def _clock(value: time, language: str = "en") -> str:
     """ "9:30 AM" in the patient's language."""
-    return format_time(value, format="short", locale=language)
+    return format_time(value, format="short", locale=language).replace("\u202f", " ")
 
 
 def _tidy(text: str) -> str:

@@ -1,0 +1,163 @@
+"""Enroll, reschedule and cancel patients: validated input -> computed schedule -> store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+from reminders.catalog import PlanCatalog
+from reminders.clock import utc_now
+from reminders.errors import EnrollmentError, InputProblem
+from reminders.patients import EnrollmentInput, parse_enrollment
+from reminders.plans.model import Plan
+from reminders.schedule import Enrollment, compute_schedule
+from reminders.store.records import (
+    EnrollmentOutcome,
+    EnrollmentRequest,
+    PatientRecord,
+    PatientState,
+)
+from reminders.store.store import Store
+
+
+@dataclass(frozen=True)
+class ValidEnrollment:
+    """Input that passed validation, ready to schedule."""
+
+    item: EnrollmentInput
+    record: PatientRecord
+
+
+def schedule_input(
+    plan: Plan,
+    record: PatientRecord,
+    procedure_date: date,
+    procedure_time: time | None,
+    state: PatientState | None,
+) -> Enrollment:
+    """What the pure scheduler needs, from a patient record and what we know of them."""
+    opted_out = state is not None and state.sms_opted_out_at is not None
+    invalid = state is not None and state.phone_invalid_at is not None
+    return Enrollment(
+        procedure_date=procedure_date,
+        procedure_time=procedure_time,
+        timezone=record.timezone,
+        attributes=record.attributes,
+        preferred_channel=record.preferred_channel,
+        language=record.language,
+        has_phone=record.phone is not None and not invalid,
+        has_email=record.email is not None,
+        sms_allowed=record.sms_consent and not opted_out,
+    )
+
+
+class EnrollmentService:
+    """The operations staff perform on patients, shared by the CLI, CSV import and HTTP API."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: PlanCatalog,
+        *,
+        default_region: str = "US",
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.default_region = default_region
+        self.clock = clock
+
+    def validate(self, data: dict[str, Any], row: int | None = None) -> ValidEnrollment:
+        """Validate one input record, including that its plan exists."""
+        item, record = parse_enrollment(data, self.default_region, row)
+        if item.plan not in self.catalog.ids():
+            known = ", ".join(self.catalog.ids())
+            raise EnrollmentError(
+                [InputProblem("plan", f"no plan '{item.plan}' (plans: {known})")], row
+            )
+        return ValidEnrollment(item, record)
+
+    def enroll(
+        self, entries: Sequence[ValidEnrollment], *, dry_run: bool = False
+    ) -> list[EnrollmentOutcome]:
+        """Enroll (or update) validated patients; idempotent by external id and plan."""
+        states = self.store.patient_states(e.record.external_id for e in entries)
+        requests = []
+        for entry in entries:
+            plan = self.catalog.get(entry.item.plan).plan
+            enrollment = schedule_input(
+                plan,
+                entry.record,
+                entry.item.procedure_date,
+                entry.item.procedure_time,
+                states.get(entry.record.external_id),
+            )
+            requests.append(
+                EnrollmentRequest(
+                    patient=entry.record,
+                    plan_id=plan.id,
+                    plan_version=plan.version,
+                    procedure_date=entry.item.procedure_date,
+                    procedure_time=entry.item.procedure_time,
+                    messages=compute_schedule(plan, enrollment),
+                )
+            )
+        return self.store.enroll_many(requests, self.clock(), dry_run=dry_run)
+
+    def enroll_one(self, data: dict[str, Any]) -> EnrollmentOutcome:
+        """Validate and enroll one patient."""
+        return self.enroll([self.validate(data)])[0]
+
+    def reschedule(
+        self,
+        external_id: str,
+        procedure_date: date,
+        procedure_time: time | None = None,
+        plan_id: str | None = None,
+    ) -> EnrollmentOutcome:
+        """Move a patient's procedure; pending messages are recomputed, sent ones stay."""
+        enrollment_id, plan_id = self.store.enrollment_id(external_id, plan_id)
+        entry = self._current(enrollment_id, procedure_date, procedure_time)
+        return self.enroll([entry])[0]
+
+    def cancel(self, external_id: str, reason: str, plan_id: str | None = None) -> int:
+        """Cancel a patient's enrollment; returns how many pending messages were cancelled."""
+        enrollment_id, _ = self.store.enrollment_id(external_id, plan_id)
+        return self.store.cancel_enrollment(enrollment_id, reason, self.clock())
+
+    def apply_plan(self, plan_id: str, *, dry_run: bool) -> list[EnrollmentOutcome]:
+        """Bring every active enrollment on a plan to the plan file's current version."""
+        entries = [self._current(eid) for eid in self.store.active_enrollment_ids(plan_id)]
+        outcomes: list[EnrollmentOutcome] = []
+        for start in range(0, len(entries), 1000):
+            outcomes.extend(self.enroll(entries[start : start + 1000], dry_run=dry_run))
+        return outcomes
+
+    def _current(
+        self,
+        enrollment_id: int,
+        procedure_date: date | None = None,
+        procedure_time: time | None = None,
+    ) -> ValidEnrollment:
+        details = self.store.enrollment_details(enrollment_id)
+        patient, enrollment = details["patient"], details["enrollment"]
+        data = {
+            key: patient[key]
+            for key in (
+                "external_id",
+                "first_name",
+                "phone",
+                "email",
+                "timezone",
+                "language",
+                "preferred_channel",
+                "sms_consent",
+                "attributes",
+            )
+        }
+        data["plan"] = enrollment["plan_id"]
+        data["procedure_date"] = procedure_date or enrollment["procedure_date"]
+        data["procedure_time"] = procedure_time or enrollment["procedure_time"]
+        return self.validate(data)

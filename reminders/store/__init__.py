@@ -1,0 +1,1 @@
+"""Storage: every database read and write of the service goes through `Store`."""

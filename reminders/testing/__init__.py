@@ -1,0 +1,1 @@
+"""Fakes that behave like the real services, for the project's tests and benchmarks."""
