@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, delete, func, insert, select, update
+from sqlalchemy import Engine, Select, and_, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from reminders.errors import NotFoundError
@@ -24,6 +24,7 @@ from reminders.store.records import (
     PatientState,
     PatientSummary,
     ScheduleChange,
+    SmsHistory,
 )
 from reminders.store.schema import Enrollment, EnrollmentStatus, Message, MessageStatus, Patient
 
@@ -441,8 +442,16 @@ class Store:
             updated_at=now,
         )
 
-    def record_deferred(self, message_id: int, now: datetime, at: datetime, reason: str) -> None:
+    def record_deferred(
+        self,
+        message_id: int,
+        now: datetime,
+        at: datetime,
+        reason: str,
+        send_before: datetime | None = None,
+    ) -> None:
         """Put a claimed message back without counting the claim as an attempt."""
+        extra = {"send_before": send_before} if send_before is not None else {}
         self._finish(
             message_id,
             status=MessageStatus.PENDING.value,
@@ -452,6 +461,7 @@ class Store:
             claimed_at=None,
             attempts=Message.attempts - 1,
             updated_at=now,
+            **extra,
         )
 
     def _finish(self, message_id: int, **values: Any) -> None:
@@ -463,34 +473,34 @@ class Store:
                 .values(**values)
             )
 
-    def sms_sent_count(self, patient_id: int) -> int:
-        """How many SMS this patient has been sent (the first one carries the opt-out line)."""
+    def sms_history(self, patient_id: int, day_start: datetime, week_start: datetime) -> SmsHistory:
+        """How many SMS a patient has been sent: ever, since `day_start`, since `week_start`."""
+        sent = and_(Message.channel == "sms", Message.status == MessageStatus.SENT.value)
+        query = select(
+            func.count(),
+            func.coalesce(func.sum(case((Message.sent_at >= day_start, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((Message.sent_at >= week_start, 1), else_=0)), 0),
+        ).where(Message.patient_id == patient_id, sent)
         with self._session() as session:
-            return int(
-                session.scalar(
-                    select(func.count())
-                    .select_from(Message)
-                    .where(Message.patient_id == patient_id)
-                    .where(Message.channel == "sms")
-                    .where(Message.status == MessageStatus.SENT.value)
-                )
-                or 0
+            total, today, week = session.execute(query).one()
+        return SmsHistory(int(total), int(today), int(week))
+
+    def mark_sms_opted_out(self, patient_id: int, now: datetime) -> None:
+        """Record that the provider says this patient unsubscribed from SMS."""
+        with self._session() as session:
+            session.execute(
+                update(Patient)
+                .where(Patient.id == patient_id, Patient.sms_opted_out_at.is_(None))
+                .values(sms_opted_out_at=now, updated_at=now)
             )
 
-    def sms_sent_between(self, patient_id: int, start: datetime, end: datetime) -> int:
-        """How many SMS went to a patient in [start, end)."""
+    def mark_phone_invalid(self, patient_id: int, now: datetime) -> None:
+        """Record that the provider refuses this patient's number; no further SMS is tried."""
         with self._session() as session:
-            return int(
-                session.scalar(
-                    select(func.count())
-                    .select_from(Message)
-                    .where(Message.patient_id == patient_id)
-                    .where(Message.channel == "sms")
-                    .where(Message.status == MessageStatus.SENT.value)
-                    .where(Message.sent_at >= start)
-                    .where(Message.sent_at < end)
-                )
-                or 0
+            session.execute(
+                update(Patient)
+                .where(Patient.id == patient_id, Patient.phone_invalid_at.is_(None))
+                .values(phone_invalid_at=now, updated_at=now)
             )
 
     # -- staff views ------------------------------------------------------------------------
@@ -580,8 +590,6 @@ class Store:
 
 
 def _is(status: MessageStatus) -> Any:
-    from sqlalchemy import case
-
     return case((Message.status == status.value, 1), else_=0)
 
 

@@ -1,0 +1,59 @@
+"""The composition root: builds the store, plans, channels and services from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from reminders.catalog import PlanCatalog
+from reminders.channels.base import Channel
+from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
+from reminders.enrollment import EnrollmentService
+from reminders.settings import Settings
+from reminders.store.store import Store
+from reminders.templating.context import Clinic
+
+
+@dataclass
+class App:
+    """Everything a front end (CLI, HTTP, service) needs, wired once."""
+
+    settings: Settings
+    store: Store
+    catalog: PlanCatalog
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> App:
+        """Open the database (migrating it) and point at the plan and template folders."""
+        store = Store.open(settings.database_url)
+        return cls(settings, store, PlanCatalog(settings.plans_dir, settings.templates_dir))
+
+    def enrollment(self) -> EnrollmentService:
+        """The enrollment operations."""
+        return EnrollmentService(
+            self.store, self.catalog, default_region=self.settings.default_region
+        )
+
+    def dispatch_settings(self) -> DispatchSettings:
+        """Dispatcher knobs from the service settings."""
+        s = self.settings
+        return DispatchSettings(
+            clinic=Clinic(name=s.clinic_name, phone=s.clinic_phone),
+            batch_size=s.dispatch_batch_size,
+            max_attempts=s.max_attempts,
+            retry_base_seconds=s.retry_base_seconds,
+            claim_timeout=timedelta(seconds=s.claim_timeout_seconds),
+            per_second={"sms": s.sms_per_second, "email": s.email_per_second},
+        )
+
+    def dispatcher(self, channels: dict[str, Channel] | None = None) -> Dispatcher:
+        """A dispatcher over the configured channels (console when none is configured)."""
+        if channels is None:
+            from reminders.channels.registry import build_channels
+
+            channels = build_channels(self.settings)
+        return Dispatcher(self.store, self.catalog, channels, self.dispatch_settings())
+
+    def close(self) -> None:
+        """Release the database."""
+        self.store.close()

@@ -1,0 +1,312 @@
+"""One worker's pass over the outbox: claim due messages, decide, render, send, record.
+
+Exactly-once: a message is claimed (status "sending") and committed before it is handed to
+the provider, and its outcome is committed right after. A worker that dies in between leaves
+the row in "sending"; after `claim_timeout` another pass reconciles it with the provider
+(`Channel.find_sent`) and records it as sent if the provider has it. Only a channel that
+cannot look back (SMTP) sends again, with the same Message-ID so mail clients drop the copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from reminders.catalog import PlanCatalog
+from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage, mask_address
+from reminders.clock import utc_now
+from reminders.dispatch.ratelimit import RateLimiter
+from reminders.dispatch.retry import retry_at
+from reminders.errors import DeliveryError, NotFoundError, PlanError, TemplateError
+from reminders.plans.model import Phase, Plan
+from reminders.schedule import decide_send, resolve_local
+from reminders.store.records import ClaimedMessage
+from reminders.store.schema import EnrollmentStatus
+from reminders.store.store import Store
+from reminders.templating.context import Clinic, message_context
+from reminders.templating.render import RenderedMessage
+
+log = logging.getLogger(__name__)
+
+OPTED_OUT_CODES = {"21610"}
+INVALID_NUMBER_CODES = {"21211", "21214", "21217", "21407", "21421", "21614"}
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    """Knobs of the dispatcher, usually taken from `reminders.settings.Settings`."""
+
+    clinic: Clinic
+    batch_size: int = 200
+    max_attempts: int = 5
+    retry_base_seconds: float = 30.0
+    claim_timeout: timedelta = timedelta(minutes=2)
+    per_second: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class PassReport:
+    """What one pass did, by outcome."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def add(self, outcome: str) -> None:
+        """Count one message's outcome."""
+        self.outcomes[outcome] += 1
+
+    @property
+    def handled(self) -> int:
+        """Messages this pass took a decision on."""
+        return sum(self.outcomes.values())
+
+
+def new_worker_id() -> str:
+    """A name for this worker that is unique across machines and restarts."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Dispatcher:
+    """Sends due messages through the channels, recording every outcome in the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: PlanCatalog,
+        channels: dict[str, Channel],
+        settings: DispatchSettings,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        worker_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.channels = channels
+        self.settings = settings
+        self.clock = clock
+        self.worker_id = worker_id or new_worker_id()
+        self.limiters = {name: RateLimiter(settings.per_second.get(name)) for name in channels}
+
+    def run_once(self, max_messages: int | None = None) -> PassReport:
+        """Reconcile stale claims, then send everything due now; returns what happened."""
+        report = PassReport()
+        self.recover_stale(report)
+        while max_messages is None or report.handled < max_messages:
+            limit = self.settings.batch_size
+            if max_messages is not None:
+                limit = min(limit, max_messages - report.handled)
+            batch = self.store.claim_due(self.clock(), self.worker_id, limit)
+            if not batch:
+                break
+            for message in batch:
+                report.add(self.process(message))
+        return report
+
+    def recover_stale(self, report: PassReport) -> None:
+        """Find messages a dead worker left in "sending" and settle each exactly once."""
+        now = self.clock()
+        for message in self.store.stale_claims(now - self.settings.claim_timeout):
+            if not self.store.reclaim(message.id, self.worker_id, message.claimed_at, now):
+                continue
+            report.add(self._settle_unknown(message))
+
+    def _settle_unknown(self, message: ClaimedMessage) -> str:
+        now = self.clock()
+        try:
+            outgoing = self._outgoing(message, self._plan(message), first_sms=False)
+        except (TemplateError, PlanError, NotFoundError, ValueError) as exc:
+            self.store.record_failed(message.id, now, f"cannot render: {exc}", None)
+            return "failed"
+        channel = self.channels[message.channel]
+        since = message.claimed_at - timedelta(minutes=1)
+        try:
+            receipt = channel.find_sent(outgoing, since)
+        except DeliveryError as exc:
+            at = retry_at(now, 1, self.settings.retry_base_seconds)
+            self.store.record_retry(message.id, now, at, f"could not reconcile: {exc}", exc.code)
+            return "retry"
+        if receipt is not None:
+            self._record_sent(
+                message, outgoing, receipt, "reconciled with the provider after a restart"
+            )
+            return "reconciled"
+        log.info("message %s: not found at the provider after a restart; sending", message.id)
+        return self.process(message)
+
+    def process(self, message: ClaimedMessage) -> str:
+        """Decide and act on one claimed message; returns the outcome's name."""
+        now = self.clock()
+        if message.enrollment_status != EnrollmentStatus.ACTIVE.value:
+            self.store.record_skipped(message.id, now, "enrollment cancelled")
+            return "skipped"
+        try:
+            plan = self._plan(message)
+        except (PlanError, NotFoundError) as exc:
+            at = retry_at(now, message.attempts, self.settings.retry_base_seconds)
+            self.store.record_retry(message.id, now, at, f"plan unavailable: {exc}")
+            return "retry"
+        decision = decide_send(
+            now, message.due_at, message.send_before, message.timezone, plan.defaults.quiet_hours
+        )
+        if decision.action == "skip":
+            self.store.record_skipped(message.id, now, decision.reason or "too late")
+            return "skipped"
+        if decision.action == "defer":
+            assert decision.at is not None
+            self.store.record_deferred(message.id, now, decision.at, decision.reason or "deferred")
+            return "deferred"
+        refusal = self._refusal(message)
+        if refusal:
+            self.store.record_skipped(message.id, now, refusal)
+            return "skipped"
+        first_sms = False
+        if message.channel == "sms":
+            outcome, first_sms = self._within_caps(message, plan, now)
+            if outcome:
+                return outcome
+        try:
+            outgoing = self._outgoing(message, plan, first_sms)
+        except (TemplateError, ValueError) as exc:
+            self.store.record_failed(message.id, now, f"cannot render: {exc}", None)
+            return "failed"
+        return self._send(message, outgoing)
+
+    def _plan(self, message: ClaimedMessage) -> Plan:
+        return self.catalog.get(message.plan_id).plan
+
+    def _refusal(self, message: ClaimedMessage) -> str | None:
+        """Why this patient must not get this message on this channel, if they must not."""
+        if message.channel == "sms":
+            if message.sms_opted_out_at is not None:
+                return "patient opted out of SMS"
+            if not message.sms_consent:
+                return "no SMS consent"
+            if message.phone is None or message.phone_invalid_at is not None:
+                return "no valid phone number"
+        elif message.channel == "email" and not message.email:
+            return "no email address"
+        return None
+
+    def _within_caps(
+        self, message: ClaimedMessage, plan: Plan, now: datetime
+    ) -> tuple[str | None, bool]:
+        """Defer an SMS that would exceed the plan's daily or weekly cap (never drop it)."""
+        zone = ZoneInfo(message.timezone)
+        local = now.astimezone(zone)
+        day_start = resolve_local(local.date(), time(0, 0), zone)[0]
+        history = self.store.sms_history(
+            message.patient_id, day_start.astimezone(UTC), now - timedelta(days=7)
+        )
+        caps = plan.sms_caps
+        if history.today < caps.per_day and history.this_week < caps.per_week:
+            return None, history.total == 0
+        tomorrow = local.date() + timedelta(days=1)
+        resume = resolve_local(tomorrow, plan.defaults.quiet_hours.end, zone)[0].astimezone(UTC)
+        which = "daily" if history.today >= caps.per_day else "weekly"
+        reason = f"{which} SMS cap reached ({caps.per_day}/day, {caps.per_week}/week); deferred"
+        send_before = message.send_before
+        if resume >= send_before:
+            if message.phase == Phase.PRE_PROCEDURE.value:
+                self.store.record_skipped(
+                    message.id, now, f"{which} SMS cap reached until after the procedure starts"
+                )
+                return "skipped", False
+            send_before = resume + (message.send_before - message.due_at)
+        self.store.record_deferred(message.id, now, resume, reason, send_before=send_before)
+        return "deferred", False
+
+    def _outgoing(self, message: ClaimedMessage, plan: Plan, first_sms: bool) -> OutgoingMessage:
+        rendered = self._render(message, plan, first_sms)
+        to = message.phone if message.channel == "sms" else message.email
+        if not to:
+            raise ValueError(f"no {message.channel} address")
+        return OutgoingMessage(
+            outbox_id=message.id,
+            channel=message.channel,
+            to=to,
+            body=rendered.body,
+            subject=rendered.subject,
+            html=rendered.html,
+        )
+
+    def _render(self, message: ClaimedMessage, plan: Plan, first_sms: bool) -> RenderedMessage:
+        context = message_context(
+            plan,
+            message.step_id,
+            first_name=message.first_name,
+            procedure_date=message.procedure_date,
+            procedure_time=message.procedure_time,
+            clinic=self.settings.clinic,
+            first_sms=first_sms,
+            attributes=message.attributes,
+        )
+        return self.catalog.renderer.render(
+            plan.templates_folder,
+            message.template,
+            message.channel,
+            message.language,
+            plan.defaults.language,
+            context,
+        )
+
+    def _send(self, message: ClaimedMessage, outgoing: OutgoingMessage) -> str:
+        channel = self.channels[message.channel]
+        self.limiters[message.channel].acquire()
+        try:
+            receipt = channel.send(outgoing)
+        except DeliveryError as exc:
+            return self._record_failure(message, exc)
+        self._record_sent(message, outgoing, receipt, None)
+        return "sent"
+
+    def _record_sent(
+        self,
+        message: ClaimedMessage,
+        outgoing: OutgoingMessage,
+        receipt: DeliveryReceipt,
+        reason: str | None,
+    ) -> None:
+        self.store.record_sent(
+            message.id,
+            self.clock(),
+            provider_message_id=receipt.provider_message_id,
+            provider_status=receipt.provider_status,
+            recipient=outgoing.to,
+            subject=outgoing.subject,
+            body=outgoing.body,
+            reason=reason,
+        )
+        log.info(
+            "sent message %s (%s, step %s) to %s",
+            message.id,
+            message.channel,
+            message.step_id,
+            mask_address(outgoing.to),
+        )
+
+    def _record_failure(self, message: ClaimedMessage, error: DeliveryError) -> str:
+        now = self.clock()
+        if error.code in OPTED_OUT_CODES:
+            self.store.mark_sms_opted_out(message.patient_id, now)
+        if error.code in INVALID_NUMBER_CODES:
+            self.store.mark_phone_invalid(message.patient_id, now)
+        if error.retryable and message.attempts < self.settings.max_attempts:
+            at = retry_at(now, message.attempts, self.settings.retry_base_seconds)
+            if at < message.send_before:
+                self.store.record_retry(message.id, now, at, f"will retry: {error}", error.code)
+                log.warning("message %s: transient failure (%s); retrying", message.id, error.code)
+                return "retry"
+        reason = (
+            str(error)
+            if not error.retryable
+            else f"gave up after {message.attempts} tries: {error}"
+        )
+        self.store.record_failed(message.id, now, reason, error.code)
+        log.warning("message %s: failed (%s)", message.id, error.code)
+        return "failed"
