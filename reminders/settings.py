@@ -18,7 +18,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default="sqlite:///var/reminders.sqlite3",
-        description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg://... to scale out.",
+        description="SQLAlchemy URL: a SQLite file by default; postgresql+psycopg://... to scale.",
     )
     plans_dir: Path = Path("plans")
     templates_dir: Path = Path("templates")

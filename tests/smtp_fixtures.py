@@ -31,8 +31,9 @@ class ReceivedEmail:
     peer: tuple[str, int]
 
     def parsed(self) -> EmailMessage:
-        """The received bytes parsed back into a message."""
-        return cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(self.content))
+        """The received bytes parsed back, line ends stored as a mailbox would store them."""
+        content = self.content.replace(b"\r\n", b"\n")
+        return cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(content))
 
 
 @dataclass

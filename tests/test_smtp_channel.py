@@ -25,6 +25,11 @@ from reminders.settings import Settings
 FROM = "Riverside Clinic <reminders@clinic.example>"
 
 
+def channel_log(caplog: pytest.LogCaptureFixture) -> str:
+    """What our code logged (the test server logs whole addresses, as servers do)."""
+    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("reminders"))
+
+
 def email(outbox_id: int = 1, to: str = "ana@patient.example", **fields: str) -> OutgoingMessage:
     fields.setdefault("subject", "Your knee exercises")
     fields.setdefault("body", "Hi Ana,\nTime for today's exercises.")
@@ -208,8 +213,8 @@ def test_partly_refused_recipients_still_count_as_sent(
     assert receipt.provider_status == "partial"
     [received] = smtp_server.received
     assert received.rcpt_tos == ["ana@patient.example"]
-    assert "b***@family.example (550)" in caplog.text
-    assert "bo@family.example" not in caplog.text
+    assert "b***@family.example (550)" in channel_log(caplog)
+    assert "bo@family.example" not in channel_log(caplog)
 
 
 def test_all_recipients_refused_is_retryable_if_any_refusal_was_temporary(
@@ -260,11 +265,11 @@ def test_logs_mask_the_address(
     with caplog.at_level(logging.DEBUG):
         channel.send(email(to="ana@patient.example"))
 
-    assert "a***@patient.example" in caplog.text
-    assert "ana@patient.example" not in caplog.text
+    assert "a***@patient.example" in channel_log(caplog)
+    assert "ana@patient.example" not in channel_log(caplog)
 
 
-def test_starttls_offered_nowhere_is_a_permanent_error(smtp_server: SmtpTestServer) -> None:
+def test_starttls_required_but_not_offered_is_permanent(smtp_server: SmtpTestServer) -> None:
     channel = SmtpEmailChannel(smtp_server.host, smtp_server.port, from_address=FROM, timeout=5)
 
     with pytest.raises(DeliveryError) as caught:

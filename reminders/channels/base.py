@@ -44,7 +44,7 @@ class Channel(abc.ABC):
         """
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
         """Release connections; the default has none."""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,12 +22,19 @@ CHANNEL_NAMES = ("sms", "email")
 class ConsoleChannel(Channel):
     """Stands in for a provider: one readable block on a stream, one JSON line in the outbox."""
 
-    def __init__(self, channel_name: str, outbox_file: Path, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        channel_name: str,
+        outbox_file: Path,
+        stream: TextIO | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         if channel_name not in CHANNEL_NAMES:
             raise ValueError(f"channel_name must be one of {CHANNEL_NAMES}, not {channel_name!r}")
         self.name = channel_name
         self.outbox_file = Path(outbox_file)
         self._stream = stream
+        self._clock = clock
 
     @classmethod
     def from_settings(cls, settings: Settings, channel_name: str) -> ConsoleChannel:
@@ -40,7 +48,7 @@ class ConsoleChannel(Channel):
     def send(self, message: OutgoingMessage) -> DeliveryReceipt:
         """Record the message in the outbox file, then print it."""
         receipt = DeliveryReceipt(provider_message_id=f"console-{message.outbox_id}")
-        sent_at = datetime.now(UTC)
+        sent_at = self._clock()
         record = {
             "outbox_id": message.outbox_id,
             "channel": self.name,

@@ -98,15 +98,15 @@ class SmtpEmailChannel(Channel):
             raise DeliveryError(f"cannot build the email: {exc}", retryable=False) from exc
         with self._lock:
             refused = self._send_locked(email, recipients)
-        masked = ", ".join(mask_email(address) for address in recipients)
         message_id = str(email["Message-ID"])
-        if refused:
+        if refused:  # the others have it: sending again would duplicate it for them
             log.warning(
                 "email outbox_id=%s accepted for some recipients only; refused: %s",
                 message.outbox_id,
                 ", ".join(f"{mask_email(a)} ({code})" for a, (code, _) in refused.items()),
             )
             return DeliveryReceipt(provider_message_id=message_id, provider_status="partial")
+        masked = ", ".join(mask_email(address) for address in recipients)
         log.info("email sent outbox_id=%s to=%s", message.outbox_id, masked)
         return DeliveryReceipt(provider_message_id=message_id)
 
