@@ -164,7 +164,7 @@ class Store:
                 ),
                 list(chunk),
             )
-            known.update(dict(result.tuples().all()))
+            known.update({external_id: pid for external_id, pid in result})
         return known
 
     def _upsert_enrollments(

@@ -1,0 +1,44 @@
+"""A channel that keeps messages in memory and behaves like a provider (for tests)."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from datetime import UTC, datetime
+
+from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage
+from reminders.errors import DeliveryError
+
+
+class InMemoryChannel(Channel):
+    """Accepts messages into a list; can be told to fail the next sends; can look back."""
+
+    def __init__(self, name: str = "sms") -> None:
+        self.name = name
+        self.sent: list[tuple[datetime, OutgoingMessage]] = []
+        self._failures: deque[DeliveryError] = deque()
+        self._lock = threading.Lock()
+
+    def fail_next(self, error: DeliveryError, times: int = 1) -> None:
+        """Make the next `times` sends raise `error`."""
+        self._failures.extend([error] * times)
+
+    def send(self, message: OutgoingMessage) -> DeliveryReceipt:
+        """Record the message, or raise the next scripted failure."""
+        with self._lock:
+            if self._failures:
+                raise self._failures.popleft()
+            self.sent.append((datetime.now(UTC), message))
+            return DeliveryReceipt(f"{self.name}-{message.outbox_id}-{len(self.sent)}", "queued")
+
+    def find_sent(self, message: OutgoingMessage, since: datetime) -> DeliveryReceipt | None:
+        """The receipt of an earlier send of the same outbox message, if there was one."""
+        with self._lock:
+            for index, (at, earlier) in enumerate(self.sent, start=1):
+                if earlier.outbox_id == message.outbox_id and at >= since:
+                    return DeliveryReceipt(f"{self.name}-{earlier.outbox_id}-{index}", "queued")
+        return None
+
+    def bodies_to(self, address: str) -> list[str]:
+        """The texts sent to one address, in order."""
+        return [m.body for _, m in self.sent if m.to == address]

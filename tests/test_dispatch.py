@@ -1,0 +1,339 @@
+"""The main job end to end: enroll, then send each message once, at its local time."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from freezegun import freeze_time
+from plan_fixtures import write_demo_plan
+
+from reminders.catalog import PlanCatalog
+from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
+from reminders.enrollment import EnrollmentService
+from reminders.errors import DeliveryError
+from reminders.store.store import Store
+from reminders.templating.context import Clinic
+from reminders.testing.memory_channel import InMemoryChannel
+
+NEW_YORK = ZoneInfo("America/New_York")
+PHONE = "+12025550143"
+
+
+@dataclass
+class World:
+    store: Store
+    catalog: PlanCatalog
+    service: EnrollmentService
+    sms: InMemoryChannel
+    email: InMemoryChannel
+
+    def dispatcher(self, worker: str = "w1") -> Dispatcher:
+        settings = DispatchSettings(clinic=Clinic("Riverside Clinic", "(555) 010-0100"))
+        channels = {"sms": self.sms, "email": self.email}
+        return Dispatcher(self.store, self.catalog, channels, settings, worker_id=worker)
+
+
+@pytest.fixture
+def world(store: Store, tmp_path: Path) -> Iterator[World]:
+    plans, templates = write_demo_plan(tmp_path)
+    catalog = PlanCatalog(plans, templates)
+    yield World(
+        store,
+        catalog,
+        EnrollmentService(store, catalog),
+        InMemoryChannel("sms"),
+        InMemoryChannel("email"),
+    )
+
+
+def patient(**overrides: object) -> dict[str, object]:
+    data: dict[str, object] = {
+        "external_id": "P-1",
+        "first_name": "Maria",
+        "phone": "(202) 555-0143",
+        "timezone": "America/New_York",
+        "plan": "demo",
+        "procedure_date": "2026-03-10",
+        "procedure_time": "07:30",
+        "attributes": {"takes_blood_thinners": "yes"},
+    }
+    data.update(overrides)
+    return data
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=NEW_YORK).astimezone(UTC)
+
+
+EXPECTED_LOCAL_TIMES = {
+    "medicines": "2026-03-07 10:00",
+    "prepare": "2026-03-08 10:00",  # the day clocks spring forward
+    "ride": "2026-03-09 18:00",
+    "discharge": "2026-03-10 10:30",  # 3 h after the 07:30 procedure
+    "week-one": "2026-03-17 09:00",
+}
+
+
+def test_whole_journey_sends_each_message_once_at_its_local_time(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient())
+    dispatcher = world.dispatcher()
+    for step, wall in EXPECTED_LOCAL_TIMES.items():
+        due = local(wall)
+        with freeze_time(due - timedelta(seconds=1)):
+            assert dispatcher.run_once().handled == 0
+        with freeze_time(due):
+            report = dispatcher.run_once()
+        assert report.outcomes == {"sent": 1}, step
+        sent_at, message = world.sms.sent[-1]
+        assert sent_at == due
+        assert message.to == PHONE
+    with freeze_time("2026-04-30"):
+        assert world.dispatcher().run_once().handled == 0
+    assert len(world.sms.sent) == len(EXPECTED_LOCAL_TIMES)
+    statuses = {m.step_id: m.status for m in world.store.timeline("P-1")}
+    assert set(statuses.values()) == {"sent"}
+
+
+def test_first_sms_carries_the_opt_out_line_and_later_ones_do_not(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient(attributes={}))
+    with freeze_time(local("2026-03-08 10:00")):
+        world.dispatcher().run_once()
+    with freeze_time(local("2026-03-09 18:00")):
+        world.dispatcher().run_once()
+    first, second = (m.body for _, m in world.sms.sent)
+    assert "Reply STOP to opt out." in first
+    assert first.startswith("Riverside Clinic: Hi Maria, your procedure is on Tuesday, March 10.")
+    assert "STOP" not in second
+
+
+def test_step_condition_leaves_out_the_blood_thinner_message(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient(attributes={"takes_blood_thinners": "no"}))
+    steps = [m.step_id for m in world.store.timeline("P-1")]
+    assert steps == ["prepare", "ride", "discharge", "week-one"]
+
+
+def test_late_message_within_its_window_is_sent_and_beyond_it_skipped(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient())
+    # The service was down from before the medicines reminder until 3 h after "ride" was due.
+    with freeze_time(local("2026-03-09 21:00")):
+        report = world.dispatcher().run_once()
+    timeline = {m.step_id: m for m in world.store.timeline("P-1")}
+    assert timeline["medicines"].status == "skipped"
+    assert "too late" in (timeline["medicines"].status_reason or "")
+    assert timeline["prepare"].status == "skipped"
+    assert timeline["ride"].status == "skipped"  # max_late 2h
+    assert report.outcomes == {"skipped": 3}
+
+
+def test_pre_procedure_instruction_is_never_sent_after_the_procedure(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient(procedure_time="19:00"))
+    # "ride" is due 18:00 the day before with 2 h grace; the procedure starts next day 19:00.
+    # Send window for "prepare" (12 h) is over by the time the service comes back at 23:00.
+    with freeze_time(local("2026-03-10 19:00")):
+        world.dispatcher().run_once()
+    timeline = {m.step_id: m for m in world.store.timeline("P-1")}
+    for step in ("medicines", "prepare", "ride"):
+        assert timeline[step].status == "skipped"
+        assert timeline[step].send_before <= local("2026-03-10 19:00")
+    assert world.sms.sent == []
+
+
+def test_late_send_waits_for_the_end_of_quiet_hours(world: World, tmp_path: Path) -> None:
+    plans, templates = write_demo_plan(
+        tmp_path / "patient",
+        extra_steps="  - id: check-in\n    phase: recovery\n    offset: {days: 5}\n"
+        "    template: week_one\n    max_late: 2d\n",
+    )
+    world.catalog = PlanCatalog(plans, templates)
+    world.service = EnrollmentService(world.store, world.catalog)
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient(attributes={}))
+    # The service comes back at 21:30 local, inside quiet hours, 12.5 h after 09:00.
+    with freeze_time(local("2026-03-15 21:30")):
+        world.dispatcher().run_once()
+    check_in = next(m for m in world.store.timeline("P-1") if m.step_id == "check-in")
+    assert check_in.status == "pending"
+    assert check_in.next_attempt_at == local("2026-03-16 08:00")
+    assert check_in.attempts == 0
+    assert "quiet hours" in (check_in.status_reason or "")
+    with freeze_time(local("2026-03-16 08:00")):
+        assert world.dispatcher().run_once().outcomes == {"sent": 1}
+
+
+def test_late_send_whose_window_ends_in_quiet_hours_is_skipped(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient(attributes={}))
+    # "discharge" was due 10:30 with 12 h grace (22:30); at 21:30 quiet hours outlast it.
+    with freeze_time(local("2026-03-10 21:30")):
+        world.dispatcher().run_once()
+    discharge = next(m for m in world.store.timeline("P-1") if m.step_id == "discharge")
+    assert discharge.status == "skipped"
+    assert discharge.status_reason == "quiet hours last past the message's send window"
+
+
+def test_transient_failure_retries_with_backoff_then_sends(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient(attributes={}))
+    world.sms.fail_next(DeliveryError("Too Many Requests", code="20429", retryable=True))
+    due = local("2026-03-08 10:00")
+    with freeze_time(due):
+        assert world.dispatcher().run_once().outcomes == {"retry": 1}
+    prepare = next(m for m in world.store.timeline("P-1") if m.step_id == "prepare")
+    assert prepare.status == "pending"
+    assert prepare.next_attempt_at == due + timedelta(seconds=30)
+    with freeze_time(due + timedelta(seconds=30)):
+        assert world.dispatcher().run_once().outcomes == {"sent": 1}
+
+
+def test_permanent_failure_is_recorded_with_code_and_marks_the_phone_invalid(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient(attributes={}))
+    world.sms.fail_next(DeliveryError("The 'To' number is not valid", code="21211"))
+    with freeze_time(local("2026-03-08 10:00")):
+        assert world.dispatcher().run_once().outcomes == {"failed": 1}
+    with freeze_time(local("2026-03-09 18:00")):
+        assert world.dispatcher().run_once().outcomes == {"skipped": 1}
+    failed = world.store.list_messages(status="failed")
+    assert [(m.step_id, m.error_code) for m in failed] == [("prepare", "21211")]
+    skipped = world.store.list_messages(status="skipped")
+    assert skipped[0].status_reason == "no valid phone number"
+
+
+def test_crash_after_provider_accepted_is_reconciled_not_resent(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient(attributes={}))
+    due = local("2026-03-08 10:00")
+    with freeze_time(due):
+        claimed = world.store.claim_due(due, "dead-worker", 10)
+        assert [m.step_id for m in claimed] == ["prepare"]
+        # The dead worker got as far as the provider, then died before recording it.
+        dead = world.dispatcher("dead-worker")
+        world.sms.send(dead._outgoing(claimed[0], dead._plan(claimed[0]), first_sms=True))
+    with freeze_time(due + timedelta(minutes=1)):
+        assert world.dispatcher("w2").run_once().handled == 0  # claim still fresh
+    with freeze_time(due + timedelta(minutes=3)):
+        assert world.dispatcher("w2").run_once().outcomes == {"reconciled": 1}
+    assert len(world.sms.sent) == 1
+    prepare = next(m for m in world.store.timeline("P-1") if m.step_id == "prepare")
+    assert prepare.status == "sent"
+
+
+def test_crash_before_the_provider_saw_it_sends_exactly_once(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient(attributes={}))
+    due = local("2026-03-08 10:00")
+    with freeze_time(due):
+        world.store.claim_due(due, "dead-worker", 10)
+    with freeze_time(due + timedelta(minutes=3)):
+        assert world.dispatcher("w2").run_once().outcomes == {"sent": 1}
+    with freeze_time(due + timedelta(minutes=10)):
+        assert world.dispatcher("w3").run_once().handled == 0
+    assert len(world.sms.sent) == 1
+
+
+def test_reschedule_recomputes_pending_and_keeps_sent_history(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient(attributes={}))
+    with freeze_time(local("2026-03-08 10:00")):
+        world.dispatcher().run_once()
+        outcome = world.service.reschedule("P-1", datetime(2026, 3, 24).date())
+    actions = {c.step_id: c.action for c in outcome.changes}
+    assert actions == {"ride": "move", "discharge": "move", "week-one": "move"}
+    timeline = {m.step_id: m for m in world.store.timeline("P-1")}
+    assert timeline["prepare"].status == "sent"
+    assert timeline["ride"].due_at == local("2026-03-23 18:00")
+    assert timeline["week-one"].due_at == local("2026-03-31 09:00")
+    assert len(world.store.timeline("P-1")) == 4
+
+
+def test_enrolling_again_is_idempotent(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        first = world.service.enroll_one(patient())
+        again = world.service.enroll_one(patient())
+    assert first.created and not again.created
+    assert {c.action for c in again.changes} == {"keep"}
+    assert len(world.store.timeline("P-1")) == 5
+
+
+def test_cancel_cancels_pending_messages_with_the_reason(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient())
+        assert world.service.cancel("P-1", "procedure called off") == 5
+    with freeze_time("2026-04-30"):
+        assert world.dispatcher().run_once().handled == 0
+    reasons = {m.status_reason for m in world.store.timeline("P-1")}
+    assert reasons == {"procedure called off"}
+
+
+def test_patient_without_phone_gets_preferred_steps_by_email(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(
+            patient(phone=None, email="maria@example.org", preferred_channel="email", attributes={})
+        )
+    with freeze_time(local("2026-03-08 10:00")):
+        world.dispatcher().run_once()
+    ((_, message),) = world.email.sent
+    assert message.subject == "Prepare"
+    assert message.html is not None and message.html.startswith("<p>Riverside Clinic")
+
+
+def test_daily_cap_defers_to_the_next_morning_without_dropping(
+    world: World, tmp_path: Path
+) -> None:
+    plans, templates = write_demo_plan(
+        tmp_path / "capped",
+        extra_steps='  - id: same-day\n    phase: recovery\n    offset: {days: 7, at: "09:30"}\n'
+        "    template: week_one\n",
+    )
+    text = (plans / "demo.yaml").read_text().replace("per_day: 3", "per_day: 1")
+    (plans / "demo.yaml").write_text(text)
+    world.catalog = PlanCatalog(plans, templates)
+    world.service = EnrollmentService(world.store, world.catalog)
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient(attributes={}))
+    with freeze_time(local("2026-03-17 09:30")):
+        # The three earlier messages are past their windows; 09:00 goes, 09:30 waits.
+        outcomes = world.dispatcher().run_once().outcomes
+    assert outcomes == {"skipped": 3, "sent": 1, "deferred": 1}
+    same_day = next(m for m in world.store.timeline("P-1") if m.step_id == "same-day")
+    assert same_day.status == "pending"
+    assert same_day.next_attempt_at == local("2026-03-18 08:00")
+    assert "daily SMS cap" in (same_day.status_reason or "")
+    with freeze_time(local("2026-03-18 08:00")):
+        assert world.dispatcher().run_once().outcomes == {"sent": 1}
+
+
+def test_two_workers_never_send_the_same_message(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        entries = [
+            world.service.validate(patient(external_id=f"P-{i}", attributes={})) for i in range(60)
+        ]
+        world.service.enroll(entries)
+    now = local("2026-03-10 10:30")  # earlier messages are past their windows
+    barrier = threading.Barrier(2)
+    reports = []
+
+    def work(name: str) -> None:
+        barrier.wait()
+        reports.append(world.dispatcher(name).run_once())
+
+    with freeze_time(now):
+        threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    sent_ids = [m.outbox_id for _, m in world.sms.sent]
+    assert len(sent_ids) == len(set(sent_ids)) == 60  # one "discharge" per patient
+    assert sum(r.handled for r in reports) == 60 * 3  # "prepare", "ride" late; "discharge" sent
