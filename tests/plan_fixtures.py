@@ -46,7 +46,7 @@ TEMPLATES = {
     "medicines": "{{ clinic.name }}: Hi {{ patient.first_name }}, review your blood thinners "
     "as instructed by your care team.",
     "prepare": "{{ clinic.name }}: Hi {{ patient.first_name }}, your procedure is on "
-    "{{ procedure.date | longdate(language) }}.{% if first_sms %} Reply STOP to opt out.{% endif %}",
+    "{{ procedure.date | longdate(language) }}.",
     "ride": "{{ clinic.name }}: please arrange a ride home for tomorrow.",
     "discharge": "{{ clinic.name }}: soreness is common. Call {{ clinic.phone }} with fever.",
     "week_one": "{{ clinic.name }}: light activity only this week, {{ patient.first_name }}.",
@@ -62,7 +62,8 @@ def write_demo_plan(root: Path, version: int = 1, extra_steps: str = "") -> tupl
     folder = templates / "demo" / "en"
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in TEMPLATES.items():
-        (folder / f"{name}.sms.j2").write_text(text + "\n")
+        opt_out = "{% if first_sms %} Reply STOP to opt out.{% endif %}"
+        (folder / f"{name}.sms.j2").write_text(text + opt_out + "\n")
         (folder / f"{name}.email.j2").write_text(
             "{% block subject %}" + name.replace("_", " ").title() + "{% endblock %}\n"
             "{% block text %}" + text + "{% endblock %}\n"

@@ -118,8 +118,10 @@ class TwilioSmsChannel(Channel):
         return DeliveryReceipt(sent.sid, sent.status or "queued")
 
     def find_sent(self, message: OutgoingMessage, since: datetime) -> DeliveryReceipt | None:
-        """The receipt of a message to the same number with the same body, sent since the
-        (UTC) day of `since`; a naive `since` is taken as UTC."""
+        """The receipt of a message with this number and body sent since the UTC day of `since`.
+
+        A naive `since` is taken as UTC; Twilio filters on days, and lists newest first.
+        """
         aware = since if since.tzinfo else since.replace(tzinfo=UTC)
         day = datetime.combine(aware.astimezone(UTC).date(), datetime.min.time())
         try:
@@ -148,9 +150,11 @@ def _delivery_error(exc: Exception, to: str) -> DeliveryError:
     if isinstance(exc, ValueError):
         return DeliveryError("Twilio's answer is not JSON", code="bad_response", retryable=True)
     status, code, text = _twilio_failure(exc)
-    retryable = status == 429 or status >= 500 or status == 0 or code in _RETRYABLE_CODES
+    if not status:  # the client failed without an HTTP answer to blame
+        return DeliveryError(_mask_phones(text, to), code="client_error", retryable=True)
+    retryable = status == 429 or status >= 500 or code in _RETRYABLE_CODES
     return DeliveryError(
-        _mask_phones(text) or f"Twilio answered HTTP {status}",
+        _mask_phones(text, to) or f"Twilio answered HTTP {status}",
         code=str(code if code is not None else status),
         retryable=retryable,
         extra={"http_status": str(status)},
@@ -171,6 +175,7 @@ def _twilio_failure(exc: Exception) -> tuple[int, int | None, str]:
     return 0, None, str(exc)
 
 
-def _mask_phones(text: str) -> str:
-    """Twilio's error messages quote the number; keep only its masked form."""
+def _mask_phones(text: str, to: str) -> str:
+    """Twilio's error messages quote the number, valid or not; keep only masked forms."""
+    text = text.replace(to, mask_phone(to)) if to else text
     return _PHONE_IN_TEXT.sub(lambda match: mask_phone(match.group()), text)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reminders.errors import PlanError, PlanProblem, TemplateError
+from reminders.plans.compliance import cap_warnings, sms_content_problems
 from reminders.plans.loader import LoadedPlan, load_plan, plan_files
 from reminders.plans.model import Channel, Plan, Step
 from reminders.templating.context import sample_context
@@ -147,6 +148,11 @@ def _render_sample(
                 f"segments; the plan allows {plan.defaults.sms_max_segments} "
                 "(defaults.sms_max_segments)",
             )
+        if channel == "sms" and first_sms:
+            template_file = str(renderer.templates_dir / message.template_path)
+            yield from sms_content_problems(
+                loaded, f"steps[{index}].template", template_file, message
+            )
         if first_sms or channel == "email":
             samples.append(RenderedSample(plan.id, step.id, channel, language, message))
 
@@ -157,6 +163,7 @@ def check_loaded(loaded: LoadedPlan, renderer: TemplateRenderer) -> CheckResult:
     result.problems.extend(_unique_step_ids(loaded))
     result.problems.extend(_languages(loaded))
     result.problems.extend(_templates(loaded, renderer, result.samples))
+    result.problems.extend(cap_warnings(loaded))
     return result
 
 

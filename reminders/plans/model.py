@@ -200,6 +200,7 @@ class Plan(_Strict):
     templates: str | None = None
     defaults: Defaults = Defaults()
     sms_caps: FrequencyCaps = FrequencyCaps()
+    sms_forbidden_words: list[str] = Field(default_factory=list)
     settings: dict[str, Scalar] = Field(default_factory=dict)
     steps: list[Step] = Field(min_length=1)
 
