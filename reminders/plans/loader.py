@@ -31,13 +31,15 @@ _PlanYamlLoader.add_implicit_resolver(
 )
 
 
-def _to_python(node: yaml.Node, path: Path_, lines: dict[Path_, int], loader: yaml.Loader) -> Any:
+def _to_python(
+    node: yaml.Node, path: Path_, lines: dict[Path_, int], loader: yaml.SafeLoader
+) -> Any:
     """Turn a composed YAML node into plain data, recording the line of every path."""
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node, deep=True)
             key = str(key)
             if key in result:
                 raise yaml.MarkedYAMLError(
@@ -49,18 +51,18 @@ def _to_python(node: yaml.Node, path: Path_, lines: dict[Path_, int], loader: ya
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, (*path, i), lines, loader) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return loader.construct_object(node, deep=True)
 
 
 def read_yaml_with_lines(text: str) -> tuple[Any, dict[Path_, int]]:
     """Parse YAML text into data plus a map from key path to 1-based line number."""
     loader = _PlanYamlLoader(text)
     try:
-        node = loader.get_single_node()  # type: ignore[no-untyped-call]
+        node = loader.get_single_node()
         lines: dict[Path_, int] = {}
         data = None if node is None else _to_python(node, (), lines, loader)
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     return data, lines
 
 
@@ -86,7 +88,8 @@ def _model_at(loc: Path_) -> type[BaseModel] | None:
     for part in loc:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part) if isinstance(model, type) else None
+        fields = getattr(model, "model_fields", {})
+        field = fields.get(part)
         if field is None:
             return None
         annotation = field.annotation

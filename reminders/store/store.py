@@ -683,7 +683,7 @@ def _reconcile(
     return changes
 
 
-def _claimed_query() -> Select[Any]:
+def _claimed_query() -> Select:
     return (
         select(
             Message.id,
@@ -721,7 +721,7 @@ def _claimed(row: Any) -> ClaimedMessage:
     return ClaimedMessage(**row._asdict())
 
 
-def _view_query() -> Select[Any]:
+def _view_query() -> Select:
     return select(
         Message.id,
         Patient.external_id,
