@@ -83,25 +83,34 @@ class DispatchService:
         with self._lock:
             self._running_pass = True
             self._wake_requested = False
+        report = None
         try:
             report = self.dispatcher.run_once()
             self.passes += 1
             if report.handled:
                 log.info("dispatch pass: %s", dict(report.outcomes))
-            if self.on_pass:
-                self.on_pass(report)
         except Exception:  # the service must outlive one bad pass; the next pass retries
             log.exception("dispatch pass failed")
         finally:
-            with self._lock:
-                self._running_pass = False
-                wake_now = self._wake_requested
-            now = self.clock()
+            self._rearm()
+        if report is not None and self.on_pass:
+            self.on_pass(report)
+
+    def _rearm(self) -> None:
+        """Arm the next pass for the earliest pending message, a wake-up, or the idle poll."""
+        with self._lock:
+            self._running_pass = False
+            wake_now = self._wake_requested
+        now = self.clock()
+        try:
             next_due = self.dispatcher.store.next_due_at()
-            at = now + self.idle_poll
-            if wake_now:
-                at = now
-            elif next_due is not None:
-                at = max(now, min(at, next_due))
-            if self.scheduler.running:
-                self._arm(at)
+        except Exception:  # the database may be briefly away; poll again later
+            log.exception("could not read the next due message")
+            next_due = None
+        at = now + self.idle_poll
+        if wake_now:
+            at = now
+        elif next_due is not None:
+            at = max(now, min(at, next_due))
+        if self.scheduler.running:
+            self._arm(at)
