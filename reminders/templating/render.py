@@ -7,12 +7,15 @@ become the message's parts. A missing language falls back to the plan's default 
 
 from __future__ import annotations
 
+import re
+import traceback
 from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from babel import Locale
 from babel.dates import format_date, format_time
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -55,8 +58,13 @@ def _environment(templates_dir: Path, autoescape: bool) -> SandboxedEnvironment:
 
 
 def _long_date(value: date, language: str = "en") -> str:
-    """ "Tuesday, March 3" in the patient's language."""
-    return format_date(value, format="EEEE, MMMM d", locale=language)
+    """Weekday, month and day in the language: "Tuesday, March 3", "martes, 3 de marzo"."""
+    locale = Locale.parse(language)
+    skeletons = locale.datetime_skeletons
+    pattern = str(skeletons.get("MMMMEd") or skeletons.get("MMMEd") or "EEEE, MMMM d")
+    pattern = re.sub(r"(?<!E)E{1,3}(?!E)", "EEEE", pattern)
+    pattern = re.sub(r"(?<!M)M{3}(?!M)", "MMMM", pattern)
+    return format_date(value, format=pattern, locale=locale)
 
 
 def _clock(value: time, language: str = "en") -> str:
@@ -114,7 +122,15 @@ class TemplateRenderer:
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(name, f"syntax error: {exc.message}", exc.lineno) from None
         except jinja2.UndefinedError as exc:
-            raise TemplateError(name, f"unknown variable: {exc.message}") from None
+            line = next(
+                (
+                    frame.lineno
+                    for frame in traceback.extract_tb(exc.__traceback__)
+                    if frame.filename and frame.filename.endswith(name)
+                ),
+                None,
+            )
+            raise TemplateError(name, f"unknown variable: {exc.message}", line) from None
         except jinja2.TemplateError as exc:
             raise TemplateError(name, str(exc)) from None
         except (TypeError, ValueError, AttributeError) as exc:
