@@ -1,0 +1,352 @@
+"""Shared parts of the benchmarks: databases, plans, synthetic patients, figures and tables.
+
+Run the benchmarks from the repository root as modules, e.g.
+`.venv/bin/python -m benchmarks.bench_import --help`.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine, text
+
+from reminders.catalog import PlanCatalog
+from reminders.channels.null import NullChannel
+from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
+from reminders.schedule import Enrollment, PlannedMessage, compute_schedule
+from reminders.store.records import EnrollmentRequest, PatientRecord
+from reminders.store.store import Store
+from reminders.templating.context import Clinic
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CLINIC = Clinic("Riverside Clinic", "(555) 010-0100")
+AREA_CODES = (202, 212, 305, 312, 404, 415, 503, 206, 617, 718)
+ZONES = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "Europe/London",
+    "Europe/Berlin",
+    "Asia/Kolkata",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+)
+
+
+# -- figures -----------------------------------------------------------------------------------
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MiB.
+
+    Linux keeps getrusage's ru_maxrss across exec, so a spawned child would report its
+    parent's peak; VmHWM (the same figure, reset at exec) is read instead where it exists.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile of `values` (fraction 0.5 = median)."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A small fixed-width table on stdout."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    sys.stdout.flush()
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+# -- databases ---------------------------------------------------------------------------------
+
+
+def postgres_reachable(url: str = POSTGRES_URL) -> bool:
+    """Whether the PostgreSQL server answers."""
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@contextmanager
+def database(kind_or_url: str, workdir: Path) -> Iterator[str]:
+    """A fresh database URL: "sqlite" (a file in `workdir`), or a PostgreSQL URL (or
+    "postgresql" for the local server) narrowed to a new schema that is dropped afterwards."""
+    if kind_or_url == "sqlite":
+        yield f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.sqlite3'}"
+        return
+    base = POSTGRES_URL if kind_or_url == "postgresql" else kind_or_url
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def database_kinds(requested: str | None, include_postgres: bool = True) -> list[str]:
+    """["sqlite", "postgresql"] by default (PostgreSQL when reachable), or the one URL given."""
+    if requested:
+        return [requested]
+    kinds = ["sqlite"]
+    if include_postgres:
+        if postgres_reachable():
+            kinds.append("postgresql")
+        else:
+            print(f"(PostgreSQL not reachable at {POSTGRES_URL}; SQLite only)")
+    return kinds
+
+
+def label(kind_or_url: str) -> str:
+    """A short name for a database in tables."""
+    return "sqlite" if kind_or_url == "sqlite" else "postgresql"
+
+
+@contextmanager
+def workdir() -> Iterator[Path]:
+    """A temporary folder for database files, CSVs and recordings."""
+    with tempfile.TemporaryDirectory(prefix="reminders-bench-") as folder:
+        yield Path(folder)
+
+
+# -- plans -------------------------------------------------------------------------------------
+
+
+def plan_folders(work: Path) -> tuple[Path, Path, str]:
+    """(plans, templates, plan id): the MILD plan if it passes the check, else the test demo."""
+    try:
+        catalog = PlanCatalog(ROOT / "plans", ROOT / "templates")
+        if "mild" in catalog.ids():
+            return ROOT / "plans", ROOT / "templates", "mild"
+    except Exception as exc:
+        print(f"(MILD plan does not load: {exc}; using the tests' demo plan)")
+    sys.path.insert(0, str(ROOT / "tests"))
+    from plan_fixtures import write_demo_plan
+
+    plans, templates = write_demo_plan(work / "demo-plan")
+    return plans, templates, "demo"
+
+
+def dispatcher(store: Store, catalog: PlanCatalog, worker: str | None = None) -> Dispatcher:
+    """A dispatcher that hands every message to a NullChannel."""
+    channels = {"sms": NullChannel("sms"), "email": NullChannel("email")}
+    return Dispatcher(store, catalog, channels, DispatchSettings(clinic=CLINIC), worker_id=worker)
+
+
+# -- synthetic patients ------------------------------------------------------------------------
+
+
+def phone_number(index: int) -> str:
+    """A distinct valid US number per index (up to 80 million of them)."""
+    area = AREA_CODES[index % len(AREA_CODES)]
+    rest = index // len(AREA_CODES)
+    exchange = 200 + rest // 10000
+    return f"+1{area}{exchange}{rest % 10000:04d}"
+
+
+def patient_row(index: int, plan_id: str, rng: random.Random, today: date) -> dict[str, str]:
+    """One CSV row as staff would export it."""
+    sms = rng.random() < 0.8
+    return {
+        "external_id": f"P-{index:08d}",
+        "first_name": rng.choice(("Maria", "James", "Aiko", "Olu", "Sofia", "Liam", "Noor")),
+        "phone": phone_number(index),
+        "email": f"patient{index}@example.org",
+        "timezone": rng.choice(ZONES),
+        "language": rng.choice(("en", "en", "en", "es")),
+        "preferred_channel": "sms" if sms else "email",
+        "plan": plan_id,
+        "procedure_date": (today + timedelta(days=rng.randint(15, 120))).isoformat(),
+        "procedure_time": rng.choice(("07:30", "09:00", "13:15", "")),
+    }
+
+
+def write_patients_csv(path: Path, count: int, plan_id: str, seed: int = 7) -> None:
+    """A CSV of `count` patients; blood thinners and NSAIDs as extra attribute columns."""
+    rng = random.Random(seed)
+    today = datetime.now(UTC).date()
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = None
+        for index in range(count):
+            row: dict[str, str] = patient_row(index, plan_id, rng, today)
+            row["takes_blood_thinners"] = rng.choice(("yes", "no"))
+            row["takes_nsaids"] = rng.choice(("yes", "no", "no"))
+            if writer is None:
+                writer = csv.DictWriter(handle, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow(row)
+
+
+ATTRIBUTE_COLUMNS = ("takes_blood_thinners", "takes_nsaids")
+
+
+def csv_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, enrollment input) for each CSV row; extra columns become attributes."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        for number, row in enumerate(csv.DictReader(handle), start=2):
+            attributes = {name: row.pop(name) for name in ATTRIBUTE_COLUMNS if name in row}
+            yield number, {**row, "attributes": attributes}
+
+
+def daytime_zone(now: datetime | None = None) -> str:
+    """A time zone in which it is now between 10:00 and 18:00, so quiet hours never interfere."""
+    now = now or datetime.now(UTC)
+    for zone in (
+        "America/New_York",
+        "Europe/London",
+        "Asia/Tokyo",
+        "America/Los_Angeles",
+        "Asia/Kolkata",
+        "Pacific/Auckland",
+        "America/Sao_Paulo",
+        "Asia/Dubai",
+        "Pacific/Honolulu",
+        "Australia/Sydney",
+        "Europe/Berlin",
+        "America/Chicago",
+    ):
+        if 10 <= now.astimezone(ZoneInfo(zone)).hour < 18:
+            return zone
+    raise RuntimeError("no daytime zone found")
+
+
+def due_requests(
+    catalog: PlanCatalog,
+    plan_id: str,
+    due_times: Sequence[datetime],
+    *,
+    first_index: int = 0,
+    window: timedelta = timedelta(hours=2),
+) -> list[EnrollmentRequest]:
+    """One patient per due time, each with exactly one SMS due then (a distinct phone each).
+
+    The message is a real step of the plan (so it renders), moved to the chosen instant.
+    """
+    plan = catalog.get(plan_id).plan
+    zone = daytime_zone()
+    procedure = datetime.now(UTC).date() - timedelta(days=3)
+    template_message: PlannedMessage | None = None
+    for message in compute_schedule(plan, Enrollment(procedure, zone)):
+        if (
+            message.channel == "sms"
+            and message.skip_reason is None
+            and message.phase.value != ("pre-procedure")
+        ):
+            template_message = message
+            break
+    if template_message is None:
+        raise RuntimeError(f"plan {plan_id} has no post-procedure SMS step")
+    requests = []
+    for offset, due in enumerate(due_times):
+        index = first_index + offset
+        record = PatientRecord(
+            external_id=f"P-{index:08d}",
+            first_name="Maria",
+            timezone=zone,
+            language="en",
+            preferred_channel="sms",
+            phone=phone_number(index),
+        )
+        message = replace(
+            template_message,
+            due_at=due,
+            send_before=due + window,
+            local_due=due.astimezone(ZoneInfo(zone)),
+        )
+        requests.append(
+            EnrollmentRequest(record, plan.id, plan.version, procedure, None, [message])
+        )
+    return requests
+
+
+def enroll_due(
+    store: Store, catalog: PlanCatalog, plan_id: str, due_times: Sequence[datetime]
+) -> None:
+    """Store one due SMS per patient for each instant, in batches of 1000."""
+    for start in range(0, len(due_times), 1000):
+        chunk = due_times[start : start + 1000]
+        store.enroll_many(
+            due_requests(catalog, plan_id, chunk, first_index=start), datetime.now(UTC)
+        )
+
+
+# -- the Twilio stand-in -----------------------------------------------------------------------
+
+
+@contextmanager
+def twilio_standin_process(record: Path) -> Iterator[str]:
+    """Run the Twilio stand-in in its own process, recording accepted messages; yields its URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reminders.testing.twilio_standin", "--record", str(record)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise RuntimeError("the Twilio stand-in did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def wait_until(condition: Any, timeout: float, step: float = 0.05) -> bool:
+    """Poll `condition()` until it is true or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return bool(condition())
