@@ -117,25 +117,36 @@ class Dispatcher:
             report.add(self._settle_unknown(message))
 
     def _settle_unknown(self, message: ClaimedMessage) -> str:
+        """Ask the provider whether a message whose outcome was lost went out, before resending.
+
+        The lost send may have been the patient's first SMS (with the opt-out line) or not,
+        so both renderings are looked for.
+        """
         now = self.clock()
         try:
-            outgoing = self._outgoing(message, self._plan(message), first_sms=False)
+            plan = self._plan(message)
+            variants = [self._outgoing(message, plan, first_sms=True)]
+            if message.channel == "sms":
+                variants.append(self._outgoing(message, plan, first_sms=False))
         except (TemplateError, PlanError, NotFoundError, ValueError) as exc:
             self.store.record_failed(message.id, now, f"cannot render: {exc}", None)
             return "failed"
         channel = self.channels[message.channel]
         since = message.claimed_at - timedelta(minutes=1)
-        try:
-            receipt = channel.find_sent(outgoing, since)
-        except DeliveryError as exc:
-            at = retry_at(now, 1, self.settings.retry_base_seconds)
-            self.store.record_retry(message.id, now, at, f"could not reconcile: {exc}", exc.code)
-            return "retry"
-        if receipt is not None:
-            self._record_sent(
-                message, outgoing, receipt, "reconciled with the provider after a restart"
-            )
-            return "reconciled"
+        for outgoing in variants:
+            try:
+                receipt = channel.find_sent(outgoing, since)
+            except DeliveryError as exc:
+                at = retry_at(now, 1, self.settings.retry_base_seconds)
+                self.store.record_retry(
+                    message.id, now, at, f"could not reconcile: {exc}", exc.code
+                )
+                return "retry"
+            if receipt is not None:
+                self._record_sent(
+                    message, outgoing, receipt, "reconciled with the provider after a restart"
+                )
+                return "reconciled"
         log.info("message %s: not found at the provider after a restart; sending", message.id)
         return self.process(message)
 
