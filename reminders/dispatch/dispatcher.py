@@ -51,6 +51,35 @@ class DispatchSettings:
     per_second: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SmsHistory:
+    """SMS already sent to one patient, for the opt-out line and frequency caps."""
+
+    total: int
+    today: int
+    this_week: int
+
+
+class SmsLedger:
+    """When each patient of a claimed batch was sent an SMS; read once, kept up to date."""
+
+    def __init__(self, sent_at: dict[int, list[datetime]]) -> None:
+        self._sent_at = sent_at
+
+    def history(self, patient_id: int, day_start: datetime, week_start: datetime) -> SmsHistory:
+        """Counts of SMS sent ever, since `day_start` and since `week_start`."""
+        sent = self._sent_at.get(patient_id, [])
+        return SmsHistory(
+            total=len(sent),
+            today=sum(1 for at in sent if at >= day_start),
+            this_week=sum(1 for at in sent if at >= week_start),
+        )
+
+    def add(self, patient_id: int, at: datetime) -> None:
+        """Count an SMS just sent."""
+        self._sent_at.setdefault(patient_id, []).append(at)
+
+
 @dataclass
 class PassReport:
     """What one pass did, by outcome."""
@@ -104,8 +133,11 @@ class Dispatcher:
             batch = self.store.claim_due(self.clock(), self.worker_id, limit)
             if not batch:
                 break
+            ledger = SmsLedger(
+                self.store.sms_sent_at(m.patient_id for m in batch if m.channel == "sms")
+            )
             for message in batch:
-                report.add(self.process(message))
+                report.add(self.process(message, ledger))
         return report
 
     def recover_stale(self, report: PassReport) -> None:
@@ -150,9 +182,11 @@ class Dispatcher:
         log.info("message %s: not found at the provider after a restart; sending", message.id)
         return self.process(message)
 
-    def process(self, message: ClaimedMessage) -> str:
+    def process(self, message: ClaimedMessage, ledger: SmsLedger | None = None) -> str:
         """Decide and act on one claimed message; returns the outcome's name."""
         now = self.clock()
+        if ledger is None:
+            ledger = SmsLedger(self.store.sms_sent_at([message.patient_id]))
         if message.enrollment_status != EnrollmentStatus.ACTIVE.value:
             self.store.record_skipped(message.id, now, "enrollment cancelled")
             return "skipped"
@@ -178,7 +212,7 @@ class Dispatcher:
             return "skipped"
         first_sms = False
         if message.channel == "sms":
-            outcome, first_sms = self._within_caps(message, plan, now)
+            outcome, first_sms = self._within_caps(message, plan, now, ledger)
             if outcome:
                 return outcome
         try:
@@ -186,7 +220,10 @@ class Dispatcher:
         except (TemplateError, ValueError) as exc:
             self.store.record_failed(message.id, now, f"cannot render: {exc}", None)
             return "failed"
-        return self._send(message, outgoing)
+        outcome = self._send(message, outgoing)
+        if outcome == "sent" and message.channel == "sms":
+            ledger.add(message.patient_id, now)
+        return outcome
 
     def _plan(self, message: ClaimedMessage) -> Plan:
         return self.catalog.get(message.plan_id).plan
@@ -205,15 +242,13 @@ class Dispatcher:
         return None
 
     def _within_caps(
-        self, message: ClaimedMessage, plan: Plan, now: datetime
+        self, message: ClaimedMessage, plan: Plan, now: datetime, ledger: SmsLedger
     ) -> tuple[str | None, bool]:
         """Defer an SMS that would exceed the plan's daily or weekly cap (never drop it)."""
         zone = ZoneInfo(message.timezone)
         local = now.astimezone(zone)
         day_start = resolve_local(local.date(), time(0, 0), zone)[0]
-        history = self.store.sms_history(
-            message.patient_id, day_start.astimezone(UTC), now - timedelta(days=7)
-        )
+        history = ledger.history(message.patient_id, day_start, now - timedelta(days=7))
         caps = plan.sms_caps
         if history.today < caps.per_day and history.this_week < caps.per_week:
             return None, history.total == 0

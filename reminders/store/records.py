@@ -140,12 +140,3 @@ class ClaimedMessage:
     procedure_date: date
     procedure_time: time | None
     enrollment_status: str
-
-
-@dataclass(frozen=True)
-class SmsHistory:
-    """SMS already sent to one patient, for the opt-out line and frequency caps."""
-
-    total: int
-    today: int
-    this_week: int

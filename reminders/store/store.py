@@ -9,8 +9,19 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, case, delete, func, insert, select, update
+from sqlalchemy import (
+    Engine,
+    Select,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ClauseElement
 
 from reminders.errors import NotFoundError
 from reminders.schedule import PlannedMessage
@@ -24,10 +35,10 @@ from reminders.store.records import (
     PatientState,
     PatientSummary,
     ScheduleChange,
-    SmsHistory,
 )
 from reminders.store.schema import Enrollment, EnrollmentStatus, Message, MessageStatus, Patient
 
+MESSAGES = Message.__table__
 FINAL_FOR_STEP = {MessageStatus.SENT.value, MessageStatus.SENDING.value}
 _CHUNK = 500
 
@@ -42,6 +53,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._finish_statements: dict[tuple[str, ...], Any] = {}
 
     @classmethod
     def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
@@ -465,25 +477,52 @@ class Store:
         )
 
     def _finish(self, message_id: int, **values: Any) -> None:
-        with self._session() as session:
-            session.execute(
-                update(Message)
-                .where(Message.id == message_id)
-                .where(Message.status == MessageStatus.SENDING.value)
-                .values(**values)
-            )
+        """Record an outcome of a message this worker holds (status "sending"), in one commit.
 
-    def sms_history(self, patient_id: int, day_start: datetime, week_start: datetime) -> SmsHistory:
-        """How many SMS a patient has been sent: ever, since `day_start`, since `week_start`."""
-        sent = and_(Message.channel == "sms", Message.status == MessageStatus.SENT.value)
-        query = select(
-            func.count(),
-            func.coalesce(func.sum(case((Message.sent_at >= day_start, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((Message.sent_at >= week_start, 1), else_=0)), 0),
-        ).where(Message.patient_id == patient_id, sent)
-        with self._session() as session:
-            total, today, week = session.execute(query).one()
-        return SmsHistory(int(total), int(today), int(week))
+        The hot path of dispatch: statements are built once per set of columns and run on a
+        plain connection.
+        """
+        plain = all(not isinstance(v, ClauseElement) for v in values.values())
+        statement = self._finish_statement(tuple(sorted(values))) if plain else None
+        with self.engine.begin() as connection:
+            if statement is not None:
+                connection.execute(statement, {"message_id": message_id, **values})
+            else:
+                connection.execute(
+                    update(MESSAGES)
+                    .where(MESSAGES.c.id == message_id)
+                    .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+                    .values(**values)
+                )
+
+    def _finish_statement(self, columns: tuple[str, ...]) -> Any:
+        statement = self._finish_statements.get(columns)
+        if statement is None:
+            statement = (
+                update(MESSAGES)
+                .where(MESSAGES.c.id == bindparam("message_id"))
+                .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+                .values({name: bindparam(name, type_=MESSAGES.c[name].type) for name in columns})
+            )
+            self._finish_statements[columns] = statement
+        return statement
+
+    def sms_sent_at(self, patient_ids: Iterable[int]) -> dict[int, list[datetime]]:
+        """When each of these patients was sent an SMS, for a whole claimed batch at once."""
+        sent: dict[int, list[datetime]] = defaultdict(list)
+        ids = sorted(set(patient_ids))
+        if not ids:
+            return sent
+        query = select(MESSAGES.c.patient_id, MESSAGES.c.sent_at).where(
+            MESSAGES.c.patient_id.in_(bindparam("ids", expanding=True)),
+            MESSAGES.c.channel == "sms",
+            MESSAGES.c.status == MessageStatus.SENT.value,
+        )
+        with self.engine.begin() as connection:
+            for chunk in _chunks(ids):
+                for patient_id, sent_at in connection.execute(query, {"ids": list(chunk)}):
+                    sent[patient_id].append(sent_at)
+        return sent
 
     def mark_sms_opted_out(self, patient_id: int, now: datetime) -> None:
         """Record that the provider says this patient unsubscribed from SMS."""
