@@ -32,7 +32,7 @@ EVERY_CONDITION = {"takes_blood_thinners": True, "takes_nsaids": True}
 
 # step id, days from the procedure date, local time (procedure at the assumed 08:00)
 TIMELINE = [
-    ("welcome", -14, time(9, 0)),
+    ("welcome", -16, time(9, 0)),
     ("review-medicines", -12, time(9, 0)),
     ("blood-thinners", -10, time(9, 0)),
     ("nsaids", -9, time(9, 0)),
