@@ -71,12 +71,17 @@ class EnrollmentService:
 
     def validate(self, data: dict[str, Any], row: int | None = None) -> ValidEnrollment:
         """Validate one input record, including that its plan exists."""
-        item, record = parse_enrollment(data, self.default_region, row)
-        if item.plan not in self.catalog.ids():
+        plan = data.get("plan")
+        unknown_plan = []
+        if isinstance(plan, str) and plan.strip() and plan.strip() not in self.catalog.ids():
             known = ", ".join(self.catalog.ids())
-            raise EnrollmentError(
-                [InputProblem("plan", f"no plan '{item.plan}' (plans: {known})")], row
-            )
+            unknown_plan = [InputProblem("plan", f"no plan '{plan.strip()}' (plans: {known})")]
+        try:
+            item, record = parse_enrollment(data, self.default_region, row)
+        except EnrollmentError as exc:
+            raise EnrollmentError(unknown_plan + exc.problems, row) from None
+        if unknown_plan:
+            raise EnrollmentError(unknown_plan, row)
         return ValidEnrollment(item, record)
 
     def enroll(

@@ -134,10 +134,7 @@ def plan_step(plan: Plan, step: Step, enrollment: Enrollment) -> PlannedMessage:
         send_before = min(send_before, start.astimezone(UTC))
         if due_at >= start.astimezone(UTC):
             skip_reason = "pre-procedure instruction would fall after the procedure starts"
-    if channel == "sms" and not (enrollment.has_phone and enrollment.sms_allowed):
-        skip_reason = skip_reason or "no phone number or SMS consent, and no email address"
-    if channel == "email" and not enrollment.has_email:
-        skip_reason = skip_reason or "no email address and no SMS"
+    skip_reason = skip_reason or _unreachable(plan, step, enrollment, channel)
     return PlannedMessage(
         step_id=step.id,
         phase=step.phase,
@@ -150,6 +147,25 @@ def plan_step(plan: Plan, step: Step, enrollment: Enrollment) -> PlannedMessage:
         notes=tuple(notes),
         skip_reason=skip_reason,
     )
+
+
+def _unreachable(plan: Plan, step: Step, enrollment: Enrollment, channel: str) -> str | None:
+    """Why this patient cannot get this step on its channel, if they cannot."""
+    fallback = (
+        "and no email address"
+        if plan.channel_of(step) is Channel.PREFERRED
+        else "and this step goes by SMS only"
+    )
+    if channel == "sms":
+        if not enrollment.has_phone:
+            return f"no phone number {fallback}"
+        if not enrollment.sms_allowed:
+            return f"no SMS consent {fallback}"
+    if channel == "email" and not enrollment.has_email:
+        if plan.channel_of(step) is Channel.PREFERRED:
+            return "no email address and no SMS"
+        return "no email address, and this step goes by email only"
+    return None
 
 
 def compute_schedule(plan: Plan, enrollment: Enrollment) -> list[PlannedMessage]:

@@ -337,3 +337,30 @@ def test_two_workers_never_send_the_same_message(world: World) -> None:
     sent_ids = [m.outbox_id for _, m in world.sms.sent]
     assert len(sent_ids) == len(set(sent_ids)) == 60  # one "discharge" per patient
     assert sum(r.handled for r in reports) == 60 * 3  # "prepare", "ride" late; "discharge" sent
+
+
+def test_enrolling_again_keeps_skipped_history_without_duplicates(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient())
+    with freeze_time(local("2026-03-09 21:00")):  # three messages are too late by now
+        world.dispatcher().run_once()
+        again = world.service.enroll_one(patient())
+    assert {c.step_id: c.action for c in again.changes} == {
+        "medicines": "keep",
+        "prepare": "keep",
+        "ride": "keep",
+        "discharge": "keep",
+        "week-one": "keep",
+    }
+    assert len(world.store.timeline("P-1")) == 5
+
+
+def test_enrolling_again_after_a_cancel_restores_the_pending_messages(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient())
+        world.service.cancel("P-1", "called off")
+        again = world.service.enroll_one(patient())
+    assert {c.action for c in again.changes} == {"restore"}
+    timeline = world.store.timeline("P-1")
+    assert len(timeline) == 5
+    assert {m.status for m in timeline} == {"pending"}

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Engine, Select, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -746,7 +746,7 @@ class InboundStore:
         return len(to_email), len(to_cancel)
 
 
-def _sent_sms_query() -> Select[Unpack[tuple[Any, ...]]]:
+def _sent_sms_query() -> Select[*tuple[Any, ...]]:
     return select(
         Message.id, Message.patient_id, Message.plan_id, Message.step_id, Message.sent_at
     ).where(
@@ -756,7 +756,7 @@ def _sent_sms_query() -> Select[Unpack[tuple[Any, ...]]]:
     )
 
 
-def _outcome_query() -> Select[Unpack[tuple[Any, ...]]]:
+def _outcome_query() -> Select[*tuple[Any, ...]]:
     return select(
         Outcome.id,
         Patient.external_id,
@@ -769,7 +769,7 @@ def _outcome_query() -> Select[Unpack[tuple[Any, ...]]]:
     ).join(Patient, Patient.id == Outcome.patient_id)
 
 
-def _flag_query() -> Select[Unpack[tuple[Any, ...]]]:
+def _flag_query() -> Select[*tuple[Any, ...]]:
     return select(
         Flag.id,
         Patient.external_id,
@@ -781,7 +781,7 @@ def _flag_query() -> Select[Unpack[tuple[Any, ...]]]:
     ).join(Patient, Patient.id == Flag.patient_id)
 
 
-def _inbound_query() -> Select[Unpack[tuple[Any, ...]]]:
+def _inbound_query() -> Select[*tuple[Any, ...]]:
     return (
         select(
             InboundMessage.id,

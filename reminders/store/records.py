@@ -50,7 +50,7 @@ class ScheduleChange:
     """What enrolling did to one step's pending message."""
 
     step_id: str
-    action: str  # "add", "move", "keep", "cancel"
+    action: str  # "add", "move", "restore" (after a cancel), "keep", "cancel"
     old_due_at: datetime | None
     new_due_at: datetime | None
     reason: str | None = None

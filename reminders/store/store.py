@@ -665,6 +665,9 @@ def _reconcile(
     """Work out the row changes that bring an enrollment's messages to its new schedule."""
     done = {row.step_id for row in existing if row.status in FINAL_FOR_STEP}
     pending = {row.step_id: row for row in existing if row.status == MessageStatus.PENDING.value}
+    latest: dict[str, Any] = {}
+    for row in sorted(existing, key=lambda r: r.id):
+        latest[row.step_id] = row
     planned = {m.step_id: m for m in request.messages}
     changes: list[ScheduleChange] = []
     for step_id, message in planned.items():
@@ -675,7 +678,15 @@ def _reconcile(
         status = MessageStatus.SKIPPED.value if message.skip_reason else MessageStatus.PENDING.value
         values["status"] = status
         values["status_reason"] = message.skip_reason
+        previous = latest.get(step_id)
         row = pending.get(step_id)
+        if row is None and previous is not None:
+            if previous.status == MessageStatus.CANCELLED.value:
+                row = previous  # enrolled again after a cancel: the row comes back
+            elif previous.due_at == message.due_at:
+                # Skipped or failed at this same time: that outcome stands, once.
+                changes.append(ScheduleChange(step_id, "keep", previous.due_at, previous.due_at))
+                continue
         if row is None:
             inserts.append(
                 {
@@ -698,14 +709,15 @@ def _reconcile(
             and row.language == message.language
             and row.template == message.template
             and row.plan_version == request.plan_version
-            and status == MessageStatus.PENDING.value
+            and row.status == status == MessageStatus.PENDING.value
         )
         if same:
             changes.append(ScheduleChange(step_id, "keep", row.due_at, row.due_at))
             continue
         updates.append({**values, "id": row.id, "attempts": 0, "error_code": None})
+        action = "restore" if row.status == MessageStatus.CANCELLED.value else "move"
         changes.append(
-            ScheduleChange(step_id, "move", row.due_at, message.due_at, message.skip_reason)
+            ScheduleChange(step_id, action, row.due_at, message.due_at, message.skip_reason)
         )
     for step_id, row in pending.items():
         if step_id not in planned:

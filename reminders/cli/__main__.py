@@ -1,0 +1,5 @@
+"""`python -m reminders.cli` runs the command line."""
+
+from reminders.cli.main import app
+
+app(prog_name="reminders")

@@ -1,0 +1,55 @@
+"""`reminders api-keys ...`: the keys staff systems use to call the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from reminders.api.keys import create_key, list_keys, revoke_key
+from reminders.cli.options import JsonOption
+from reminders.cli.output import echo_line, print_json, stdout, table, utc_time
+from reminders.cli.state import get_state
+
+app = typer.Typer(help="Create, list and revoke HTTP API keys.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Who or what will use the key.")],
+) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    if not name.strip():
+        raise typer.BadParameter("give the key a name", param_hint="NAME")
+    key, record = create_key(get_state(ctx).app, name)
+    echo_line(key)
+    echo_line(
+        f"created API key {record.id} '{record.name}' ({record.prefix}…); "
+        "store it now: it cannot be shown again",
+        err=True,
+    )
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """Every key (never the keys themselves), revoked ones included."""
+    records = list_keys(get_state(ctx).app)
+    if json_output:
+        print_json(records)
+        return
+    rows = [
+        [r.id, r.name, r.prefix, utc_time(r.created_at), utc_time(r.revoked_at) or "active"]
+        for r in records
+    ]
+    stdout().print(table(None, ["ID", "Name", "Prefix", "Created", "Revoked"], rows))
+
+
+@app.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(metavar="ID_OR_PREFIX", help="As `list` shows it.")],
+) -> None:
+    """Revoke a key; requests using it are refused from now on."""
+    record = revoke_key(get_state(ctx).app, key)
+    echo_line(f"revoked API key {record.id} '{record.name}' ({record.prefix}…)")

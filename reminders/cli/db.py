@@ -1,0 +1,20 @@
+"""`reminders db upgrade`: bring the database schema up to date and say where it stands."""
+
+from __future__ import annotations
+
+import typer
+
+from reminders.cli.dispatch import database_label
+from reminders.cli.output import echo_line
+from reminders.cli.state import get_state
+from reminders.store.migrate import current_revision
+
+app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade(ctx: typer.Context) -> None:
+    """Apply pending migrations (opening the database does) and print the revision."""
+    state = get_state(ctx)
+    revision = current_revision(state.app.store.engine)
+    echo_line(f"{database_label(state.settings.database_url)} is at revision {revision}")

@@ -1,0 +1,172 @@
+"""Sending: `send-due` runs one dispatch pass; `serve` runs the dispatcher (and the HTTP API)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy.engine import make_url
+
+from reminders.app import App
+from reminders.channels.base import Channel
+from reminders.channels.console import ConsoleChannel
+from reminders.channels.registry import build_channels, describe_channels
+from reminders.cli.options import JsonOption
+from reminders.cli.output import counts_line, echo_line, print_json, utc_time
+from reminders.cli.state import get_state
+from reminders.clock import utc_now
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.service import DispatchService
+from reminders.settings import Settings
+
+
+def _close_channels(dispatcher: Dispatcher) -> None:
+    for channel in dispatcher.channels.values():
+        channel.close()
+
+
+def _channels(settings: Settings, quiet_stdout: bool) -> dict[str, Channel]:
+    """The configured channels; with `quiet_stdout` the console channel prints on stderr."""
+    channels = build_channels(settings)
+    if not quiet_stdout:
+        return channels
+    return {
+        name: ConsoleChannel(name, settings.outbox_file, stream=sys.stderr)
+        if isinstance(channel, ConsoleChannel)
+        else channel
+        for name, channel in channels.items()
+    }
+
+
+def send_due(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """Send every message that is due now (one dispatch pass) and count the outcomes."""
+    app = get_state(ctx).app
+    dispatcher = app.dispatcher(_channels(app.settings, quiet_stdout=json_output))
+    try:
+        report = dispatcher.run_once()
+    finally:
+        _close_channels(dispatcher)
+    outcomes = dict(sorted(report.outcomes.items()))
+    next_due = app.store.next_due_at()
+    if json_output:
+        print_json({"handled": report.handled, "outcomes": outcomes, "next_due_utc": next_due})
+        return
+    echo_line(f"{report.handled} message(s) handled: {counts_line(outcomes)}")
+    echo_line(f"next due: {utc_time(next_due) or 'nothing pending'}")
+
+
+def database_label(url: str) -> str:
+    """The database URL without its password."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def banner(app: App, dispatcher: Dispatcher, api: str) -> list[str]:
+    """What the service runs with, for the first lines of its output."""
+    plans = [app.catalog.get(plan_id).plan for plan_id in app.catalog.ids()]
+    next_due = app.store.next_due_at()
+    return [
+        "reminders service",
+        f"  database: {database_label(app.settings.database_url)}",
+        f"  channels: {describe_channels(dispatcher.channels)}",
+        "  plans:    " + (", ".join(f"{p.id} v{p.version}" for p in plans) or "none"),
+        f"  next due: {_next_due(next_due)}",
+        f"  api:      {api}",
+    ]
+
+
+def _next_due(at: datetime | None) -> str:
+    if at is None:
+        return "nothing pending"
+    wait = at - utc_now()
+    return utc_time(at) + (" (overdue)" if wait.total_seconds() <= 0 else f" (in {_span(wait)})")
+
+
+def _span(wait: timedelta) -> str:
+    minutes = int(wait.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // 1440} days"
+
+
+def load_api(app: App, service: DispatchService) -> Any | None:
+    """The HTTP API's ASGI app, or None when this install has no API module."""
+    try:
+        from reminders.api.app import create_app
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("reminders.api", "reminders.api.app"):
+            raise
+        return None
+    return create_app(app, service)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM, so both stop the service the same clean way."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.getsignal(sig)
+        signal.signal(sig, request_stop)
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def serve(
+    ctx: typer.Context,
+    no_api: Annotated[bool, typer.Option("--no-api", help="Run only the dispatcher.")] = False,
+    host: Annotated[str | None, typer.Option("--host", help="API address.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="API port.")] = None,
+) -> None:
+    """Send messages as they fall due and serve the HTTP API, until Ctrl-C or SIGTERM."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    state = get_state(ctx)
+    app = state.app
+    dispatcher = app.dispatcher()
+    service = DispatchService(dispatcher)
+    host = host or state.settings.api_host
+    port = port or state.settings.api_port
+    api = None if no_api else load_api(app, service)
+    if no_api:
+        api_line = "off (--no-api)"
+    elif api is None:
+        api_line = "not installed (no reminders.api module); running the dispatcher only"
+    else:
+        api_line = f"http://{host}:{port}"
+    with stop_on_signals() as stop:
+        for line in banner(app, dispatcher, api_line):
+            echo_line(line)
+        service.start()
+        try:
+            if api is None:
+                while not stop.wait(1.0):
+                    pass
+            elif not stop.is_set():
+                import uvicorn  # uvicorn handles SIGINT and SIGTERM while it runs
+
+                uvicorn.run(api, host=host, port=port, log_level="info")
+        finally:
+            echo_line("stopping: finishing the pass in progress")
+            service.stop()
+            _close_channels(dispatcher)
+    echo_line("stopped")

@@ -1,0 +1,50 @@
+"""Turn every ReminderError into a short message and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from reminders.cli.output import echo_line
+from reminders.cli.state import SettingsError
+from reminders.errors import EnrollmentError, PlanError, ReminderError
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2  # the same code click uses for a bad option
+
+
+def error_lines(error: ReminderError) -> list[str]:
+    """One line per problem the error carries."""
+    if isinstance(error, PlanError):
+        return [str(problem) for problem in error.problems]
+    if isinstance(error, EnrollmentError):
+        where = f"row {error.row}: " if error.row is not None else ""
+        return [f"{where}{p.field}: {p.message}" for p in error.problems]
+    if isinstance(error, SettingsError):
+        return [f"{p.field}: {p.message}" for p in error.problems]
+    return [str(error)]
+
+
+def exit_code(error: ReminderError) -> int:
+    """Bad input exits 2, like a bad option; anything else that went wrong exits 1."""
+    return EXIT_BAD_INPUT if isinstance(error, EnrollmentError | SettingsError) else EXIT_FAILED
+
+
+def report(error: ReminderError) -> None:
+    """Print an error's problems on standard error."""
+    for line in error_lines(error):
+        echo_line(f"error: {line}", err=True)
+
+
+class ReminderGroup(TyperGroup):
+    """The top-level command group; catches ReminderError from any command below it."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's Context class differs across typer versions
+        """Run the command, reporting a ReminderError as text with a non-zero exit."""
+        try:
+            return super().invoke(ctx)
+        except ReminderError as error:
+            report(error)
+            raise typer.Exit(exit_code(error)) from None

@@ -1,0 +1,120 @@
+"""`reminders plans preview PLAN`: a plan's whole timeline for one made-up patient."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from reminders.cli.options import JsonOption, parse_attrs, parse_date, parse_time, parse_zone
+from reminders.cli.output import local_iso, local_time, print_json, stdout, table, utc_iso, utc_time
+from reminders.cli.state import get_state
+from reminders.cli.texts import PatientFacts, render_step, with_subject
+from reminders.schedule import Enrollment, PlannedMessage, compute_schedule
+from reminders.templating.context import SAMPLE_PATIENT
+from reminders.templating.render import RenderedMessage
+
+
+def preview(
+    ctx: typer.Context,
+    plan_id: Annotated[str, typer.Argument(metavar="PLAN", help="Plan id.")],
+    procedure_date: Annotated[str, typer.Option("--procedure-date", help="YYYY-MM-DD.")],
+    tz: Annotated[str, typer.Option("--tz", help="Patient's IANA time zone.")],
+    procedure_time: Annotated[
+        str | None, typer.Option("--procedure-time", help="HH:MM local.")
+    ] = None,
+    language: Annotated[str | None, typer.Option("--language", help="e.g. en, es.")] = None,
+    channel: Annotated[str, typer.Option("--channel", help="sms or email.")] = "sms",
+    attr: Annotated[
+        list[str] | None, typer.Option("--attr", help="Patient attribute key=value (repeat).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show every message of a plan for a sample patient, in the patient's local time."""
+    state = get_state(ctx)
+    if channel not in ("sms", "email"):
+        raise typer.BadParameter("expected sms or email", param_hint="--channel")
+    plan = state.catalog.get(plan_id).plan
+    attributes = parse_attrs(attr)
+    patient = PatientFacts(
+        first_name=SAMPLE_PATIENT["first_name"],
+        language=(language or state.settings.default_language).lower(),
+        procedure_date=parse_date(procedure_date),
+        procedure_time=parse_time(procedure_time),
+        attributes=attributes,
+    )
+    zone = parse_zone(tz)
+    enrollment = Enrollment(
+        procedure_date=patient.procedure_date,
+        timezone=zone,
+        procedure_time=patient.procedure_time,
+        attributes=attributes,
+        preferred_channel=channel,
+        language=patient.language,
+        has_phone=True,
+        has_email=True,
+    )
+    planned: list[tuple[PlannedMessage, RenderedMessage]] = []
+    first_sms_seen = False
+    for message in compute_schedule(plan, enrollment):
+        first_sms = message.channel == "sms" and not message.skip_reason and not first_sms_seen
+        first_sms_seen = first_sms_seen or first_sms
+        rendered = render_step(
+            state.catalog,
+            plan,
+            message.step_id,
+            message.channel,
+            message.language,
+            patient,
+            state.clinic,
+            first_sms=first_sms,
+        )
+        planned.append((message, rendered))
+    if json_output:
+        print_json([_preview_json(message, rendered, zone) for message, rendered in planned])
+        return
+    grid = table(
+        f"{plan.name} (v{plan.version}): procedure {patient.procedure_date} in {zone}",
+        ["Local time", "UTC", "Step", "Phase", "Channel", "SMS", "Notes", "Text"],
+        (_preview_cells(message, rendered, zone) for message, rendered in planned),
+    )
+    grid.show_lines = True
+    stdout().print(grid)
+
+
+def _notes(message: PlannedMessage) -> list[str]:
+    skipped = [f"skipped: {message.skip_reason}"] if message.skip_reason else []
+    return [*message.notes, *skipped]
+
+
+def _preview_json(message: PlannedMessage, rendered: RenderedMessage, zone: str) -> dict[str, Any]:
+    size = rendered.sms
+    return {
+        "local_time": local_iso(message.due_at, zone),
+        "local": local_time(message.due_at, zone),
+        "utc": utc_iso(message.due_at),
+        "step": message.step_id,
+        "phase": message.phase.value,
+        "channel": message.channel,
+        "language": rendered.language,
+        "segments": size.segments if size else None,
+        "encoding": size.encoding if size else None,
+        "notes": list(message.notes),
+        "skip_reason": message.skip_reason,
+        "subject": rendered.subject,
+        "text": rendered.body,
+    }
+
+
+def _preview_cells(message: PlannedMessage, rendered: RenderedMessage, zone: str) -> list[str]:
+    size = rendered.sms
+    return [
+        local_time(message.due_at, zone),
+        utc_time(message.due_at),
+        message.step_id,
+        message.phase.value,
+        f"{message.channel} ({rendered.language})",
+        f"{size.segments} × {size.encoding}" if size else "",
+        "\n".join(_notes(message)),
+        with_subject(rendered),
+    ]

@@ -1,0 +1,64 @@
+"""`reminders plans ...`: check plan files, preview a timeline, apply a new plan version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reminders.cli import plan_apply, plan_preview
+from reminders.cli.output import echo_line, stdout, table
+from reminders.cli.state import get_state
+from reminders.cli.texts import with_subject
+from reminders.errors import PlanProblem
+from reminders.plans.check import RenderedSample, check_paths
+
+app = typer.Typer(help="Check, preview and roll out plan files.", no_args_is_help=True)
+app.command("preview")(plan_preview.preview)
+app.command("apply")(plan_apply.apply)
+
+
+def format_problem(problem: PlanProblem) -> str:
+    """`file:line: field: message`, with warnings marked as such."""
+    where = f"{problem.file}:{problem.line}" if problem.line is not None else problem.file
+    marker = "warning: " if problem.severity == "warning" else ""
+    return f"{where}: {problem.field}: {marker}{problem.message}"
+
+
+def _sample_row(sample: RenderedSample) -> list[str]:
+    size = sample.message.sms
+    sms = f"{size.segments} × {size.encoding} ({size.units} chars)" if size else ""
+    text = with_subject(sample.message).replace("\n", " ")
+    return [sample.plan_id, sample.step_id, sample.channel, sample.language, sms, _clip(text, 70)]
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Plan files or folders (default: the plans folder in settings)."),
+    ] = None,
+) -> None:
+    """Validate plan files and their templates; exit 1 when any error is found."""
+    settings = get_state(ctx).settings
+    result = check_paths(paths or [settings.plans_dir], settings.templates_dir)
+    for problem in result.problems:
+        echo_line(format_problem(problem))
+    if result.samples:
+        stdout().print(
+            table(
+                "Rendered samples",
+                ["Plan", "Step", "Channel", "Lang", "SMS size", "Text"],
+                (_sample_row(s) for s in result.samples),
+            )
+        )
+    plans = ", ".join(f"{p.plan.id} v{p.plan.version}" for p in result.plans) or "no plans"
+    echo_line(f"checked {plans}: {len(result.errors)} error(s), {len(result.warnings)} warning(s)")
+    if result.errors:
+        raise typer.Exit(1)

@@ -1,0 +1,82 @@
+"""What one CLI invocation shares between commands: fresh settings and a lazily opened App."""
+
+from __future__ import annotations
+
+import typer
+from pydantic import ValidationError
+
+from reminders.app import App
+from reminders.catalog import PlanCatalog
+from reminders.errors import InputProblem, ReminderError
+from reminders.settings import Settings
+from reminders.templating.context import Clinic
+
+
+class SettingsError(ReminderError):
+    """An environment variable (REMINDERS_...) holds a value the settings cannot use."""
+
+    def __init__(self, problems: list[InputProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+
+
+def read_settings() -> Settings:
+    """Settings read now from the environment (never the process-wide cached copy)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(
+            [
+                InputProblem(
+                    "REMINDERS_" + "_".join(str(p) for p in error["loc"]).upper(),
+                    str(error["msg"]),
+                )
+                for error in exc.errors()
+            ]
+        ) from None
+
+
+class CliState:
+    """Settings for this invocation; the database is opened only by commands that need it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._app: App | None = None
+        self._catalog: PlanCatalog | None = None
+
+    @property
+    def app(self) -> App:
+        """The composition root, opening (and migrating) the database on first use."""
+        if self._app is None:
+            self._app = App.from_settings(self.settings)
+        return self._app
+
+    @property
+    def catalog(self) -> PlanCatalog:
+        """The plans, without opening the database when it is not open yet."""
+        if self._app is not None:
+            return self._app.catalog
+        if self._catalog is None:
+            self._catalog = PlanCatalog(self.settings.plans_dir, self.settings.templates_dir)
+        return self._catalog
+
+    @property
+    def clinic(self) -> Clinic:
+        """Who messages come from, as templates name it."""
+        return Clinic(name=self.settings.clinic_name, phone=self.settings.clinic_phone)
+
+    def close(self) -> None:
+        """Release the database if a command opened it."""
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
+
+def get_state(ctx: typer.Context) -> CliState:
+    """The state the top-level callback put on the context."""
+    state = ctx.find_object(CliState)
+    if state is None:  # a command invoked without the top-level group (should not happen)
+        state = CliState(read_settings())
+        ctx.obj = state
+        ctx.call_on_close(state.close)
+    return state

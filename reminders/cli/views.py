@@ -1,0 +1,272 @@
+"""Staff views: `patients`, `timeline EXT` and `messages`; list views mask contact details."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import typer
+
+from reminders.cli.options import JsonOption, parse_since
+from reminders.cli.output import (
+    echo_line,
+    local_iso,
+    local_time,
+    masked_email,
+    masked_phone,
+    print_json,
+    stdout,
+    table,
+    utc_iso,
+    utc_time,
+)
+from reminders.cli.state import CliState, get_state
+from reminders.cli.texts import PatientFacts, preview_text
+from reminders.clock import utc_now
+from reminders.store.records import MessageView, PatientSummary
+from reminders.store.schema import MessageStatus
+
+STATUSES = [status.value for status in MessageStatus]
+
+
+def message_json(view: MessageView) -> dict[str, Any]:
+    """A stored message with its due time on the patient's clock and in UTC."""
+    return {
+        "id": view.id,
+        "external_id": view.external_id,
+        "plan": view.plan_id,
+        "step": view.step_id,
+        "phase": view.phase,
+        "channel": view.channel,
+        "status": view.status,
+        "reason": view.status_reason,
+        "timezone": view.timezone,
+        "local_time": local_iso(view.due_at, view.timezone),
+        "local": local_time(view.due_at, view.timezone),
+        "utc": utc_iso(view.due_at),
+        "next_attempt_utc": utc_iso(view.next_attempt_at),
+        "sent_at_utc": utc_iso(view.sent_at),
+        "attempts": view.attempts,
+        "provider_message_id": view.provider_message_id,
+        "provider_status": view.provider_status,
+        "error_code": view.error_code,
+    }
+
+
+def message_cells(view: MessageView) -> list[str | None]:
+    """When, what and how it went, for one message in a patient's own timeline."""
+    return [
+        local_time(view.due_at, view.timezone),
+        utc_time(view.due_at),
+        view.step_id,
+        view.channel,
+        view.status,
+        view.status_reason,
+    ]
+
+
+MESSAGE_COLUMNS = ["Local time", "UTC", "Step", "Channel", "Status", "Reason"]
+
+
+def _patient_json(summary: PatientSummary) -> dict[str, Any]:
+    return {
+        "external_id": summary.external_id,
+        "first_name": summary.first_name,
+        "phone": masked_phone(summary.phone) or None,
+        "email": masked_email(summary.email) or None,
+        "timezone": summary.timezone,
+        "language": summary.language,
+        "preferred_channel": summary.preferred_channel,
+        "sms_opted_out": summary.sms_opted_out_at is not None,
+        "plan": summary.plan_id,
+        "procedure_date": summary.procedure_date,
+        "enrollment_status": summary.enrollment_status,
+        "pending": summary.pending,
+        "sent": summary.sent,
+        "failed": summary.failed,
+    }
+
+
+def patients(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 500,
+    json_output: JsonOption = False,
+) -> None:
+    """List patients with their plan and message counts (phone and email masked)."""
+    summaries = get_state(ctx).app.store.list_patients(limit=limit)
+    if json_output:
+        print_json([_patient_json(s) for s in summaries])
+        return
+    columns = ["ID", "Name", "Phone", "Email", "Zone", "Lang", "Prefers", "Plan", "Procedure"]
+    columns += ["Status", "Pending", "Sent", "Failed"]
+    rows = [
+        [
+            s.external_id,
+            s.first_name,
+            masked_phone(s.phone),
+            masked_email(s.email),
+            s.timezone,
+            s.language,
+            s.preferred_channel + (" (opted out of SMS)" if s.sms_opted_out_at else ""),
+            s.plan_id,
+            s.procedure_date,
+            s.enrollment_status,
+            s.pending,
+            s.sent,
+            s.failed,
+        ]
+        for s in summaries
+    ]
+    stdout().print(table(f"{len(rows)} patient(s)", columns, rows))
+
+
+def messages(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None, typer.Option("--status", help=f"One of: {', '.join(STATUSES)}.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help='Changed since: "24h", "7d" or an ISO time (naive = UTC).'),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 500,
+    json_output: JsonOption = False,
+) -> None:
+    """List messages across patients, most recently changed first."""
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(f"expected one of: {', '.join(STATUSES)}", param_hint="--status")
+    views = get_state(ctx).app.store.list_messages(
+        status=status, since=parse_since(since, utc_now()), limit=limit
+    )
+    if json_output:
+        print_json([message_json(v) for v in views])
+        return
+    columns = ["Patient", "Plan", *MESSAGE_COLUMNS, "Tries"]
+    rows = [[v.external_id, v.plan_id, *message_cells(v), v.attempts] for v in views]
+    stdout().print(table(f"{len(rows)} message(s)", columns, rows))
+
+
+def _facts(details: Mapping[str, Any]) -> PatientFacts:
+    patient, enrollment = details["patient"], details["enrollment"]
+    return PatientFacts(
+        first_name=patient["first_name"],
+        language=patient["language"],
+        procedure_date=enrollment["procedure_date"],
+        procedure_time=enrollment["procedure_time"],
+        attributes=dict(patient["attributes"] or {}),
+    )
+
+
+def timeline_texts(
+    state: CliState, views: list[MessageView], details: Mapping[str, Mapping[str, Any]]
+) -> dict[int, tuple[str, bool]]:
+    """Each message's text and whether it is a preview (not sent yet) rather than what was sent."""
+    sms_sent = any(v.channel == "sms" and v.status == MessageStatus.SENT.value for v in views)
+    first_sms_open = not sms_sent
+    texts: dict[int, tuple[str, bool]] = {}
+    for view in views:
+        if view.body is not None:
+            texts[view.id] = (view.body, False)
+            continue
+        first_sms = (
+            first_sms_open and view.channel == "sms" and view.status == MessageStatus.PENDING.value
+        )
+        first_sms_open = first_sms_open and not first_sms
+        text = preview_text(
+            state.catalog,
+            view.plan_id,
+            view.step_id,
+            view.channel,
+            _facts(details[view.plan_id]),
+            state.clinic,
+            first_sms=first_sms,
+        )
+        texts[view.id] = (text, True)
+    return texts
+
+
+def timeline(
+    ctx: typer.Context,
+    external_id: Annotated[str, typer.Argument(metavar="EXT", help="Patient's external id.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Every message of one patient: local and UTC time, channel, status, reason and text."""
+    state = get_state(ctx)
+    store = state.app.store
+    views = store.timeline(external_id)
+    details = {
+        plan_id: store.enrollment_details(store.enrollment_id(external_id, plan_id)[0])
+        for plan_id in dict.fromkeys(v.plan_id for v in views)
+    }
+    texts = timeline_texts(state, views, details)
+    patient = next(iter(details.values()))["patient"] if details else None
+    enrollments = [d["enrollment"] for d in details.values()]
+    if json_output:
+        print_json(
+            {
+                "external_id": external_id,
+                "patient": _contact(patient) if patient else None,
+                "enrollments": [_enrollment_json(e) for e in enrollments],
+                "messages": [
+                    {
+                        **message_json(v),
+                        "text": texts[v.id][0],
+                        "text_is_preview": texts[v.id][1],
+                    }
+                    for v in views
+                ],
+            }
+        )
+        return
+    if patient:
+        echo_line(_header(patient))
+        for enrollment in enrollments:
+            echo_line(_enrollment_line(enrollment))
+    rows = [[*message_cells(v), _text_cell(*texts[v.id])] for v in views]
+    grid = table(f"{len(rows)} message(s)", [*MESSAGE_COLUMNS, "Text"], rows)
+    grid.show_lines = True
+    stdout().print(grid)
+
+
+def _contact(patient: Mapping[str, Any]) -> dict[str, Any]:
+    keys = [
+        *("external_id", "first_name", "phone", "email", "timezone", "language"),
+        *("preferred_channel", "sms_consent", "sms_opted_out_at", "phone_invalid_at"),
+    ]
+    return {key: patient[key] for key in keys} | {"attributes": dict(patient["attributes"] or {})}
+
+
+def _enrollment_json(enrollment: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("plan_id", "plan_version", "procedure_date", "procedure_time", "status")
+    return {key: enrollment[key] for key in keys} | {"reason": enrollment["status_reason"]}
+
+
+def _header(patient: Mapping[str, Any]) -> str:
+    contact = " · ".join(
+        part
+        for part in (
+            patient["phone"],
+            patient["email"],
+            patient["timezone"],
+            f"language {patient['language']}",
+            f"prefers {patient['preferred_channel']}",
+            "" if patient["sms_consent"] else "no SMS consent",
+            "opted out of SMS" if patient["sms_opted_out_at"] else "",
+            "phone refused by the provider" if patient["phone_invalid_at"] else "",
+        )
+        if part
+    )
+    return f"{patient['first_name']} ({patient['external_id']}): {contact}"
+
+
+def _enrollment_line(enrollment: Mapping[str, Any]) -> str:
+    at = f" {enrollment['procedure_time']:%H:%M}" if enrollment["procedure_time"] else ""
+    reason = f" ({enrollment['status_reason']})" if enrollment["status_reason"] else ""
+    return (
+        f"  plan {enrollment['plan_id']} v{enrollment['plan_version']}: procedure "
+        f"{enrollment['procedure_date']}{at}, {enrollment['status']}{reason}"
+    )
+
+
+def _text_cell(text: str, is_preview: bool) -> str:
+    return f"(preview) {text}" if is_preview else text
