@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.panel import Panel
 
 from reminders.cli.options import JsonOption, parse_attrs, parse_date, parse_time, parse_zone
 from reminders.cli.output import local_iso, local_time, print_json, stdout, table, utc_iso, utc_time
@@ -13,6 +14,8 @@ from reminders.cli.texts import PatientFacts, render_step, with_subject
 from reminders.schedule import Enrollment, PlannedMessage, compute_schedule
 from reminders.templating.context import SAMPLE_PATIENT
 from reminders.templating.render import RenderedMessage
+
+WIDE = 140  # columns from which the timeline fits one table
 
 
 def preview(
@@ -73,13 +76,26 @@ def preview(
     if json_output:
         print_json([_preview_json(message, rendered, zone) for message, rendered in planned])
         return
-    grid = table(
-        f"{plan.name} (v{plan.version}): procedure {patient.procedure_date} in {zone}",
-        ["Local time", "UTC", "Step", "Phase", "Channel", "SMS", "Notes", "Text"],
-        (_preview_cells(message, rendered, zone) for message, rendered in planned),
-    )
-    grid.show_lines = True
-    stdout().print(grid)
+    title = f"{plan.name} (v{plan.version}): procedure {patient.procedure_date} in {zone}"
+    console = stdout()
+    if console.width >= WIDE:
+        grid = table(
+            title,
+            ["Local time", "UTC", "Step", "Phase", "Channel", "SMS", "Notes", "Text"],
+            (_preview_cells(message, rendered, zone) for message, rendered in planned),
+        )
+        grid.show_lines = True
+        console.print(grid)
+        return
+    console.print(title, style="bold")
+    for message, rendered in planned:
+        cells = _preview_cells(message, rendered, zone)
+        utc_clock = cells[1].split(" ")[-1]
+        heading = " · ".join(
+            part for part in [f"{cells[0]} ({utc_clock})", cells[2], *cells[4:6]] if part
+        )
+        notes = cells[6]
+        console.print(Panel(cells[7], title=heading, title_align="left", subtitle=notes or None))
 
 
 def _notes(message: PlannedMessage) -> list[str]:
