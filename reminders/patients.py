@@ -79,8 +79,15 @@ class EnrollmentInput(BaseModel):
     def _timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Chicago)") from None
+        return value
+
+    @field_validator("procedure_date")
+    @classmethod
+    def _plausible_date(cls, value: date) -> date:
+        if not 2000 <= value.year <= 2099:
+            raise ValueError("expected a procedure date between 2000 and 2099")
         return value
 
     @field_validator("preferred_channel")

@@ -6,6 +6,7 @@ import logging
 import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from twilio.base.exceptions import (
@@ -82,6 +83,7 @@ class TwilioSmsChannel(Channel):
             from_number=settings.twilio_from_number,
             messaging_service_sid=settings.twilio_messaging_service_sid,
             base_url=settings.twilio_base_url,
+            status_callback=status_callback_url(settings.public_base_url),
         )
 
     def describe(self) -> str:
@@ -179,3 +181,11 @@ def _mask_phones(text: str, to: str) -> str:
     """Twilio's error messages quote the number, valid or not; keep only masked forms."""
     text = text.replace(to, mask_phone(to)) if to else text
     return _PHONE_IN_TEXT.sub(lambda match: mask_phone(match.group()), text)
+
+
+def status_callback_url(public_base_url: str) -> str | None:
+    """Where Twilio should report delivery status, unless the service is only on loopback."""
+    host = urlsplit(public_base_url).hostname or ""
+    if host in ("localhost", "127.0.0.1", "::1"):
+        return None
+    return public_base_url.rstrip("/") + "/twilio/status"

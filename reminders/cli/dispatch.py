@@ -25,6 +25,7 @@ from reminders.cli.state import get_state
 from reminders.clock import utc_now
 from reminders.dispatch.dispatcher import Dispatcher
 from reminders.dispatch.service import DispatchService
+from reminders.replies.service import ReplyService
 from reminders.settings import Settings
 
 
@@ -143,7 +144,8 @@ def serve(
     state = get_state(ctx)
     app = state.app
     dispatcher = app.dispatcher()
-    service = DispatchService(dispatcher)
+    replies = ReplyService.from_app(app)
+    service = DispatchService(dispatcher, on_pass=lambda _report: replies.flag_missing_replies())
     host = host or state.settings.api_host
     port = port or state.settings.api_port
     api = None if no_api else load_api(app, service)

@@ -32,7 +32,7 @@ class DispatchService:
         *,
         idle_poll: timedelta = timedelta(seconds=30),
         clock: Callable[[], datetime] = utc_now,
-        on_pass: Callable[[PassReport], None] | None = None,
+        on_pass: Callable[[PassReport], object] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.idle_poll = idle_poll
@@ -94,7 +94,10 @@ class DispatchService:
         finally:
             self._rearm()
         if report is not None and self.on_pass:
-            self.on_pass(report)
+            try:
+                self.on_pass(report)
+            except Exception:  # a failing hook must not stop dispatching
+                log.exception("after-pass hook failed")
 
     def _rearm(self) -> None:
         """Arm the next pass for the earliest pending message, a wake-up, or the idle poll."""

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     Engine,
     Select,
+    Table,
     bindparam,
     case,
     delete,
@@ -38,7 +39,7 @@ from reminders.store.records import (
 )
 from reminders.store.schema import Enrollment, EnrollmentStatus, Message, MessageStatus, Patient
 
-MESSAGES = Message.__table__
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 FINAL_FOR_STEP = {MessageStatus.SENT.value, MessageStatus.SENDING.value}
 _CHUNK = 500
 

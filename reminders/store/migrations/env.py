@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
+import reminders.store.inbound_schema  # noqa: F401 - registers the two-way tables on Base.metadata
 from reminders.store.schema import Base
 
 connection = context.config.attributes["connection"]

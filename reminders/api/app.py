@@ -1,0 +1,42 @@
+"""The FastAPI application: staff API under /v1 (API keys), Twilio webhooks (signatures)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from reminders.api import routes_activity, routes_patients, routes_plans, webhooks
+from reminders.api.auth import ApiKeyMiddleware
+from reminders.api.context import ApiContext
+from reminders.api.errors import CatchAllMiddleware, install_error_handlers
+from reminders.app import App
+from reminders.dispatch.service import DispatchService
+
+DESCRIPTION = """\
+Enroll patients on recovery plans, follow what was sent and what they answered.
+
+Every `/v1` request needs an API key (`reminders api-keys create`), sent as
+`Authorization: Bearer <key>` or `X-API-Key: <key>`. Errors are JSON
+`{"error", "message", "fields"}`; a 422 names each bad field.
+"""
+
+
+def create_app(app: App, service: DispatchService | None = None) -> FastAPI:
+    """The HTTP API over one `App`; `service`, when given, is woken after every change."""
+    context = ApiContext.build(app, service)
+    api = FastAPI(
+        title="Recovery-plan reminders",
+        version="1",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    api.state.context = context
+    install_error_handlers(api)
+    api.include_router(routes_patients.router)
+    api.include_router(routes_activity.router)
+    api.include_router(routes_plans.router)
+    api.include_router(webhooks.router)
+    api.add_middleware(ApiKeyMiddleware, inbound=context.inbound)
+    api.add_middleware(CatchAllMiddleware)  # added last: the outermost, so it sees everything
+    return api

@@ -1,0 +1,56 @@
+"""What every route works with, built once per API app and found on `request.app.state`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from reminders.app import App
+from reminders.dispatch.service import DispatchService
+from reminders.enrollment import EnrollmentService
+from reminders.replies.service import ReplyService
+from reminders.store.inbound import InboundStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApiContext:
+    """The app, its services, and the dispatcher to wake after changes (if one runs here)."""
+
+    app: App
+    inbound: InboundStore
+    enrollment: EnrollmentService
+    replies: ReplyService
+    service: DispatchService | None = None
+
+    @classmethod
+    def build(cls, app: App, service: DispatchService | None) -> ApiContext:
+        """Wire the services over one app."""
+        return cls(
+            app=app,
+            inbound=InboundStore(app.store.engine),
+            enrollment=app.enrollment(),
+            replies=ReplyService.from_app(app),
+            service=service,
+        )
+
+    def wake_dispatcher(self) -> None:
+        """Ask the dispatcher for a pass now; a failure here never fails the request."""
+        if self.service is None:
+            return
+        try:
+            self.service.wake()
+        except Exception:  # the change is committed; the next scheduled pass picks it up
+            log.warning("could not wake the dispatcher", exc_info=True)
+
+
+def _context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.context
+    return context
+
+
+Context = Annotated[ApiContext, Depends(_context)]

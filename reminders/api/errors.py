@@ -1,0 +1,138 @@
+"""How failures become HTTP answers: one JSON shape, clear 4xx, a generic 500, clean logs.
+
+No answer carries a stack trace, and no log line carries a full phone number or email
+address: the unexpected-error log masks both in the traceback text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reminders.channels.base import mask_email, mask_phone
+from reminders.errors import (
+    EnrollmentError,
+    NotFoundError,
+    PlanError,
+    ReminderError,
+    TemplateError,
+)
+
+log = logging.getLogger(__name__)
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"\+?\d[\d ().-]{5,}\d")
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
+def scrub(text: str) -> str:
+    """Mask every email address and phone-like number in a text meant for logs."""
+    text = _EMAIL.sub(lambda m: mask_email(m.group()), text)
+    return _PHONE.sub(lambda m: mask_phone(re.sub(r"[^\d+]", "", m.group())), text)
+
+
+def error_body(error: str, message: str, fields: list[dict[str, str]] | None = None) -> Any:
+    """The JSON every error answer has (`reminders.api.schemas.ErrorOut`)."""
+    return {"error": error, "message": message, "fields": fields or []}
+
+
+def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    """A validation error's location as the client wrote it: ("body", "phone") -> "phone"."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in _LOCATIONS:
+        parts = parts[1:] or [parts[0]]
+    return ".".join(parts) or "body"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = [
+        {
+            "field": field_name(error.get("loc", ())),
+            "message": str(error.get("msg", "invalid")).removeprefix("Value error, "),
+        }
+        for error in exc.errors()
+    ]
+    message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
+    return JSONResponse(error_body("validation_error", message, fields), status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    try:
+        code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
+    except ValueError:
+        code = "error"
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _reminder_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ReminderError)
+    if isinstance(exc, EnrollmentError):
+        fields = [{"field": p.field, "message": p.message} for p in exc.problems]
+        return JSONResponse(error_body("invalid_input", str(exc), fields), status_code=422)
+    if isinstance(exc, NotFoundError):
+        return JSONResponse(error_body("not_found", str(exc)), status_code=404)
+    if isinstance(exc, PlanError | TemplateError):
+        return JSONResponse(
+            error_body("plan_error", f"the plans on the server do not pass their check: {exc}"),
+            status_code=409,
+        )
+    return JSONResponse(error_body("refused", str(exc)), status_code=400)
+
+
+def install_error_handlers(api: FastAPI) -> None:
+    """Register the handlers that turn known failures into 4xx answers."""
+    api.add_exception_handler(RequestValidationError, _validation_error)
+    api.add_exception_handler(HTTPException, _http_error)
+    api.add_exception_handler(ReminderError, _reminder_error)
+
+
+class CatchAllMiddleware:
+    """Turns any unexpected exception into a generic 500, logged once with masked PII.
+
+    Starlette's own last-resort handler re-raises after answering, and the server then logs
+    the raw traceback; this catches the exception first.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error(
+                "unexpected %s on %s %s\n%s",
+                type(exc).__name__,
+                scope.get("method"),
+                scrub(str(scope.get("path"))),
+                scrub("".join(traceback.format_exception(exc))),
+            )
+            if not started:
+                response = JSONResponse(
+                    error_body("internal_error", "internal server error"), status_code=500
+                )
+                await response(scope, receive, send)

@@ -1,0 +1,103 @@
+"""What happened across patients: messages, replies, relief-check outcomes and flags."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from reminders.api.auth import RequireApiKey
+from reminders.api.context import Context
+from reminders.api.schemas import (
+    ErrorOut,
+    FlagOut,
+    InboundOut,
+    Instant,
+    MessageOut,
+    OutcomeOut,
+    Text,
+)
+from reminders.store.inbound_schema import FlagKind, InboundKind
+from reminders.store.schema import MessageStatus
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["activity"],
+    dependencies=[RequireApiKey],
+    responses={
+        401: {"model": ErrorOut, "description": "No valid API key."},
+        422: {"model": ErrorOut, "description": "A field is invalid; `fields` names it."},
+    },
+)
+
+Limit = Annotated[int, Query(ge=1, le=5000)]
+Since = Annotated[Instant | None, Query(description="Only since this instant (UTC if no offset).")]
+PatientFilter = Annotated[Text | None, Query(max_length=128, description="One patient only.")]
+
+
+@router.get("/messages")
+def list_messages(
+    ctx: Context,
+    status: MessageStatus | None = None,
+    since: Since = None,
+    limit: Limit = 500,
+) -> list[MessageOut]:
+    """Outbound messages, most recently changed first."""
+    messages = ctx.app.store.list_messages(
+        status=status.value if status else None, since=since, limit=limit
+    )
+    return [MessageOut.model_validate(m) for m in messages]
+
+
+@router.get("/replies")
+def list_replies(
+    ctx: Context,
+    kind: InboundKind | None = None,
+    patient: PatientFilter = None,
+    since: Since = None,
+    limit: Limit = 500,
+) -> list[InboundOut]:
+    """SMS patients (and unknown numbers) sent us, newest first."""
+    replies = ctx.inbound.list_inbound(
+        external_id=patient, kind=kind.value if kind else None, since=since, limit=limit
+    )
+    return [InboundOut.model_validate(r) for r in replies]
+
+
+@router.get("/outcomes")
+def list_outcomes(
+    ctx: Context,
+    patient: PatientFilter = None,
+    since: Since = None,
+    limit: Limit = 500,
+) -> list[OutcomeOut]:
+    """Relief-check answers (leg pain, walking), newest first."""
+    outcomes = ctx.inbound.list_outcomes(external_id=patient, since=since, limit=limit)
+    return [OutcomeOut.model_validate(o) for o in outcomes]
+
+
+@router.get("/flags")
+def list_flags(
+    ctx: Context,
+    kind: FlagKind | None = None,
+    patient: PatientFilter = None,
+    include_resolved: bool = False,
+    limit: Limit = 500,
+) -> list[FlagOut]:
+    """Patients staff should call or review, newest first; open ones unless asked."""
+    flags = ctx.inbound.list_flags(
+        open_only=not include_resolved,
+        kind=kind.value if kind else None,
+        external_id=patient,
+        limit=limit,
+    )
+    return [FlagOut.model_validate(f) for f in flags]
+
+
+@router.post(
+    "/flags/{flag_id}/resolve",
+    responses={404: {"model": ErrorOut, "description": "No such flag."}},
+)
+def resolve_flag(flag_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ctx: Context) -> FlagOut:
+    """Mark a flag as dealt with."""
+    return FlagOut.model_validate(ctx.inbound.resolve_flag(flag_id, ctx.enrollment.clock()))

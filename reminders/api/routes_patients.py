@@ -1,0 +1,121 @@
+"""Patients: enroll, update, reschedule, cancel, list, and one patient's timeline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Response, status
+
+from reminders.api.auth import RequireApiKey
+from reminders.api.context import Context
+from reminders.api.schemas import (
+    CancelBody,
+    CancelOut,
+    EnrollmentBody,
+    EnrollmentOut,
+    ErrorOut,
+    FlagOut,
+    InboundOut,
+    MessageOut,
+    PatientOut,
+    PatientPatch,
+    RescheduleBody,
+    Text,
+    TimelineOut,
+)
+from reminders.replies.service import enrollment_data
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["patients"],
+    dependencies=[RequireApiKey],
+    responses={
+        401: {"model": ErrorOut, "description": "No valid API key."},
+        422: {"model": ErrorOut, "description": "A field is invalid; `fields` names it."},
+    },
+)
+
+ExternalId = Annotated[Text, Path(min_length=1, max_length=128, description="The clinic's id.")]
+PlanChoice = Annotated[
+    Text | None, Query(max_length=64, description="The plan, when the patient is on several.")
+]
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "No such patient or enrollment."}
+}
+
+
+@router.post(
+    "/enrollments",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": EnrollmentOut, "description": "An existing enrollment, updated."}},
+)
+def enroll(body: EnrollmentBody, response: Response, ctx: Context) -> EnrollmentOut:
+    """Enroll a patient on a plan (201), or update them if already enrolled on it (200)."""
+    outcome = ctx.enrollment.enroll_one(body.model_dump())
+    ctx.wake_dispatcher()
+    if not outcome.created:
+        response.status_code = status.HTTP_200_OK
+    return EnrollmentOut.model_validate(outcome)
+
+
+@router.patch("/patients/{external_id}", responses=_NOT_FOUND)
+def update_patient(
+    external_id: ExternalId,
+    body: PatientPatch,
+    ctx: Context,
+    plan: PlanChoice = None,
+) -> EnrollmentOut:
+    """Change a patient's contact details or other fields; their schedule is recomputed."""
+    enrollment_id, _ = ctx.app.store.enrollment_id(external_id, plan)
+    current = enrollment_data(ctx.app.store, enrollment_id)
+    valid = ctx.enrollment.validate({**current, **body.model_dump(exclude_unset=True)})
+    if valid.record.phone != current["phone"]:
+        state = ctx.app.store.patient_states([external_id])[external_id]
+        ctx.inbound.clear_phone_invalid(state.patient_id, ctx.enrollment.clock())
+    outcome = ctx.enrollment.enroll([valid])[0]
+    ctx.wake_dispatcher()
+    return EnrollmentOut.model_validate(outcome)
+
+
+@router.post("/patients/{external_id}/reschedule", responses=_NOT_FOUND)
+def reschedule(external_id: ExternalId, body: RescheduleBody, ctx: Context) -> EnrollmentOut:
+    """Move a patient's procedure: pending messages are recomputed, sent ones stay."""
+    outcome = ctx.enrollment.reschedule(
+        external_id, body.procedure_date, body.procedure_time, body.plan
+    )
+    ctx.wake_dispatcher()
+    return EnrollmentOut.model_validate(outcome)
+
+
+@router.post("/patients/{external_id}/cancel", responses=_NOT_FOUND)
+def cancel(
+    external_id: ExternalId,
+    ctx: Context,
+    body: Annotated[CancelBody | None, Body()] = None,
+) -> CancelOut:
+    """Cancel a patient's enrollment and every message not yet sent."""
+    body = body or CancelBody()
+    cancelled = ctx.enrollment.cancel(external_id, body.reason, body.plan)
+    return CancelOut(external_id=external_id, cancelled_messages=cancelled)
+
+
+@router.get("/patients")
+def list_patients(
+    ctx: Context, limit: Annotated[int, Query(ge=1, le=5000)] = 500
+) -> list[PatientOut]:
+    """Patients with their enrollment and message counts, by external id."""
+    return [PatientOut.model_validate(p) for p in ctx.app.store.list_patients(limit)]
+
+
+@router.get("/patients/{external_id}/timeline", responses=_NOT_FOUND)
+def timeline(external_id: ExternalId, ctx: Context) -> TimelineOut:
+    """Every message to one patient in due order, their replies and their flags."""
+    messages = ctx.app.store.timeline(external_id)
+    replies = ctx.inbound.list_inbound(external_id=external_id)
+    flags = ctx.inbound.list_flags(external_id=external_id, open_only=False)
+    return TimelineOut(
+        external_id=external_id,
+        messages=[MessageOut.model_validate(m) for m in messages],
+        replies=[InboundOut.model_validate(r) for r in reversed(replies)],
+        flags=[FlagOut.model_validate(f) for f in flags],
+    )

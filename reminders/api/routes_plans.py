@@ -1,0 +1,106 @@
+"""Plans: what the service runs, and a rendered preview of one plan's schedule."""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from reminders.api.auth import RequireApiKey
+from reminders.api.context import Context
+from reminders.api.preview import preview_schedule
+from reminders.api.schemas import (
+    ErrorOut,
+    KeyValue,
+    PlanOut,
+    PreviewOut,
+    ProcedureDate,
+    StepOut,
+    Text,
+    TimeZoneName,
+)
+from reminders.plans.model import Plan
+from reminders.templating.context import Clinic
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["plans"],
+    dependencies=[RequireApiKey],
+    responses={
+        401: {"model": ErrorOut, "description": "No valid API key."},
+        409: {"model": ErrorOut, "description": "The plan files do not pass their check."},
+        422: {"model": ErrorOut, "description": "A field is invalid; `fields` names it."},
+    },
+)
+
+
+def _plan_out(plan: Plan) -> PlanOut:
+    return PlanOut(
+        id=plan.id,
+        name=plan.name,
+        version=plan.version,
+        procedure=plan.procedure,
+        languages=list(plan.languages),
+        steps=[
+            StepOut(
+                id=step.id,
+                phase=step.phase.value,
+                when=step.offset.describe(),
+                template=step.template,
+                channel=plan.channel_of(step).value,
+                description=step.description,
+                conditions=dict(step.when),
+            )
+            for step in plan.steps
+        ],
+    )
+
+
+@router.get("/plans")
+def list_plans(ctx: Context) -> list[PlanOut]:
+    """Every plan the service runs."""
+    catalog = ctx.app.catalog
+    return [_plan_out(catalog.get(plan_id).plan) for plan_id in catalog.ids()]
+
+
+@router.get(
+    "/plans/{plan_id}/preview",
+    responses={404: {"model": ErrorOut, "description": "No such plan."}},
+)
+def preview(
+    plan_id: Annotated[Text, Path(max_length=64)],
+    ctx: Context,
+    procedure_date: ProcedureDate,
+    tz: Annotated[TimeZoneName, Query(max_length=64, description="The patient's IANA zone.")],
+    procedure_time: time | None = None,
+    language: Annotated[Text | None, Query(max_length=16)] = None,
+    channel: Literal["sms", "email"] = "sms",
+    first_name: Annotated[Text, Query(min_length=1, max_length=128)] = "Alex",
+    attr: Annotated[
+        list[KeyValue], Query(description="A patient attribute as key=value; repeatable.")
+    ] = [],  # noqa: B006 - FastAPI copies query defaults
+) -> PreviewOut:
+    """The plan's messages for one procedure date and time zone, rendered for a sample patient."""
+    plan = ctx.app.catalog.get(plan_id).plan
+    settings = ctx.app.settings
+    attributes = dict(item.split("=", 1) for item in attr)
+    messages = preview_schedule(
+        plan,
+        ctx.app.catalog.renderer,
+        Clinic(name=settings.clinic_name, phone=settings.clinic_phone),
+        procedure_date=procedure_date,
+        timezone=tz,
+        procedure_time=procedure_time,
+        language=language,
+        channel=channel,
+        first_name=first_name,
+        attributes=attributes,
+    )
+    return PreviewOut(
+        plan_id=plan.id,
+        plan_version=plan.version,
+        procedure_date=procedure_date,
+        timezone=tz,
+        messages=messages,
+    )

@@ -1,0 +1,310 @@
+"""Request and response bodies of the HTTP API (what /openapi.json documents)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# Procedures outside these years are typing mistakes, and far dates overflow date arithmetic.
+EARLIEST_PROCEDURE = date(2000, 1, 1)
+LATEST_PROCEDURE = date(2099, 12, 31)
+
+
+def _storable(value: str) -> str:
+    """Refuse text no database can store: NUL characters and unpaired surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("is not valid Unicode text") from None
+    return value
+
+
+def _procedure_date(value: date) -> date:
+    if not EARLIEST_PROCEDURE <= value <= LATEST_PROCEDURE:
+        raise ValueError(f"must be between {EARLIEST_PROCEDURE} and {LATEST_PROCEDURE}")
+    return value
+
+
+def _utc_instant(value: datetime) -> datetime:
+    """An instant in UTC; one without a UTC offset is taken as UTC."""
+    if not 1970 <= value.year <= 9000:
+        raise ValueError("must be between the years 1970 and 9000")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Chicago)") from None
+    return value
+
+
+def _key_value(value: str) -> str:
+    key, sep, _ = value.partition("=")
+    if not sep or not key.strip():
+        raise ValueError("expected key=value, e.g. takes_blood_thinners=true")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+TimeZoneName = Annotated[str, AfterValidator(_storable), AfterValidator(_time_zone)]
+KeyValue = Annotated[str, AfterValidator(_storable), AfterValidator(_key_value)]
+Instant = Annotated[datetime, AfterValidator(_utc_instant)]
+ProcedureDate = Annotated[date, AfterValidator(_procedure_date)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+class FieldProblem(BaseModel):
+    """One bad field of a request."""
+
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error the API answers with."""
+
+    error: str = Field(description="A stable code: unauthorized, validation_error, not_found...")
+    message: str
+    fields: list[FieldProblem] = Field(default_factory=list)
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+class EnrollmentBody(_Body):
+    """Enroll a patient on a plan, or update their enrollment (same external id and plan).
+
+    Phone numbers are read for the service's default region unless written in E.164 (+1...).
+    """
+
+    external_id: Text = Field(min_length=1, max_length=128)
+    first_name: Text = Field(min_length=1, max_length=128)
+    phone: Text | None = Field(default=None, max_length=64)
+    email: Text | None = Field(default=None, max_length=320)
+    timezone: Text = Field(max_length=64, examples=["America/Chicago"])
+    language: Text = Field(default="en", max_length=16)
+    preferred_channel: Text = Field(default="sms", max_length=16, examples=["sms", "email"])
+    sms_consent: bool = True
+    plan: Text = Field(min_length=1, max_length=64)
+    procedure_date: ProcedureDate
+    procedure_time: time | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class PatientPatch(_Body):
+    """Fields to change on a patient; what is left out stays as it is."""
+
+    first_name: Text | None = Field(default=None, max_length=128)
+    phone: Text | None = Field(default=None, max_length=64)
+    email: Text | None = Field(default=None, max_length=320)
+    timezone: Text | None = Field(default=None, max_length=64)
+    language: Text | None = Field(default=None, max_length=16)
+    preferred_channel: Text | None = Field(default=None, max_length=16)
+    sms_consent: bool | None = None
+    procedure_date: ProcedureDate | None = None
+    procedure_time: time | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class RescheduleBody(_Body):
+    """Move a patient's procedure; pending messages follow, sent ones stay."""
+
+    procedure_date: ProcedureDate
+    procedure_time: time | None = None
+    plan: Text | None = Field(default=None, max_length=64, description="When on several plans.")
+
+
+class CancelBody(_Body):
+    """Stop a patient's enrollment."""
+
+    reason: Text = Field(default="cancelled by staff", min_length=1, max_length=500)
+    plan: Text | None = Field(default=None, max_length=64, description="When on several plans.")
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+class ScheduleChangeOut(_Out):
+    """What enrolling did to one step's pending message."""
+
+    step_id: str
+    action: Literal["add", "move", "keep", "cancel"]
+    old_due_at: datetime | None
+    new_due_at: datetime | None
+    reason: str | None
+
+
+class EnrollmentOut(_Out):
+    """The result of enrolling, updating or rescheduling a patient."""
+
+    external_id: str
+    patient_id: int
+    enrollment_id: int
+    created: bool
+    changes: list[ScheduleChangeOut]
+
+
+class CancelOut(BaseModel):
+    """The result of cancelling an enrollment."""
+
+    external_id: str
+    cancelled_messages: int
+
+
+class PatientOut(_Out):
+    """A patient with their enrollment and message counts."""
+
+    external_id: str
+    first_name: str
+    phone: str | None
+    email: str | None
+    timezone: str
+    language: str
+    preferred_channel: str
+    sms_opted_out_at: datetime | None
+    plan_id: str | None
+    procedure_date: date | None
+    enrollment_status: str | None
+    pending: int
+    sent: int
+    failed: int
+
+
+class MessageOut(_Out):
+    """One outbound message."""
+
+    id: int
+    external_id: str
+    plan_id: str
+    step_id: str
+    phase: str
+    channel: str
+    status: str
+    status_reason: str | None
+    due_at: datetime
+    send_before: datetime
+    next_attempt_at: datetime
+    attempts: int
+    sent_at: datetime | None
+    provider_message_id: str | None
+    provider_status: str | None
+    error_code: str | None
+    timezone: str
+    body: str | None
+
+
+class InboundOut(_Out):
+    """One SMS a patient (or an unknown number) sent us."""
+
+    id: int
+    provider_message_id: str
+    external_id: str | None
+    from_phone: str
+    body: str
+    received_at: datetime
+    kind: str
+    in_reply_to_message_id: int | None
+    in_reply_to_step_id: str | None
+
+
+class OutcomeOut(_Out):
+    """A relief-check answer."""
+
+    id: int
+    external_id: str
+    message_id: int
+    step_id: str
+    leg_pain: int | None
+    walking_improved: bool | None
+    raw: str
+    received_at: datetime
+
+
+class FlagOut(_Out):
+    """Something staff should act on."""
+
+    id: int
+    external_id: str
+    message_id: int | None
+    kind: str
+    detail: str
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+class TimelineOut(BaseModel):
+    """Everything that passed between the service and one patient."""
+
+    external_id: str
+    messages: list[MessageOut]
+    replies: list[InboundOut]
+    flags: list[FlagOut]
+
+
+class StepOut(BaseModel):
+    """One step of a plan."""
+
+    id: str
+    phase: str
+    when: str
+    template: str
+    channel: str
+    description: str | None
+    conditions: dict[str, Any]
+
+
+class PlanOut(BaseModel):
+    """A plan the service runs."""
+
+    id: str
+    name: str
+    version: int
+    procedure: str
+    languages: list[str]
+    steps: list[StepOut]
+
+
+class PreviewMessageOut(BaseModel):
+    """One message of a previewed schedule, rendered for a sample patient."""
+
+    step_id: str
+    phase: str
+    channel: str
+    language: str
+    due_at: datetime
+    local_due: datetime
+    send_before: datetime
+    notes: list[str]
+    skip_reason: str | None
+    subject: str | None
+    body: str | None
+    sms_segments: int | None
+
+
+class PreviewOut(BaseModel):
+    """A plan's schedule for one procedure date, as a patient would receive it."""
+
+    plan_id: str
+    plan_version: int
+    procedure_date: date
+    timezone: str
+    messages: list[PreviewMessageOut]

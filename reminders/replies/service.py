@@ -1,0 +1,369 @@
+"""Acting on what patients text back and on the provider's delivery reports.
+
+Inbound SMS: a stop request opts the patient out at once (pending SMS move to email or are
+cancelled), START opts back in, HELP gets the clinic's number, and any other text is stored
+against the patient and the last SMS we sent them. A reply to a relief check is read as an
+outcome; warning signs, no improvement, an unreadable second answer or no answer at all
+raise a flag for staff. Every decision here is recorded through `InboundStore`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from reminders.catalog import PlanCatalog
+from reminders.channels.base import mask_phone
+from reminders.clock import utc_now
+from reminders.enrollment import EnrollmentService
+from reminders.errors import ReminderError
+from reminders.plans.model import Channel
+from reminders.replies.keywords import Keyword, requested_keyword
+from reminders.replies.relief import (
+    RELIEF_CHECK_STEP_PREFIXES,
+    is_relief_check,
+    not_improved_reasons,
+    parse_relief_answer,
+    warning_words,
+)
+from reminders.replies.texts import reply_text
+from reminders.store.inbound import (
+    DeliveryUpdate,
+    DuplicateInbound,
+    InboundStore,
+    NewFlag,
+    NewInbound,
+    NewOutcome,
+    PhoneMatch,
+    SentSms,
+)
+from reminders.store.inbound_schema import FlagKind, InboundKind
+from reminders.store.store import Store
+from reminders.templating.context import Clinic
+
+if TYPE_CHECKING:
+    from reminders.app import App
+
+log = logging.getLogger(__name__)
+
+# Twilio error codes in status callbacks. 21610: the recipient replied STOP to the carrier.
+OPTED_OUT_CODES = frozenset({"21610"})
+# 21211: not a valid number; 21614: not a mobile number; 30006: landline or unreachable carrier.
+# (30003, "unreachable", is usually temporary: the phone is off or out of coverage.)
+INVALID_NUMBER_CODES = frozenset({"21211", "21614", "30006"})
+
+DEFAULT_NO_REPLY_AFTER = timedelta(hours=72)
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """An SMS a patient sent us, as the provider reports it."""
+
+    provider_message_id: str
+    from_phone: str
+    to_phone: str
+    body: str
+
+
+@dataclass(frozen=True)
+class ReplyResult:
+    """What an inbound SMS was taken as, and the text to answer with (None: no answer)."""
+
+    kind: str
+    reply: str | None = None
+    patient_id: int | None = None
+
+
+def enrollment_data(store: Store, enrollment_id: int) -> dict[str, Any]:
+    """An enrollment's current input, as staff would submit it again to re-enroll."""
+    details = store.enrollment_details(enrollment_id)
+    patient, enrollment = details["patient"], details["enrollment"]
+    fields = (
+        "external_id",
+        "first_name",
+        "phone",
+        "email",
+        "timezone",
+        "language",
+        "preferred_channel",
+        "sms_consent",
+        "attributes",
+    )
+    data = {key: patient[key] for key in fields}
+    data["plan"] = enrollment["plan_id"]
+    data["procedure_date"] = enrollment["procedure_date"]
+    data["procedure_time"] = enrollment["procedure_time"]
+    return data
+
+
+class ReplyService:
+    """Handles inbound SMS and delivery reports; raises flags for staff."""
+
+    def __init__(
+        self,
+        inbound: InboundStore,
+        store: Store,
+        catalog: PlanCatalog,
+        enrollment: EnrollmentService,
+        clinic: Clinic,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.inbound = inbound
+        self.store = store
+        self.catalog = catalog
+        self.enrollment = enrollment
+        self.clinic = clinic
+        self.clock = clock
+
+    @classmethod
+    def from_app(cls, app: App, *, clock: Callable[[], datetime] = utc_now) -> ReplyService:
+        """The service over an app's database, plans and clinic settings."""
+        return cls(
+            InboundStore(app.store.engine),
+            app.store,
+            app.catalog,
+            app.enrollment(),
+            Clinic(name=app.settings.clinic_name, phone=app.settings.clinic_phone),
+            clock=clock,
+        )
+
+    # -- inbound SMS ------------------------------------------------------------------------
+
+    def handle_inbound(self, sms: InboundSms) -> ReplyResult:
+        """Act on one inbound SMS; a repeat of one already handled changes nothing."""
+        if self.inbound.inbound_seen(sms.provider_message_id):
+            return ReplyResult("duplicate")
+        now = self.clock()
+        matches = self.inbound.patients_for_phone(sms.from_phone)
+        primary = matches[0] if matches else None
+        latest = self.inbound.latest_sms(primary.patient_id, now) if primary else None
+        try:
+            result = self._handle(sms, now, matches, primary, latest)
+        except DuplicateInbound:
+            return ReplyResult("duplicate")
+        log.info(
+            "inbound sms %s from %s: %s%s",
+            sms.provider_message_id,
+            mask_phone(sms.from_phone),
+            result.kind,
+            " (answered)" if result.reply else "",
+        )
+        return result
+
+    def _handle(
+        self,
+        sms: InboundSms,
+        now: datetime,
+        matches: list[PhoneMatch],
+        primary: PhoneMatch | None,
+        latest: SentSms | None,
+    ) -> ReplyResult:
+        language = primary.language if primary else "en"
+
+        def record(kind: InboundKind) -> NewInbound:
+            return NewInbound(
+                provider_message_id=sms.provider_message_id,
+                from_phone=sms.from_phone,
+                to_phone=sms.to_phone,
+                body=sms.body,
+                received_at=now,
+                kind=kind.value,
+                patient_id=primary.patient_id if primary else None,
+                in_reply_to_message_id=latest.id if latest else None,
+            )
+
+        previous = self.inbound.last_keyword_kind(sms.from_phone)
+        opted_out = any(m.sms_opted_out_at for m in matches) if matches else previous == "opt_out"
+        keyword = requested_keyword(sms.body, opted_out)
+        ids = [m.patient_id for m in matches]
+        patient_id = primary.patient_id if primary else None
+        if keyword and keyword[0] is Keyword.OPT_OUT:
+            stop = self.inbound.opt_out(
+                ids,
+                keyword=keyword[1],
+                now=now,
+                email_steps=self._email_steps(),
+                inbound=record(InboundKind.OPT_OUT),
+            )
+            confirm = bool(stop.changed) if matches else previous != "opt_out"
+            text = reply_text("opt_out", language, self.clinic) if confirm else None
+            return ReplyResult(InboundKind.OPT_OUT.value, text, patient_id)
+        if keyword and keyword[0] is Keyword.OPT_IN:
+            changed = self.inbound.opt_in(
+                ids, keyword=keyword[1], now=now, inbound=record(InboundKind.OPT_IN)
+            )
+            self.replan(changed)
+            confirm = bool(changed) if matches else previous == "opt_out"
+            text = reply_text("opt_in", language, self.clinic) if confirm else None
+            return ReplyResult(InboundKind.OPT_IN.value, text, patient_id)
+        if keyword and keyword[0] is Keyword.HELP:
+            self.inbound.record_inbound(record(InboundKind.HELP))
+            return ReplyResult(
+                InboundKind.HELP.value, reply_text("help", language, self.clinic), patient_id
+            )
+        if primary is None:
+            self.inbound.record_inbound(record(InboundKind.UNMATCHED))
+            return ReplyResult(InboundKind.UNMATCHED.value)
+        return self._reply(sms, now, primary, latest, record)
+
+    def _reply(
+        self,
+        sms: InboundSms,
+        now: datetime,
+        patient: PhoneMatch,
+        latest: SentSms | None,
+        record: Callable[[InboundKind], NewInbound],
+    ) -> ReplyResult:
+        """A free-text reply: maybe a relief-check answer; flag what staff must see."""
+        kind = InboundKind.REPLY
+        outcome: NewOutcome | None = None
+        flags: list[NewFlag] = []
+        text: str | None = None
+        if (
+            latest is not None
+            and is_relief_check(latest.step_id)
+            and not self.inbound.has_outcome(latest.id)
+        ):
+            answer = parse_relief_answer(sms.body)
+            if answer.understood:
+                kind = InboundKind.OUTCOME
+                outcome = NewOutcome(
+                    patient_id=patient.patient_id,
+                    message_id=latest.id,
+                    step_id=latest.step_id,
+                    leg_pain=answer.leg_pain,
+                    walking_improved=answer.walking_improved,
+                    raw=sms.body,
+                    received_at=now,
+                )
+                earlier = self.inbound.earlier_pain(patient.patient_id, latest.id)
+                reasons = not_improved_reasons(answer, earlier.leg_pain if earlier else None)
+                if reasons:
+                    flags.append(
+                        NewFlag(
+                            patient.patient_id,
+                            FlagKind.NOT_IMPROVED.value,
+                            f"{latest.step_id}: {'; '.join(reasons)}. Please review.",
+                            latest.id,
+                        )
+                    )
+                text = reply_text("recorded", patient.language, self.clinic)
+            elif self.inbound.count_replies_to(latest.id, [InboundKind.REPLY.value]) == 0:
+                text = reply_text("re_ask", patient.language, self.clinic)
+            else:
+                flags.append(
+                    NewFlag(
+                        patient.patient_id,
+                        FlagKind.UNCLEAR_REPLY.value,
+                        f"{latest.step_id}: the answer could not be read, even after asking "
+                        "again. Please call the patient.",
+                        latest.id,
+                    )
+                )
+        signs = warning_words(sms.body)
+        if signs:
+            flags.append(
+                NewFlag(
+                    patient.patient_id,
+                    FlagKind.WARNING_WORDS.value,
+                    f"Reply mentions {', '.join(signs)}. Please call the patient.",
+                    latest.id if latest else None,
+                )
+            )
+        self.inbound.record_reply(record(kind), outcome, flags)
+        return ReplyResult(kind.value, text, patient.patient_id)
+
+    # -- delivery reports -------------------------------------------------------------------
+
+    def handle_status(
+        self, provider_message_id: str, status: str, error_code: str | None
+    ) -> DeliveryUpdate | None:
+        """Record a delivery report; a carrier opt-out or a dead number stops further SMS."""
+        now = self.clock()
+        update = self.inbound.update_delivery_status(provider_message_id, status, error_code, now)
+        if update is None:
+            log.info("status callback for unknown message %s", provider_message_id)
+            return None
+        if error_code in OPTED_OUT_CODES or error_code in INVALID_NUMBER_CODES:
+            ids = (
+                [m.patient_id for m in self.inbound.patients_for_phone(update.recipient)]
+                if update.recipient
+                else [update.patient_id]
+            )
+            if error_code in OPTED_OUT_CODES:
+                self.inbound.opt_out(
+                    ids, keyword=f"carrier {error_code}", now=now, email_steps=self._email_steps()
+                )
+            else:
+                self.inbound.mark_phone_invalid(
+                    ids,
+                    now,
+                    f"the provider reports the number cannot get SMS ({error_code})",
+                    self._email_steps(),
+                )
+            log.info(
+                "message %s: %s (%s); SMS stopped for %d patient(s)",
+                update.message_id,
+                status,
+                error_code,
+                len(ids),
+            )
+        return update
+
+    # -- flags ------------------------------------------------------------------------------
+
+    def flag_missing_replies(
+        self, now: datetime | None = None, after: timedelta = DEFAULT_NO_REPLY_AFTER
+    ) -> int:
+        """Flag every relief check left unanswered for `after`; returns how many were flagged.
+
+        Cheap enough to run on every dispatch pass; each relief check is flagged once.
+        """
+        now = now or self.clock()
+        missing = self.inbound.relief_checks_without_reply(now - after, RELIEF_CHECK_STEP_PREFIXES)
+        hours = int(after.total_seconds() // 3600)
+        self.inbound.create_flags(
+            [
+                NewFlag(
+                    sms.patient_id,
+                    FlagKind.NO_REPLY.value,
+                    f"{sms.step_id}: no reply within {hours} h. Please call the patient.",
+                    sms.id,
+                )
+                for sms in missing
+            ],
+            now,
+        )
+        return len(missing)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def replan(self, patient_ids: list[int]) -> None:
+        """Recompute the pending messages of these patients' active enrollments (their SMS
+        state changed); a plan that cannot be loaded leaves them as they are."""
+        for enrollment_id in self.inbound.active_enrollments(patient_ids):
+            try:
+                valid = self.enrollment.validate(enrollment_data(self.store, enrollment_id))
+                self.enrollment.enroll([valid])
+            except ReminderError as exc:
+                log.warning(
+                    "enrollment %s: could not re-plan (%s)", enrollment_id, type(exc).__name__
+                )
+
+    def _email_steps(self) -> set[tuple[str, str]]:
+        """(plan, step) pairs that may go by email instead of SMS (the patient's choice)."""
+        try:
+            plans = [self.catalog.get(plan_id).plan for plan_id in self.catalog.ids()]
+        except ReminderError as exc:
+            log.warning("plans unavailable; pending SMS will be cancelled, not moved: %s", exc)
+            return set()
+        return {
+            (plan.id, step.id)
+            for plan in plans
+            for step in plan.steps
+            if plan.channel_of(step) is Channel.PREFERRED
+        }
