@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from reminders.cli import api_keys, db, dispatch, enroll, importing, plans, views
+from reminders.cli import api_keys, db, dispatch, enroll, importing, outcomes, plans, views
 from reminders.cli.errors import ReminderGroup
 from reminders.cli.state import CliState, read_settings
 
@@ -62,6 +62,8 @@ app.command("serve")(dispatch.serve)
 app.command("patients")(views.patients)
 app.command("timeline")(views.timeline)
 app.command("messages")(views.messages)
+app.command("outcomes")(outcomes.outcomes)
+app.command("flags")(outcomes.flags)
 
 
 if __name__ == "__main__":
