@@ -136,7 +136,7 @@ class Store:
                     )
                 )
             for chunk in _chunks(inserts, 2000):
-                session.execute(insert(Message), list(chunk))
+                session.execute(insert(MESSAGES), list(chunk))
             if updates:
                 session.execute(update(Message), updates)
             if cancels:
