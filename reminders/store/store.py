@@ -40,6 +40,8 @@ from reminders.store.records import (
 from reminders.store.schema import Enrollment, EnrollmentStatus, Message, MessageStatus, Patient
 
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
+ENROLLMENTS: Table = Enrollment.__table__  # type: ignore[assignment]
 FINAL_FOR_STEP = {MessageStatus.SENT.value, MessageStatus.SENDING.value}
 _CHUNK = 500
 
@@ -171,13 +173,15 @@ class Store:
             if eid not in known
         ]
         for chunk in _chunks(new, 2000):
-            result = session.execute(
-                insert(Patient).returning(
-                    Patient.external_id, Patient.id, sort_by_parameter_order=True
-                ),
-                list(chunk),
-            )
-            known.update({external_id: pid for external_id, pid in result})
+            session.execute(insert(PATIENTS), list(chunk))
+            external_ids = [row["external_id"] for row in chunk]
+            for slice_ in _chunks(external_ids):
+                rows = session.execute(
+                    select(PATIENTS.c.external_id, PATIENTS.c.id).where(
+                        PATIENTS.c.external_id.in_(slice_)
+                    )
+                )
+                known.update({external_id: pid for external_id, pid in rows})
         return known
 
     def _upsert_enrollments(
@@ -223,18 +227,18 @@ class Store:
             session.execute(update(Enrollment), updates)
         created: set[tuple[str, str]] = set()
         for chunk in _chunks(new, 2000):
-            result = session.execute(
-                insert(Enrollment).returning(
-                    Enrollment.patient_id,
-                    Enrollment.plan_id,
-                    Enrollment.id,
-                    sort_by_parameter_order=True,
-                ),
-                list(chunk),
-            )
-            for pid, plan_id, eid in result:
-                ids[(by_patient[pid], plan_id)] = eid
-                created.add((by_patient[pid], plan_id))
+            session.execute(insert(ENROLLMENTS), list(chunk))
+            new_keys = {(row["patient_id"], row["plan_id"]) for row in chunk}
+            for slice_ in _chunks(sorted({pid for pid, _ in new_keys})):
+                rows = session.execute(
+                    select(ENROLLMENTS.c.patient_id, ENROLLMENTS.c.plan_id, ENROLLMENTS.c.id).where(
+                        ENROLLMENTS.c.patient_id.in_(slice_)
+                    )
+                )
+                for pid, plan_id, eid in rows:
+                    if (pid, plan_id) in new_keys:
+                        ids[(by_patient[pid], plan_id)] = eid
+                        created.add((by_patient[pid], plan_id))
         return ids, created
 
     def _messages_by_enrollment(
