@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import Any
 
@@ -13,6 +13,7 @@ from reminders.errors import EnrollmentError, InputProblem
 from reminders.patients import EnrollmentInput, parse_enrollment
 from reminders.plans.model import Plan
 from reminders.schedule import Enrollment, compute_schedule
+from reminders.store.inbound import InboundStore
 from reminders.store.records import (
     EnrollmentOutcome,
     EnrollmentRequest,
@@ -88,7 +89,9 @@ class EnrollmentService:
         self, entries: Sequence[ValidEnrollment], *, dry_run: bool = False
     ) -> list[EnrollmentOutcome]:
         """Enroll (or update) validated patients; idempotent by external id and plan."""
+        now = self.clock()
         states = self.store.patient_states(e.record.external_id for e in entries)
+        stopped = self._numbers_that_stopped(entries, states)
         requests = []
         for entry in entries:
             plan = self.catalog.get(entry.item.plan).plan
@@ -99,6 +102,8 @@ class EnrollmentService:
                 entry.item.procedure_time,
                 states.get(entry.record.external_id),
             )
+            if entry.record.external_id in stopped:
+                enrollment = replace(enrollment, sms_allowed=False)
             requests.append(
                 EnrollmentRequest(
                     patient=entry.record,
@@ -109,7 +114,28 @@ class EnrollmentService:
                     messages=compute_schedule(plan, enrollment),
                 )
             )
-        return self.store.enroll_many(requests, self.clock(), dry_run=dry_run)
+        outcomes = self.store.enroll_many(requests, now, dry_run=dry_run)
+        if not dry_run:
+            for outcome in outcomes:
+                if outcome.external_id in stopped:
+                    self.store.mark_sms_opted_out(outcome.patient_id, now)
+        return outcomes
+
+    def _numbers_that_stopped(
+        self, entries: Sequence[ValidEnrollment], states: dict[str, PatientState]
+    ) -> set[str]:
+        """External ids of patients newly given a number that texted STOP: opted out too."""
+        newly_given: dict[str, list[str]] = {}
+        for entry in entries:
+            record, state = entry.record, states.get(entry.record.external_id)
+            if record.phone is None or (state is not None and state.sms_opted_out_at):
+                continue
+            if state is None or state.phone != record.phone:
+                newly_given.setdefault(record.phone, []).append(record.external_id)
+        if not newly_given:
+            return set()
+        stopped = InboundStore(self.store.engine).opted_out_phones(list(newly_given))
+        return {external_id for phone in stopped for external_id in newly_given[phone]}
 
     def enroll_one(self, data: dict[str, Any]) -> EnrollmentOutcome:
         """Validate and enroll one patient."""

@@ -29,9 +29,9 @@ def normalize_phone(value: str, region: str) -> str:
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
-        raise ValueError(f"not a phone number: {value!r}") from None
+        raise ValueError("not a phone number") from None
     if not phonenumbers.is_valid_number(number):
-        raise ValueError(f"not a valid phone number for region {region}: {value!r}")
+        raise ValueError(f"not a valid phone number (default region {region})")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -67,7 +67,11 @@ def resolve_local(day: date, wall: time, zone: ZoneInfo) -> tuple[datetime, str 
 
 
 def leave_quiet_hours(moment: datetime, quiet: QuietHours) -> tuple[datetime, str | None]:
-    """Move a local instant that falls in quiet hours to the end of that quiet period."""
+    """Move a local instant that falls in quiet hours to the end of that quiet period.
+
+    When the end occurs twice (clocks going back) and its first occurrence is already past,
+    the second one is taken, so that the result is never earlier than `moment`.
+    """
     zone = moment.tzinfo
     assert isinstance(zone, ZoneInfo)
     wall = moment.timetz().replace(tzinfo=None)
@@ -75,6 +79,8 @@ def leave_quiet_hours(moment: datetime, quiet: QuietHours) -> tuple[datetime, st
         return moment, None
     day = moment.date() if wall < quiet.end else moment.date() + timedelta(days=1)
     moved, _ = resolve_local(day, quiet.end, zone)
+    if moved.astimezone(UTC) <= moment.astimezone(UTC):
+        moved = moved.replace(fold=1)
     return moved, f"{wall:%H:%M} is in quiet hours; moved to {moved:%Y-%m-%d %H:%M}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from reminders.api import routes_activity, routes_patients, routes_plans, webhooks
+from reminders.api.access_log import install_access_log_scrubber
 from reminders.api.auth import ApiKeyMiddleware
 from reminders.api.context import ApiContext
 from reminders.api.errors import CatchAllMiddleware, install_error_handlers
@@ -39,4 +40,5 @@ def create_app(app: App, service: DispatchService | None = None) -> FastAPI:
     api.include_router(webhooks.router)
     api.add_middleware(ApiKeyMiddleware, inbound=context.inbound)
     api.add_middleware(CatchAllMiddleware)  # added last: the outermost, so it sees everything
+    install_access_log_scrubber()
     return api

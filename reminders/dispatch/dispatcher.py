@@ -5,6 +5,10 @@ the provider, and its outcome is committed right after. A worker that dies in be
 the row in "sending"; after `claim_timeout` another pass reconciles it with the provider
 (`Channel.find_sent`) and records it as sent if the provider has it. Only a channel that
 cannot look back (SMTP) sends again, with the same Message-ID so mail clients drop the copy.
+Whenever the outcome of a send is unknown (an unexpected error, a timeout) or the provider
+cannot be asked, the row is left in "sending" for that same reconciliation, never resent
+blindly. A worker renews its claim before acting on a message that waited long in its batch,
+so `claim_timeout` only has to outlast one send (the Twilio channel's timeout is 15 s).
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import socket
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from reminders.catalog import PlanCatalog
@@ -37,6 +42,7 @@ log = logging.getLogger(__name__)
 
 OPTED_OUT_CODES = {"21610"}
 INVALID_NUMBER_CODES = {"21211", "21214", "21217", "21407", "21421", "21614"}
+OUTCOME_UNKNOWN_CODES = {"timeout", "network", "bad_response"}
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,7 @@ class Dispatcher:
                 self.store.sms_sent_at(m.patient_id for m in batch if m.channel == "sms")
             )
             for message in batch:
-                report.add(self.process(message, ledger))
+                report.add(self._guarded(message, partial(self.process, message, ledger)))
         return report
 
     def recover_stale(self, report: PassReport) -> None:
@@ -146,13 +152,26 @@ class Dispatcher:
         for message in self.store.stale_claims(now - self.settings.claim_timeout):
             if not self.store.reclaim(message.id, self.worker_id, message.claimed_at, now):
                 continue
-            report.add(self._settle_unknown(message))
+            held = replace(message, claimed_at=now)
+            # A renewed or reclaimed claim hides when the lost send began; never before due_at.
+            since = min(message.claimed_at, message.due_at) - timedelta(minutes=1)
+            report.add(self._guarded(held, partial(self._settle_unknown, held, since)))
 
-    def _settle_unknown(self, message: ClaimedMessage) -> str:
+    def _guarded(self, message: ClaimedMessage, settle: Callable[[], str]) -> str:
+        """Settle one message; an unexpected error leaves it "sending" for reconciliation
+        (as a crash would), and the pass goes on with the others."""
+        try:
+            return settle()
+        except Exception:
+            log.exception("message %s: unexpected error; left for reconciliation", message.id)
+            return "unsettled"
+
+    def _settle_unknown(self, message: ClaimedMessage, since: datetime) -> str:
         """Ask the provider whether a message whose outcome was lost went out, before resending.
 
         The lost send may have been the patient's first SMS (with the opt-out line) or not,
-        so both renderings are looked for.
+        so both renderings are looked for. When the provider cannot be asked, the message
+        stays "sending" and is asked about again after `claim_timeout`, until its window ends.
         """
         now = self.clock()
         try:
@@ -164,16 +183,16 @@ class Dispatcher:
             self.store.record_failed(message.id, now, f"cannot render: {exc}", None)
             return "failed"
         channel = self.channels[message.channel]
-        since = message.claimed_at - timedelta(minutes=1)
         for outgoing in variants:
             try:
                 receipt = channel.find_sent(outgoing, since)
             except DeliveryError as exc:
-                at = retry_at(now, 1, self.settings.retry_base_seconds)
-                self.store.record_retry(
-                    message.id, now, at, f"could not reconcile: {exc}", exc.code
-                )
-                return "retry"
+                if now >= message.send_before:
+                    reason = f"outcome unknown: could not ask the provider ({exc})"
+                    self.store.record_failed(message.id, now, reason, exc.code)
+                    return "failed"
+                log.warning("message %s: could not reconcile (%s); later", message.id, exc)
+                return "unsettled"
             if receipt is not None:
                 self._record_sent(
                     message, outgoing, receipt, "reconciled with the provider after a restart"
@@ -184,6 +203,11 @@ class Dispatcher:
 
     def process(self, message: ClaimedMessage, ledger: SmsLedger | None = None) -> str:
         """Decide and act on one claimed message; returns the outcome's name."""
+        held = self._hold(message)
+        if held is None:
+            log.warning("message %s: claim taken over by another worker; left to it", message.id)
+            return "taken-over"
+        message = held
         now = self.clock()
         if ledger is None:
             ledger = SmsLedger(self.store.sms_sent_at([message.patient_id]))
@@ -224,6 +248,16 @@ class Dispatcher:
         if outcome == "sent" and message.channel == "sms":
             ledger.add(message.patient_id, now)
         return outcome
+
+    def _hold(self, message: ClaimedMessage) -> ClaimedMessage | None:
+        """Renew a claim that has waited half its timeout in this worker's batch, so that no
+        other worker takes it over while this one sends; None when one already did."""
+        now = self.clock()
+        if now - message.claimed_at < self.settings.claim_timeout / 2:
+            return message
+        if not self.store.reclaim(message.id, self.worker_id, message.claimed_at, now):
+            return None
+        return replace(message, claimed_at=now)
 
     def _plan(self, message: ClaimedMessage) -> Plan:
         return self.catalog.get(message.plan_id).plan
@@ -308,6 +342,9 @@ class Dispatcher:
             receipt = channel.send(outgoing)
         except DeliveryError as exc:
             return self._record_failure(message, exc)
+        except Exception:
+            log.exception("message %s: %s channel failed; outcome unknown", message.id, channel)
+            return "unsettled"
         self._record_sent(message, outgoing, receipt, None)
         return "sent"
 
@@ -342,6 +379,9 @@ class Dispatcher:
             self.store.mark_sms_opted_out(message.patient_id, now)
         if error.code in INVALID_NUMBER_CODES:
             self.store.mark_phone_invalid(message.patient_id, now)
+        if error.code in OUTCOME_UNKNOWN_CODES:
+            log.warning("message %s: %s; outcome unknown, to reconcile", message.id, error)
+            return "unsettled"
         if error.retryable and message.attempts < self.settings.max_attempts:
             at = retry_at(now, message.attempts, self.settings.retry_base_seconds)
             if at < message.send_before:

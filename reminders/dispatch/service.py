@@ -42,10 +42,12 @@ class DispatchService:
         self._lock = threading.Lock()
         self._running_pass = False
         self._wake_requested = False
+        # One worker thread runs passes one at a time; a second instance may wait in its queue,
+        # so that a pass armed before the current one has returned is queued, not dropped.
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=1)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            job_defaults={"coalesce": True, "max_instances": 2, "misfire_grace_time": None},
         )
 
     def start(self) -> None:
@@ -100,10 +102,11 @@ class DispatchService:
                 log.exception("after-pass hook failed")
 
     def _rearm(self) -> None:
-        """Arm the next pass for the earliest pending message, a wake-up, or the idle poll."""
-        with self._lock:
-            self._running_pass = False
-            wake_now = self._wake_requested
+        """Arm the next pass for the earliest pending message, a wake-up, or the idle poll.
+
+        The pass counts as running until the job is armed: a wake-up in between is noted
+        here rather than moving a job that this method would then overwrite.
+        """
         now = self.clock()
         try:
             next_due = self.dispatcher.store.next_due_at()
@@ -111,9 +114,11 @@ class DispatchService:
             log.exception("could not read the next due message")
             next_due = None
         at = now + self.idle_poll
-        if wake_now:
-            at = now
-        elif next_due is not None:
+        if next_due is not None:
             at = max(now, min(at, next_due))
-        if self.scheduler.running:
-            self._arm(at)
+        with self._lock:
+            if self._wake_requested:
+                at = self.clock()
+            if self.scheduler.running:
+                self._arm(at)
+            self._running_pass = False

@@ -99,6 +99,21 @@ def enrollment_data(store: Store, enrollment_id: int) -> dict[str, Any]:
     return data
 
 
+def _warning_flags(body: str, patient: PhoneMatch | None, latest: SentSms | None) -> list[NewFlag]:
+    """A flag asking staff to call when a text mentions a warning sign, even one that opts out."""
+    signs = warning_words(body)
+    if not signs or patient is None:
+        return []
+    return [
+        NewFlag(
+            patient.patient_id,
+            FlagKind.WARNING_WORDS.value,
+            f"Reply mentions {', '.join(signs)}. Please call the patient.",
+            latest.id if latest else None,
+        )
+    ]
+
+
 class ReplyService:
     """Handles inbound SMS and delivery reports; raises flags for staff."""
 
@@ -188,6 +203,7 @@ class ReplyService:
                 now=now,
                 email_steps=self._email_steps(),
                 inbound=record(InboundKind.OPT_OUT),
+                flags=_warning_flags(sms.body, primary, latest),
             )
             confirm = bool(stop.changed) if matches else previous != "opt_out"
             text = reply_text("opt_out", language, self.clinic) if confirm else None
@@ -264,16 +280,7 @@ class ReplyService:
                         latest.id,
                     )
                 )
-        signs = warning_words(sms.body)
-        if signs:
-            flags.append(
-                NewFlag(
-                    patient.patient_id,
-                    FlagKind.WARNING_WORDS.value,
-                    f"Reply mentions {', '.join(signs)}. Please call the patient.",
-                    latest.id if latest else None,
-                )
-            )
+        flags.extend(_warning_flags(sms.body, patient, latest))
         self.inbound.record_reply(record(kind), outcome, flags)
         return ReplyResult(kind.value, text, patient.patient_id)
 
@@ -282,12 +289,18 @@ class ReplyService:
     def handle_status(
         self, provider_message_id: str, status: str, error_code: str | None
     ) -> DeliveryUpdate | None:
-        """Record a delivery report; a carrier opt-out or a dead number stops further SMS."""
+        """Record a delivery report; a carrier opt-out or a dead number stops further SMS.
+
+        Only the first report of an error code acts: Twilio may post a callback again, and a
+        repeat must not undo a START or a number staff have since checked.
+        """
         now = self.clock()
         update = self.inbound.update_delivery_status(provider_message_id, status, error_code, now)
         if update is None:
             log.info("status callback for unknown message %s", provider_message_id)
             return None
+        if not update.new_error:
+            return update
         if error_code in OPTED_OUT_CODES or error_code in INVALID_NUMBER_CODES:
             ids = (
                 [m.patient_id for m in self.inbound.patients_for_phone(update.recipient)]

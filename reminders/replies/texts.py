@@ -11,7 +11,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "opt_out": "You are unsubscribed from $clinic reminders. No more messages will be sent. "
         "Reply START to resubscribe.",
         "opt_in": "You are resubscribed to $clinic reminders. Reply STOP to unsubscribe.",
-        "help": "$clinic: for help with your reminders, call $phone. Reply STOP to unsubscribe.",
+        "help": "$clinic: for help with your reminders, call $phone. In an emergency, call 911. "
+        "Reply STOP to unsubscribe.",
         "recorded": "Thank you, we've recorded your answer.",
         "re_ask": "Sorry, we couldn't read your answer. Please reply with your leg pain from 0 "
         "to 10 and Y or N: can you walk farther than before?",
@@ -21,8 +22,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "mensajes. Responda START para volver a suscribirse.",
         "opt_in": "Se ha vuelto a suscribir a los recordatorios de $clinic. Responda STOP para "
         "darse de baja.",
-        "help": "$clinic: para ayuda con sus recordatorios, llame al $phone. Responda STOP para "
-        "darse de baja.",
+        "help": "$clinic: para ayuda con sus recordatorios, llame al $phone. En una emergencia, "
+        "llame al 911. Responda STOP para darse de baja.",
         "recorded": "Gracias, hemos registrado su respuesta.",
         "re_ask": "Disculpe, no pudimos leer su respuesta. Responda con su dolor de pierna del 0 "
         "al 10 y S o N: ¿puede caminar más que antes?",

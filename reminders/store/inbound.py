@@ -190,13 +190,15 @@ class SmsStop:
 
 @dataclass(frozen=True)
 class DeliveryUpdate:
-    """The message a status callback was about."""
+    """The message a status callback was about; `new_error` when this callback first recorded
+    its error code (a repeated or stale callback must not act twice)."""
 
     message_id: int
     patient_id: int
     recipient: str | None
     provider_status: str | None
     error_code: str | None
+    new_error: bool = False
 
 
 def hash_key(key: str) -> str:
@@ -373,6 +375,43 @@ class InboundStore:
                 .limit(1)
             )
 
+    def phone_opted_out(self, phone: str) -> bool:
+        """True when this number stopped SMS: a patient with it is opted out, or its latest
+        keyword was a stop (a patient given this number must not be texted either)."""
+        with self._session() as session:
+            patient_out = session.scalar(
+                select(Patient.id)
+                .where(Patient.phone == phone, Patient.sms_opted_out_at.is_not(None))
+                .limit(1)
+            )
+        return patient_out is not None or self.last_keyword_kind(phone) == "opt_out"
+
+    def opted_out_phones(self, phones: Collection[str]) -> set[str]:
+        """Of these numbers, those that stopped SMS (as `phone_opted_out`, for many at once)."""
+        wanted = sorted(set(phones))
+        stopped: set[str] = set()
+        keywords = [InboundKind.OPT_OUT.value, InboundKind.OPT_IN.value]
+        with self._session() as session:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                stopped.update(
+                    session.scalars(
+                        select(Patient.phone).where(
+                            Patient.phone.in_(chunk), Patient.sms_opted_out_at.is_not(None)
+                        )
+                    )
+                )
+                latest: dict[str, str] = {}
+                rows = session.execute(
+                    select(InboundMessage.from_phone, InboundMessage.kind)
+                    .where(InboundMessage.from_phone.in_(chunk), InboundMessage.kind.in_(keywords))
+                    .order_by(InboundMessage.received_at, InboundMessage.id)
+                )
+                for phone, kind in rows:
+                    latest[phone] = kind
+                stopped.update(p for p, kind in latest.items() if kind == InboundKind.OPT_OUT.value)
+        return stopped
+
     def active_enrollments(self, patient_ids: Collection[int]) -> list[int]:
         """The active enrollments of these patients, to re-plan after their SMS state changed."""
         with self._session() as session:
@@ -412,12 +451,14 @@ class InboundStore:
         channel: str = "sms",
         email_steps: Collection[tuple[str, str]] = (),
         inbound: NewInbound | None = None,
+        flags: Iterable[NewFlag] = (),
     ) -> SmsStop:
         """Opt patients out of SMS at once.
 
         Their pending SMS move to email where the patient has an address and the step may go
         by email (`email_steps`: (plan id, step id) pairs); the others are cancelled. Each
-        patient gets an opt-out event; `inbound`, the message that asked, is recorded too.
+        patient gets an opt-out event; `inbound`, the message that asked, is recorded too,
+        with the `flags` it raised for staff.
         """
         ids = list(dict.fromkeys(patient_ids))
         with self._atomic_inbound(inbound) as (session, _):
@@ -435,6 +476,7 @@ class InboundStore:
                     .values(sms_opted_out_at=now, updated_at=now)
                 )
             self._insert_events(session, ids, channel, "opt_out", keyword, now)
+            self._insert_flags(session, flags, now)
             moved, cancelled = self._stop_pending_sms(
                 session, ids, now, f"patient opted out of SMS ({keyword})", email_steps
             )
@@ -533,7 +575,8 @@ class InboundStore:
                 .where(Message.id == row.id)
                 .values(provider_status=status, error_code=code, updated_at=now)
             )
-            return DeliveryUpdate(row.id, row.patient_id, row.recipient, status, code)
+            new_error = error_code is not None and error_code != row.error_code
+            return DeliveryUpdate(row.id, row.patient_id, row.recipient, status, code, new_error)
 
     # -- flags ------------------------------------------------------------------------------
 
@@ -580,7 +623,7 @@ class InboundStore:
     ) -> list[SentSms]:
         """Relief checks sent before `sent_before` that got no reply and are not yet flagged.
 
-        Patients who opted out since are left alone.
+        Patients who opted out since, and enrollments staff have ended, are left alone.
         """
         replied = exists().where(InboundMessage.in_reply_to_message_id == Message.id)
         answered = exists().where(Outcome.message_id == Message.id)
@@ -590,7 +633,9 @@ class InboundStore:
         query = (
             _sent_sms_query()
             .join(Patient, Patient.id == Message.patient_id)
+            .join(Enrollment, Enrollment.id == Message.enrollment_id)
             .where(
+                Enrollment.status == EnrollmentStatus.ACTIVE.value,
                 Message.sent_at <= sent_before,
                 or_(*(Message.step_id.startswith(p, autoescape=True) for p in step_prefixes)),
                 Patient.sms_opted_out_at.is_(None),

@@ -31,6 +31,7 @@ class PatientState:
     patient_id: int
     sms_opted_out_at: datetime | None
     phone_invalid_at: datetime | None
+    phone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -89,10 +89,11 @@ class Store:
                         Patient.id,
                         Patient.sms_opted_out_at,
                         Patient.phone_invalid_at,
+                        Patient.phone,
                     ).where(Patient.external_id.in_(chunk))
                 )
-                for external_id, pid, opted_out, invalid in rows:
-                    states[external_id] = PatientState(pid, opted_out, invalid)
+                for external_id, pid, opted_out, invalid, phone in rows:
+                    states[external_id] = PatientState(pid, opted_out, invalid, phone)
         return states
 
     def enroll_many(

@@ -1,0 +1,41 @@
+"""Keeps patient identifiers out of the server's access log (uvicorn logs every request line).
+
+A path names a patient by external id (`/v1/patients/MRN-1/timeline`) and a query string may
+too (`?patient=MRN-1`); the log keeps the route and the parameter names, not the values.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from reminders.api.errors import scrub
+
+ACCESS_LOGGER = "uvicorn.access"
+_PATIENT_SEGMENT = re.compile(r"^(/v1/patients/)[^/]+")
+_QUERY_VALUE = re.compile(r"=[^&]*")
+
+
+def scrub_request_path(full_path: str) -> str:
+    """A path fit for logs: "/v1/patients/MRN-1?x=1" -> "/v1/patients/{external_id}?x=***"."""
+    path, sep, query = full_path.partition("?")
+    path = _PATIENT_SEGMENT.sub(r"\1{external_id}", path)
+    return scrub(path) + sep + _QUERY_VALUE.sub("=***", query)
+
+
+class AccessLogScrubber(logging.Filter):
+    """Rewrites the path of uvicorn's access records: (client, method, path, version, status)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:
+            client, method, full_path, version, status = args
+            record.args = (client, method, scrub_request_path(str(full_path)), version, status)
+        return True
+
+
+def install_access_log_scrubber(name: str = ACCESS_LOGGER) -> None:
+    """Add the scrubber to the access logger once (logging config keeps a logger's filters)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, AccessLogScrubber) for f in logger.filters):
+        logger.addFilter(AccessLogScrubber())
