@@ -364,3 +364,29 @@ def test_enrolling_again_after_a_cancel_restores_the_pending_messages(world: Wor
     timeline = world.store.timeline("P-1")
     assert len(timeline) == 5
     assert {m.status for m in timeline} == {"pending"}
+
+
+def test_an_outcome_from_a_worker_that_lost_its_claim_is_ignored(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient(attributes={}))
+    due = local("2026-03-08 10:00")
+    (claimed,) = world.store.claim_due(due, "slow", 1)
+    assert world.store.reclaim(claimed.id, "fast", claimed.claimed_at, due + timedelta(minutes=3))
+    world.store.record_skipped(claimed.id, due, "too late", worker="slow")
+    (row,) = [m for m in world.store.timeline("P-1") if m.id == claimed.id]
+    assert row.status == "sending"
+
+
+def test_rescheduling_while_a_message_is_being_sent_retimes_its_window(world: World) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        world.service.enroll_one(patient(attributes={}))
+    due = local("2026-03-08 10:00")
+    with freeze_time(due):
+        (claimed,) = world.store.claim_due(due, "w1", 1)
+        outcome = world.service.reschedule("P-1", datetime(2026, 3, 9).date())
+    changes = {c.step_id: c for c in outcome.changes}
+    assert changes["prepare"].action == "move"
+    assert changes["prepare"].new_due_at == local("2026-03-07 10:00")
+    (row,) = [m for m in world.store.timeline("P-1") if m.step_id == "prepare"]
+    assert row.status == "sending"  # the claim stands
+    assert row.send_before == local("2026-03-07 22:00")  # a retry would now be too late

@@ -180,7 +180,9 @@ class Dispatcher:
             if message.channel == "sms":
                 variants.append(self._outgoing(message, plan, first_sms=False))
         except (TemplateError, PlanError, NotFoundError, ValueError) as exc:
-            self.store.record_failed(message.id, now, f"cannot render: {exc}", None)
+            self.store.record_failed(
+                message.id, now, f"cannot render: {exc}", None, worker=self.worker_id
+            )
             return "failed"
         channel = self.channels[message.channel]
         for outgoing in variants:
@@ -189,7 +191,9 @@ class Dispatcher:
             except DeliveryError as exc:
                 if now >= message.send_before:
                     reason = f"outcome unknown: could not ask the provider ({exc})"
-                    self.store.record_failed(message.id, now, reason, exc.code)
+                    self.store.record_failed(
+                        message.id, now, reason, exc.code, worker=self.worker_id
+                    )
                     return "failed"
                 log.warning("message %s: could not reconcile (%s); later", message.id, exc)
                 return "unsettled"
@@ -212,27 +216,35 @@ class Dispatcher:
         if ledger is None:
             ledger = SmsLedger(self.store.sms_sent_at([message.patient_id]))
         if message.enrollment_status != EnrollmentStatus.ACTIVE.value:
-            self.store.record_skipped(message.id, now, "enrollment cancelled")
+            self.store.record_skipped(
+                message.id, now, "enrollment cancelled", worker=self.worker_id
+            )
             return "skipped"
         try:
             plan = self._plan(message)
         except (PlanError, NotFoundError) as exc:
             at = retry_at(now, message.attempts, self.settings.retry_base_seconds)
-            self.store.record_retry(message.id, now, at, f"plan unavailable: {exc}")
+            self.store.record_retry(
+                message.id, now, at, f"plan unavailable: {exc}", worker=self.worker_id
+            )
             return "retry"
         decision = decide_send(
             now, message.due_at, message.send_before, message.timezone, plan.defaults.quiet_hours
         )
         if decision.action == "skip":
-            self.store.record_skipped(message.id, now, decision.reason or "too late")
+            self.store.record_skipped(
+                message.id, now, decision.reason or "too late", worker=self.worker_id
+            )
             return "skipped"
         if decision.action == "defer":
             assert decision.at is not None
-            self.store.record_deferred(message.id, now, decision.at, decision.reason or "deferred")
+            self.store.record_deferred(
+                message.id, now, decision.at, decision.reason or "deferred", worker=self.worker_id
+            )
             return "deferred"
         refusal = self._refusal(message)
         if refusal:
-            self.store.record_skipped(message.id, now, refusal)
+            self.store.record_skipped(message.id, now, refusal, worker=self.worker_id)
             return "skipped"
         first_sms = False
         if message.channel == "sms":
@@ -242,7 +254,9 @@ class Dispatcher:
         try:
             outgoing = self._outgoing(message, plan, first_sms)
         except (TemplateError, ValueError) as exc:
-            self.store.record_failed(message.id, now, f"cannot render: {exc}", None)
+            self.store.record_failed(
+                message.id, now, f"cannot render: {exc}", None, worker=self.worker_id
+            )
             return "failed"
         outcome = self._send(message, outgoing)
         if outcome == "sent" and message.channel == "sms":
@@ -294,11 +308,16 @@ class Dispatcher:
         if resume >= send_before:
             if message.phase == Phase.PRE_PROCEDURE.value:
                 self.store.record_skipped(
-                    message.id, now, f"{which} SMS cap reached until after the procedure starts"
+                    message.id,
+                    now,
+                    f"{which} SMS cap reached until after the procedure starts",
+                    worker=self.worker_id,
                 )
                 return "skipped", False
             send_before = resume + (message.send_before - message.due_at)
-        self.store.record_deferred(message.id, now, resume, reason, send_before=send_before)
+        self.store.record_deferred(
+            message.id, now, resume, reason, send_before=send_before, worker=self.worker_id
+        )
         return "deferred", False
 
     def _outgoing(self, message: ClaimedMessage, plan: Plan, first_sms: bool) -> OutgoingMessage:
@@ -364,6 +383,7 @@ class Dispatcher:
             subject=outgoing.subject,
             body=outgoing.body,
             reason=reason,
+            worker=self.worker_id,
         )
         log.info(
             "sent message %s (%s, step %s) to %s",
@@ -385,7 +405,9 @@ class Dispatcher:
         if error.retryable and message.attempts < self.settings.max_attempts:
             at = retry_at(now, message.attempts, self.settings.retry_base_seconds)
             if at < message.send_before:
-                self.store.record_retry(message.id, now, at, f"will retry: {error}", error.code)
+                self.store.record_retry(
+                    message.id, now, at, f"will retry: {error}", error.code, worker=self.worker_id
+                )
                 log.warning("message %s: transient failure (%s); retrying", message.id, error.code)
                 return "retry"
         reason = (
@@ -393,6 +415,6 @@ class Dispatcher:
             if not error.retryable
             else f"gave up after {message.attempts} tries: {error}"
         )
-        self.store.record_failed(message.id, now, reason, error.code)
+        self.store.record_failed(message.id, now, reason, error.code, worker=self.worker_id)
         log.warning("message %s: failed (%s)", message.id, error.code)
         return "failed"

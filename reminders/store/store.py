@@ -42,7 +42,7 @@ from reminders.store.schema import Enrollment, EnrollmentStatus, Message, Messag
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
 ENROLLMENTS: Table = Enrollment.__table__  # type: ignore[assignment]
-FINAL_FOR_STEP = {MessageStatus.SENT.value, MessageStatus.SENDING.value}
+FINAL_FOR_STEP = {MessageStatus.SENT.value}
 _CHUNK = 500
 
 
@@ -413,10 +413,12 @@ class Store:
         subject: str | None,
         body: str,
         reason: str | None = None,
+        worker: str | None = None,
     ) -> None:
         """The provider accepted the message."""
         self._finish(
             message_id,
+            worker,
             status=MessageStatus.SENT.value,
             status_reason=reason,
             provider_message_id=provider_message_id,
@@ -429,28 +431,51 @@ class Store:
             error_code=None,
         )
 
-    def record_failed(self, message_id: int, now: datetime, reason: str, code: str | None) -> None:
+    def record_failed(
+        self,
+        message_id: int,
+        now: datetime,
+        reason: str,
+        code: str | None,
+        *,
+        worker: str | None = None,
+    ) -> None:
         """The message cannot be delivered; it is not tried again."""
         self._finish(
             message_id,
+            worker,
             status=MessageStatus.FAILED.value,
             status_reason=reason,
             error_code=code,
             updated_at=now,
         )
 
-    def record_skipped(self, message_id: int, now: datetime, reason: str) -> None:
+    def record_skipped(
+        self, message_id: int, now: datetime, reason: str, *, worker: str | None = None
+    ) -> None:
         """The message will not be sent (too late, not allowed); the reason says why."""
         self._finish(
-            message_id, status=MessageStatus.SKIPPED.value, status_reason=reason, updated_at=now
+            message_id,
+            worker,
+            status=MessageStatus.SKIPPED.value,
+            status_reason=reason,
+            updated_at=now,
         )
 
     def record_retry(
-        self, message_id: int, now: datetime, at: datetime, reason: str, code: str | None = None
+        self,
+        message_id: int,
+        now: datetime,
+        at: datetime,
+        reason: str,
+        code: str | None = None,
+        *,
+        worker: str | None = None,
     ) -> None:
         """Put a claimed message back to pending, to be tried at `at`."""
         self._finish(
             message_id,
+            worker,
             status=MessageStatus.PENDING.value,
             status_reason=reason,
             error_code=code,
@@ -467,11 +492,14 @@ class Store:
         at: datetime,
         reason: str,
         send_before: datetime | None = None,
+        *,
+        worker: str | None = None,
     ) -> None:
         """Put a claimed message back without counting the claim as an attempt."""
         extra = {"send_before": send_before} if send_before is not None else {}
         self._finish(
             message_id,
+            worker,
             status=MessageStatus.PENDING.value,
             status_reason=reason,
             next_attempt_at=at,
@@ -482,27 +510,34 @@ class Store:
             **extra,
         )
 
-    def _finish(self, message_id: int, **values: Any) -> None:
-        """Record an outcome of a message this worker holds (status "sending"), in one commit.
+    def _finish(self, message_id: int, worker: str | None, **values: Any) -> bool:
+        """Record an outcome of a message held in "sending" (by `worker`, when given).
 
-        The hot path of dispatch: statements are built once per set of columns and run on a
-        plain connection.
+        Returns False when the row was not ours to settle (another worker took the claim
+        over). The hot path of dispatch: statements are built once per set of columns and
+        run on a plain connection.
         """
         plain = all(not isinstance(v, ClauseElement) for v in values.values())
-        statement = self._finish_statement(tuple(sorted(values))) if plain else None
         with self.engine.begin() as connection:
-            if statement is not None:
-                connection.execute(statement, {"message_id": message_id, **values})
+            if plain:
+                statement = self._finish_statement(tuple(sorted(values)), worker is not None)
+                params = {"message_id": message_id, "claim_worker": worker, **values}
+                result = connection.execute(statement, params)
             else:
-                connection.execute(
+                statement = (
                     update(MESSAGES)
                     .where(MESSAGES.c.id == message_id)
                     .where(MESSAGES.c.status == MessageStatus.SENDING.value)
                     .values(**values)
                 )
+                if worker is not None:
+                    statement = statement.where(MESSAGES.c.claimed_by == worker)
+                result = connection.execute(statement)
+        return bool(result.rowcount)
 
-    def _finish_statement(self, columns: tuple[str, ...]) -> Any:
-        statement = self._finish_statements.get(columns)
+    def _finish_statement(self, columns: tuple[str, ...], by_worker: bool) -> Any:
+        key = (*columns, "+worker" if by_worker else "")
+        statement = self._finish_statements.get(key)
         if statement is None:
             statement = (
                 update(MESSAGES)
@@ -510,7 +545,9 @@ class Store:
                 .where(MESSAGES.c.status == MessageStatus.SENDING.value)
                 .values({name: bindparam(name, type_=MESSAGES.c[name].type) for name in columns})
             )
-            self._finish_statements[columns] = statement
+            if by_worker:
+                statement = statement.where(MESSAGES.c.claimed_by == bindparam("claim_worker"))
+            self._finish_statements[key] = statement
         return statement
 
     def sms_sent_at(self, patient_ids: Iterable[int]) -> dict[int, list[datetime]]:
@@ -676,8 +713,12 @@ def _reconcile(
         latest[row.step_id] = row
     planned = {m.step_id: m for m in request.messages}
     changes: list[ScheduleChange] = []
+    in_flight = {row.step_id: row for row in existing if row.status == MessageStatus.SENDING.value}
     for step_id, message in planned.items():
         if step_id in done:
+            continue
+        if step_id in in_flight:
+            changes.append(_retime_in_flight(in_flight[step_id], message, request, now, updates))
             continue
         values = _message_values(message, now)
         values["plan_version"] = request.plan_version
@@ -738,6 +779,23 @@ def _reconcile(
             )
             changes.append(ScheduleChange(step_id, "cancel", row.due_at, None, reason))
     return changes
+
+
+def _retime_in_flight(
+    row: Any,
+    message: PlannedMessage,
+    request: EnrollmentRequest,
+    now: datetime,
+    updates: list[dict[str, Any]],
+) -> ScheduleChange:
+    """A message a worker holds keeps its claim, but a retry or deferral of it must follow the
+    new schedule (a pre-procedure instruction must not outlive a procedure moved earlier)."""
+    if row.due_at == message.due_at and row.send_before == message.send_before:
+        return ScheduleChange(message.step_id, "keep", row.due_at, row.due_at)
+    values = _message_values(message, now)
+    del values["next_attempt_at"]
+    updates.append({**values, "id": row.id, "plan_version": request.plan_version})
+    return ScheduleChange(message.step_id, "move", row.due_at, message.due_at, "being sent now")
 
 
 def _claimed_query() -> Select:
