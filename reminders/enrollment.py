@@ -22,6 +22,18 @@ from reminders.store.records import (
 )
 from reminders.store.store import Store
 
+INPUT_FIELDS = (
+    "external_id",
+    "first_name",
+    "phone",
+    "email",
+    "timezone",
+    "language",
+    "preferred_channel",
+    "sms_consent",
+    "attributes",
+)
+
 
 @dataclass(frozen=True)
 class ValidEnrollment:
@@ -166,29 +178,23 @@ class EnrollmentService:
             outcomes.extend(self.enroll(entries[start : start + 1000], dry_run=dry_run))
         return outcomes
 
+    def current_input(self, enrollment_id: int) -> dict[str, Any]:
+        """An enrollment's input as staff would submit it again (to re-plan or update it)."""
+        details = self.store.enrollment_details(enrollment_id)
+        patient, enrollment = details["patient"], details["enrollment"]
+        data = {key: patient[key] for key in INPUT_FIELDS}
+        data["plan"] = enrollment["plan_id"]
+        data["procedure_date"] = enrollment["procedure_date"]
+        data["procedure_time"] = enrollment["procedure_time"]
+        return data
+
     def _current(
         self,
         enrollment_id: int,
         procedure_date: date | None = None,
         procedure_time: time | None = None,
     ) -> ValidEnrollment:
-        details = self.store.enrollment_details(enrollment_id)
-        patient, enrollment = details["patient"], details["enrollment"]
-        data = {
-            key: patient[key]
-            for key in (
-                "external_id",
-                "first_name",
-                "phone",
-                "email",
-                "timezone",
-                "language",
-                "preferred_channel",
-                "sms_consent",
-                "attributes",
-            )
-        }
-        data["plan"] = enrollment["plan_id"]
-        data["procedure_date"] = procedure_date or enrollment["procedure_date"]
-        data["procedure_time"] = procedure_time or enrollment["procedure_time"]
+        data = self.current_input(enrollment_id)
+        data["procedure_date"] = procedure_date or data["procedure_date"]
+        data["procedure_time"] = procedure_time or data["procedure_time"]
         return self.validate(data)

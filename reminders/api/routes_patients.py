@@ -23,7 +23,6 @@ from reminders.api.schemas import (
     Text,
     TimelineOut,
 )
-from reminders.replies.service import enrollment_data
 
 router = APIRouter(
     prefix="/v1",
@@ -67,7 +66,7 @@ def update_patient(
 ) -> EnrollmentOut:
     """Change a patient's contact details or other fields; their schedule is recomputed."""
     enrollment_id, _ = ctx.app.store.enrollment_id(external_id, plan)
-    current = enrollment_data(ctx.app.store, enrollment_id)
+    current = ctx.enrollment.current_input(enrollment_id)
     valid = ctx.enrollment.validate({**current, **body.model_dump(exclude_unset=True)})
     if valid.record.phone != current["phone"]:
         state = ctx.app.store.patient_states([external_id])[external_id]

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from reminders.catalog import PlanCatalog
 from reminders.channels.base import mask_phone
@@ -75,28 +75,6 @@ class ReplyResult:
     kind: str
     reply: str | None = None
     patient_id: int | None = None
-
-
-def enrollment_data(store: Store, enrollment_id: int) -> dict[str, Any]:
-    """An enrollment's current input, as staff would submit it again to re-enroll."""
-    details = store.enrollment_details(enrollment_id)
-    patient, enrollment = details["patient"], details["enrollment"]
-    fields = (
-        "external_id",
-        "first_name",
-        "phone",
-        "email",
-        "timezone",
-        "language",
-        "preferred_channel",
-        "sms_consent",
-        "attributes",
-    )
-    data = {key: patient[key] for key in fields}
-    data["plan"] = enrollment["plan_id"]
-    data["procedure_date"] = enrollment["procedure_date"]
-    data["procedure_time"] = enrollment["procedure_time"]
-    return data
 
 
 def _warning_flags(body: str, patient: PhoneMatch | None, latest: SentSms | None) -> list[NewFlag]:
@@ -360,7 +338,7 @@ class ReplyService:
         state changed); a plan that cannot be loaded leaves them as they are."""
         for enrollment_id in self.inbound.active_enrollments(patient_ids):
             try:
-                valid = self.enrollment.validate(enrollment_data(self.store, enrollment_id))
+                valid = self.enrollment.validate(self.enrollment.current_input(enrollment_id))
                 self.enrollment.enroll([valid])
             except ReminderError as exc:
                 log.warning(
