@@ -7,8 +7,9 @@ from typing import Any
 
 from reminders.api.schemas import PreviewMessageOut
 from reminders.plans.model import Plan
-from reminders.schedule import Enrollment, compute_schedule
-from reminders.templating.context import Clinic, message_context
+from reminders.preview import preview_plan
+from reminders.schedule import Enrollment
+from reminders.templating.context import Clinic, PatientFacts
 from reminders.templating.render import TemplateRenderer
 
 
@@ -37,49 +38,21 @@ def preview_schedule(
         has_phone=True,
         has_email=True,
     )
-    messages = compute_schedule(plan, enrollment)
-    first_sms = next(
-        (m.step_id for m in messages if m.channel == "sms" and not m.skip_reason), None
-    )
-    previews = []
-    for message in messages:
-        subject = body = None
-        segments = None
-        if not message.skip_reason:
-            context = message_context(
-                plan,
-                message.step_id,
-                first_name=first_name,
-                procedure_date=procedure_date,
-                procedure_time=procedure_time,
-                clinic=clinic,
-                first_sms=message.step_id == first_sms,
-                attributes=attributes,
-            )
-            rendered = renderer.render(
-                plan.templates_folder,
-                message.template,
-                message.channel,
-                message.language,
-                plan.defaults.language,
-                context,
-            )
-            subject, body = rendered.subject, rendered.body
-            segments = rendered.sms.segments if rendered.sms else None
-        previews.append(
-            PreviewMessageOut(
-                step_id=message.step_id,
-                phase=message.phase.value,
-                channel=message.channel,
-                language=message.language,
-                due_at=message.due_at,
-                local_due=message.local_due,
-                send_before=message.send_before,
-                notes=list(message.notes),
-                skip_reason=message.skip_reason,
-                subject=subject,
-                body=body,
-                sms_segments=segments,
-            )
+    patient = PatientFacts(first_name, procedure_date, procedure_time, attributes)
+    return [
+        PreviewMessageOut(
+            step_id=item.planned.step_id,
+            phase=item.planned.phase.value,
+            channel=item.planned.channel,
+            language=item.rendered.language,
+            due_at=item.planned.due_at,
+            local_due=item.planned.local_due,
+            send_before=item.planned.send_before,
+            notes=list(item.planned.notes),
+            skip_reason=item.planned.skip_reason,
+            subject=item.rendered.subject,
+            body=item.rendered.body,
+            sms_segments=item.rendered.sms.segments if item.rendered.sms else None,
         )
-    return previews
+        for item in preview_plan(plan, renderer, clinic, enrollment, patient)
+    ]

@@ -10,9 +10,10 @@ from rich.panel import Panel
 from reminders.cli.options import JsonOption, parse_attrs, parse_date, parse_time, parse_zone
 from reminders.cli.output import local_iso, local_time, print_json, stdout, table, utc_iso, utc_time
 from reminders.cli.state import get_state
-from reminders.cli.texts import PatientFacts, render_step, with_subject
-from reminders.schedule import Enrollment, PlannedMessage, compute_schedule
-from reminders.templating.context import SAMPLE_PATIENT
+from reminders.cli.texts import with_subject
+from reminders.preview import preview_plan
+from reminders.schedule import Enrollment, PlannedMessage
+from reminders.templating.context import SAMPLE_PATIENT, PatientFacts
 from reminders.templating.render import RenderedMessage
 
 WIDE = 140  # columns from which the timeline fits one table
@@ -41,7 +42,6 @@ def preview(
     attributes = parse_attrs(attr)
     patient = PatientFacts(
         first_name=SAMPLE_PATIENT["first_name"],
-        language=(language or state.settings.default_language).lower(),
         procedure_date=parse_date(procedure_date),
         procedure_time=parse_time(procedure_time),
         attributes=attributes,
@@ -53,26 +53,14 @@ def preview(
         procedure_time=patient.procedure_time,
         attributes=attributes,
         preferred_channel=channel,
-        language=patient.language,
+        language=(language or state.settings.default_language).lower(),
         has_phone=True,
         has_email=True,
     )
-    planned: list[tuple[PlannedMessage, RenderedMessage]] = []
-    first_sms_seen = False
-    for message in compute_schedule(plan, enrollment):
-        first_sms = message.channel == "sms" and not message.skip_reason and not first_sms_seen
-        first_sms_seen = first_sms_seen or first_sms
-        rendered = render_step(
-            state.catalog,
-            plan,
-            message.step_id,
-            message.channel,
-            message.language,
-            patient,
-            state.clinic,
-            first_sms=first_sms,
-        )
-        planned.append((message, rendered))
+    planned = [
+        (item.planned, item.rendered)
+        for item in preview_plan(plan, state.catalog.renderer, state.clinic, enrollment, patient)
+    ]
     if json_output:
         print_json([_preview_json(message, rendered, zone) for message, rendered in planned])
         return

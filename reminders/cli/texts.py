@@ -1,59 +1,11 @@
-"""Render the text a patient gets (or will get) for one step, the way the dispatcher does."""
+"""The text a patient gets (or will get) for one stored message, for timelines."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, time
-from typing import Any
-
 from reminders.catalog import PlanCatalog
 from reminders.errors import NotFoundError, PlanError, TemplateError
-from reminders.plans.model import Plan
-from reminders.templating.context import Clinic, message_context
+from reminders.templating.context import Clinic, PatientFacts, render_step
 from reminders.templating.render import RenderedMessage
-
-
-@dataclass(frozen=True)
-class PatientFacts:
-    """What templates know about a patient and their procedure."""
-
-    first_name: str
-    language: str
-    procedure_date: date
-    procedure_time: time | None
-    attributes: dict[str, Any]
-
-
-def render_step(
-    catalog: PlanCatalog,
-    plan: Plan,
-    step_id: str,
-    channel: str,
-    language: str,
-    patient: PatientFacts,
-    clinic: Clinic,
-    *,
-    first_sms: bool,
-) -> RenderedMessage:
-    """Render one step of a plan for one patient (TemplateError when it cannot)."""
-    context = message_context(
-        plan,
-        step_id,
-        first_name=patient.first_name,
-        procedure_date=patient.procedure_date,
-        procedure_time=patient.procedure_time,
-        clinic=clinic,
-        first_sms=first_sms,
-        attributes=patient.attributes,
-    )
-    return catalog.renderer.render(
-        plan.templates_folder,
-        plan.step(step_id).template,
-        channel,
-        language,
-        plan.defaults.language,
-        context,
-    )
 
 
 def preview_text(
@@ -61,6 +13,7 @@ def preview_text(
     plan_id: str,
     step_id: str,
     channel: str,
+    language: str,
     patient: PatientFacts,
     clinic: Clinic,
     *,
@@ -69,13 +22,13 @@ def preview_text(
     """The text a stored, not yet sent message would have, or why it cannot be shown."""
     try:
         plan = catalog.get(plan_id).plan
-        language = patient.language if patient.language in plan.languages else ""
+        language = language if language in plan.languages else plan.defaults.language
         rendered = render_step(
-            catalog,
+            catalog.renderer,
             plan,
             step_id,
             channel,
-            language or plan.defaults.language,
+            language,
             patient,
             clinic,
             first_sms=first_sms,

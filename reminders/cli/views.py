@@ -21,10 +21,11 @@ from reminders.cli.output import (
     utc_time,
 )
 from reminders.cli.state import CliState, get_state
-from reminders.cli.texts import PatientFacts, preview_text
+from reminders.cli.texts import preview_text
 from reminders.clock import utc_now
 from reminders.store.records import MessageView, PatientSummary
 from reminders.store.schema import MessageStatus
+from reminders.templating.context import PatientFacts
 
 STATUSES = [status.value for status in MessageStatus]
 
@@ -146,15 +147,15 @@ def messages(
     stdout().print(table(f"{len(rows)} message(s)", columns, rows))
 
 
-def _facts(details: Mapping[str, Any]) -> PatientFacts:
+def _facts(details: Mapping[str, Any]) -> tuple[PatientFacts, str]:
     patient, enrollment = details["patient"], details["enrollment"]
-    return PatientFacts(
+    facts = PatientFacts(
         first_name=patient["first_name"],
-        language=patient["language"],
         procedure_date=enrollment["procedure_date"],
         procedure_time=enrollment["procedure_time"],
         attributes=dict(patient["attributes"] or {}),
     )
+    return facts, patient["language"]
 
 
 def timeline_texts(
@@ -172,12 +173,14 @@ def timeline_texts(
             first_sms_open and view.channel == "sms" and view.status == MessageStatus.PENDING.value
         )
         first_sms_open = first_sms_open and not first_sms
+        facts, language = _facts(details[view.plan_id])
         text = preview_text(
             state.catalog,
             view.plan_id,
             view.step_id,
             view.channel,
-            _facts(details[view.plan_id]),
+            language,
+            facts,
             state.clinic,
             first_sms=first_sms,
         )

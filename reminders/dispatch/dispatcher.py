@@ -35,7 +35,7 @@ from reminders.schedule import decide_send, resolve_local
 from reminders.store.records import ClaimedMessage
 from reminders.store.schema import EnrollmentStatus
 from reminders.store.store import Store
-from reminders.templating.context import Clinic, message_context
+from reminders.templating.context import Clinic, PatientFacts, render_step
 from reminders.templating.render import RenderedMessage
 
 log = logging.getLogger(__name__)
@@ -335,23 +335,19 @@ class Dispatcher:
         )
 
     def _render(self, message: ClaimedMessage, plan: Plan, first_sms: bool) -> RenderedMessage:
-        context = message_context(
+        patient = PatientFacts(
+            message.first_name, message.procedure_date, message.procedure_time, message.attributes
+        )
+        return render_step(
+            self.catalog.renderer,
             plan,
             message.step_id,
-            first_name=message.first_name,
-            procedure_date=message.procedure_date,
-            procedure_time=message.procedure_time,
-            clinic=self.settings.clinic,
-            first_sms=first_sms,
-            attributes=message.attributes,
-        )
-        return self.catalog.renderer.render(
-            plan.templates_folder,
-            message.template,
             message.channel,
             message.language,
-            plan.defaults.language,
-            context,
+            patient,
+            self.settings.clinic,
+            first_sms=first_sms,
+            template=message.template,
         )
 
     def _send(self, message: ClaimedMessage, outgoing: OutgoingMessage) -> str:

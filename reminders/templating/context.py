@@ -7,6 +7,7 @@ from datetime import date, time
 from typing import Any
 
 from reminders.plans.model import Plan
+from reminders.templating.render import RenderedMessage, TemplateRenderer
 
 
 @dataclass(frozen=True)
@@ -53,4 +54,51 @@ def sample_context(plan: Plan, step_id: str, first_sms: bool = True) -> dict[str
         procedure_time=time(7, 30),
         clinic=SAMPLE_CLINIC,
         first_sms=first_sms,
+    )
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    """What templates know about a patient and their procedure."""
+
+    first_name: str
+    procedure_date: date
+    procedure_time: time | None
+    attributes: dict[str, Any]
+
+
+def render_step(
+    renderer: TemplateRenderer,
+    plan: Plan,
+    step_id: str,
+    channel: str,
+    language: str,
+    patient: PatientFacts,
+    clinic: Clinic,
+    *,
+    first_sms: bool,
+    template: str | None = None,
+) -> RenderedMessage:
+    """Render one step of a plan for one patient, as the dispatcher sends it.
+
+    `template` overrides the step's template (a stored message keeps the one it was planned
+    with, even if the step has since left the plan).
+    """
+    context = message_context(
+        plan,
+        step_id,
+        first_name=patient.first_name,
+        procedure_date=patient.procedure_date,
+        procedure_time=patient.procedure_time,
+        clinic=clinic,
+        first_sms=first_sms,
+        attributes=patient.attributes,
+    )
+    return renderer.render(
+        plan.templates_folder,
+        template or plan.step(step_id).template,
+        channel,
+        language,
+        plan.defaults.language,
+        context,
     )
