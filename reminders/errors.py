@@ -60,6 +60,10 @@ class EnrollmentError(ReminderError):
         super().__init__(prefix + "; ".join(f"{p.field}: {p.message}" for p in problems))
 
 
+class SettingsError(ReminderError):
+    """The service's settings cannot be used for what was asked (e.g. sending real texts)."""
+
+
 class NotFoundError(ReminderError):
     """A patient, plan or message that was asked for does not exist."""
 

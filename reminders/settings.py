@@ -57,6 +57,20 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
+    def live_sending_problems(self) -> list[str]:
+        """What must be set before real texts or emails go to patients (none on the console)."""
+        live = bool((self.twilio_account_sid and self.twilio_auth_token) or self.smtp_host)
+        defaults = type(self).model_fields
+        problems = []
+        if live and self.clinic_name == defaults["clinic_name"].default:
+            problems.append("REMINDERS_CLINIC_NAME: set the clinic's name; every message names it")
+        if live and self.clinic_phone == defaults["clinic_phone"].default:
+            problems.append(
+                "REMINDERS_CLINIC_PHONE: set the number patients call; HELP replies and "
+                "warning-sign messages give it"
+            )
+        return problems
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

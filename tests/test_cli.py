@@ -727,3 +727,17 @@ def test_api_keys_are_shown_once_listed_by_prefix_and_revocable(env: dict[str, s
     assert revoked.exit_code == 0, revoked.output
     assert run_json(env, "api-keys", "list")[0]["revoked_at"] is not None
     assert run(env, "api-keys", "revoke", "rk_nope").exit_code == 1
+
+
+def test_real_sending_refuses_to_start_without_the_clinics_name_and_phone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REMINDERS_DATABASE_URL", f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    monkeypatch.setenv("REMINDERS_TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("REMINDERS_TWILIO_AUTH_TOKEN", "token")
+    monkeypatch.setenv("REMINDERS_TWILIO_FROM_NUMBER", "+12025550100")
+    result = CliRunner().invoke(app, ["send-due"])
+    assert result.exit_code != 0
+    assert "REMINDERS_CLINIC_NAME" in result.output
+    assert "REMINDERS_CLINIC_PHONE" in result.output
+    assert "Traceback" not in result.output

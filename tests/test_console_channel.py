@@ -17,6 +17,7 @@ from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage
 from reminders.channels.console import ConsoleChannel
 from reminders.channels.null import NullChannel
 from reminders.channels.registry import build_channels, describe_channels
+from reminders.errors import SettingsError
 from reminders.settings import Settings
 
 A_MINUTE = timedelta(minutes=1)
@@ -217,6 +218,8 @@ def settings(outbox: Path, **overrides: object) -> Settings:
         "twilio_auth_token": None,
         "smtp_host": None,
         "outbox_file": outbox,
+        "clinic_name": "Riverside Spine Clinic",
+        "clinic_phone": "+12025550100",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -265,3 +268,19 @@ def test_registry_warns_when_twilio_is_half_configured(
 
     assert isinstance(channels["sms"], ConsoleChannel)
     assert "only one is set" in channel_log(caplog)
+
+
+def test_registry_refuses_real_channels_without_the_clinics_name_and_phone(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        _env_file=None,
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token="token",
+        twilio_from_number="+12025550100",
+        outbox_file=tmp_path / "outbox.log",
+    )
+    with pytest.raises(SettingsError) as raised:
+        build_channels(settings)
+    assert "REMINDERS_CLINIC_NAME" in str(raised.value)
+    assert "REMINDERS_CLINIC_PHONE" in str(raised.value)

@@ -112,6 +112,8 @@ def worker_env(tmp_path: Path, url: str, database_url: str, claim_timeout: float
         "REMINDERS_PLANS_DIR": str(plans),
         "REMINDERS_TEMPLATES_DIR": str(templates),
         "REMINDERS_OUTBOX_FILE": str(tmp_path / "outbox.log"),
+        "REMINDERS_CLINIC_NAME": "Riverside Spine Clinic",
+        "REMINDERS_CLINIC_PHONE": "+12025550100",
         "REMINDERS_TWILIO_ACCOUNT_SID": TEST_ACCOUNT_SID,
         "REMINDERS_TWILIO_AUTH_TOKEN": TEST_AUTH_TOKEN,
         "REMINDERS_TWILIO_FROM_NUMBER": "+15005550006",

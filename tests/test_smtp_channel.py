@@ -338,6 +338,8 @@ def test_registry_uses_smtp_when_a_host_is_configured(
         twilio_account_sid=None,
         twilio_auth_token=None,
         outbox_file=tmp_path / "outbox.log",
+        clinic_name="Riverside Spine Clinic",
+        clinic_phone="+12025550100",
     )
 
     channels = build_channels(settings)

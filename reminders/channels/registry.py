@@ -8,13 +8,20 @@ from collections.abc import Mapping
 from reminders.channels.base import Channel
 from reminders.channels.console import ConsoleChannel
 from reminders.channels.smtp_email import SmtpEmailChannel
+from reminders.errors import SettingsError
 from reminders.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def build_channels(settings: Settings) -> dict[str, Channel]:
-    """{"sms": ..., "email": ...}: Twilio and SMTP when configured, the console otherwise."""
+    """{"sms": ..., "email": ...}: Twilio and SMTP when configured, the console otherwise.
+
+    Refuses (SettingsError) to build real channels before the clinic's name and phone are set.
+    """
+    problems = settings.live_sending_problems()
+    if problems:
+        raise SettingsError("; ".join(problems))
     return {"sms": _sms_channel(settings), "email": _email_channel(settings)}
 
 
