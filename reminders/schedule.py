@@ -112,10 +112,12 @@ def choose_language(plan: Plan, enrollment: Enrollment) -> str:
     return plan.defaults.language
 
 
-def plan_step(plan: Plan, step: Step, enrollment: Enrollment) -> PlannedMessage:
-    """Compute one step's message for one patient."""
+def plan_step(
+    plan: Plan, step: Step, enrollment: Enrollment, start: datetime | None = None
+) -> PlannedMessage:
+    """Compute one step's message for one patient (`start`: the procedure's start, if known)."""
     zone = ZoneInfo(enrollment.timezone)
-    start = procedure_start(plan, enrollment)
+    start = start or procedure_start(plan, enrollment)
     notes: list[str] = []
     offset = step.offset
     if offset.hours_after_procedure is not None:
@@ -176,10 +178,12 @@ def _unreachable(plan: Plan, step: Step, enrollment: Enrollment, channel: str) -
 
 def compute_schedule(plan: Plan, enrollment: Enrollment) -> list[PlannedMessage]:
     """Every message of the plan that applies to this patient, in the order they are due."""
+    start = procedure_start(plan, enrollment)
+    attributes = dict(enrollment.attributes)
     messages = [
-        plan_step(plan, step, enrollment)
+        plan_step(plan, step, enrollment, start)
         for step in plan.steps
-        if step.applies_to(dict(enrollment.attributes))
+        if step.applies_to(attributes)
     ]
     return sorted(messages, key=lambda message: message.due_at)
 
