@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +32,7 @@ from reminders.store.records import (
     EnrollmentOutcome,
     EnrollmentRequest,
     MessageView,
+    PatientRecord,
     PatientState,
     PatientSummary,
     ScheduleChange,
@@ -675,10 +675,18 @@ def _is(status: MessageStatus) -> Any:
     return case((Message.status == status.value, 1), else_=0)
 
 
-def _patient_values(record: Any) -> dict[str, Any]:
-    values = asdict(record)
-    values["attributes"] = dict(record.attributes)
-    return values
+def _patient_values(record: PatientRecord) -> dict[str, Any]:
+    return {
+        "external_id": record.external_id,
+        "first_name": record.first_name,
+        "timezone": record.timezone,
+        "language": record.language,
+        "preferred_channel": record.preferred_channel,
+        "phone": record.phone,
+        "email": record.email,
+        "sms_consent": record.sms_consent,
+        "attributes": dict(record.attributes),
+    }
 
 
 def _message_values(message: PlannedMessage, now: datetime) -> dict[str, Any]:
