@@ -9,6 +9,7 @@ import typer
 
 from reminders.cli import plan_apply, plan_preview
 from reminders.cli.output import echo_line, stdout, table
+from reminders.cli.plan_preview import WIDE
 from reminders.cli.state import get_state
 from reminders.cli.texts import with_subject
 from reminders.errors import PlanProblem
@@ -26,11 +27,13 @@ def format_problem(problem: PlanProblem) -> str:
     return f"{where}: {problem.field}: {marker}{problem.message}"
 
 
-def _sample_row(sample: RenderedSample) -> list[str]:
+def _sample_row(sample: RenderedSample, with_text: bool) -> list[str]:
     size = sample.message.sms
     sms = f"{size.segments} × {size.encoding} ({size.units} chars)" if size else ""
-    text = with_subject(sample.message).replace("\n", " ")
-    return [sample.plan_id, sample.step_id, sample.channel, sample.language, sms, _clip(text, 70)]
+    row = [sample.plan_id, sample.step_id, sample.channel, sample.language, sms]
+    if with_text:
+        row.append(_clip(with_subject(sample.message).replace("\n", " "), 70))
+    return row
 
 
 def _clip(text: str, width: int) -> str:
@@ -51,13 +54,11 @@ def check(
     for problem in result.problems:
         echo_line(format_problem(problem))
     if result.samples:
-        stdout().print(
-            table(
-                "Rendered samples",
-                ["Plan", "Step", "Channel", "Lang", "SMS size", "Text"],
-                (_sample_row(s) for s in result.samples),
-            )
-        )
+        console = stdout()
+        with_text = console.width >= WIDE  # narrow terminals: `plans preview` shows the texts
+        columns = ["Plan", "Step", "Channel", "Lang", "SMS size"] + (["Text"] if with_text else [])
+        rows = (_sample_row(s, with_text) for s in result.samples)
+        console.print(table("Rendered samples", columns, rows))
     plans = ", ".join(f"{p.plan.id} v{p.plan.version}" for p in result.plans) or "no plans"
     echo_line(f"checked {plans}: {len(result.errors)} error(s), {len(result.warnings)} warning(s)")
     if result.errors:
