@@ -251,3 +251,10 @@ def running_world(root: Path, database_url: str | None = None) -> Iterator[World
 def utc(instant: str) -> datetime:
     """An ISO instant as an aware datetime."""
     return datetime.fromisoformat(instant.replace("Z", "+00:00"))
+
+
+def twiml_message(response_text: str) -> str | None:
+    """The one SMS a TwiML answer sends back, or None."""
+    if "<Message>" not in response_text:
+        return None
+    return response_text.split("<Message>")[1].split("</Message>")[0].replace("&apos;", "'")

@@ -12,6 +12,7 @@ from api_fixtures import (
     RELIEF_6_AT,
     World,
     running_world,
+    twiml_message,
     utc,
 )
 
@@ -33,12 +34,6 @@ def world(tmp_path: Path) -> Iterator[World]:
     """The service on a SQLite file, at the moment patients are enrolled."""
     with running_world(tmp_path) as started:
         yield started
-
-
-def answer_of(response_text: str) -> str | None:
-    if "<Message>" not in response_text:
-        return None
-    return response_text.split("<Message>")[1].split("</Message>")[0].replace("&apos;", "'")
 
 
 def relief_check_sent(world: World, language: str = "en") -> None:
@@ -137,7 +132,7 @@ def test_an_answer_to_a_relief_check_is_recorded_and_acknowledged(world: World) 
 
     response = world.text(ANA, "3 Y")
 
-    assert answer_of(response.text) == ACK
+    assert twiml_message(response.text) == ACK
     (outcome,) = world.get("/v1/outcomes")
     assert outcome["external_id"] == "ana"
     assert outcome["step_id"] == "relief-check-week-4"
@@ -152,7 +147,7 @@ def test_a_spanish_speaking_patient_is_answered_in_spanish(world: World) -> None
 
     response = world.text(ANA, "Sí, 2")
 
-    assert answer_of(response.text) == "Gracias, hemos registrado su respuesta."
+    assert twiml_message(response.text) == "Gracias, hemos registrado su respuesta."
 
 
 def test_an_unreadable_answer_gets_one_polite_re_ask(world: World) -> None:
@@ -160,7 +155,7 @@ def test_an_unreadable_answer_gets_one_polite_re_ask(world: World) -> None:
 
     response = world.text(ANA, "ok")
 
-    text = answer_of(response.text) or ""
+    text = twiml_message(response.text) or ""
     assert text.startswith("Sorry, we couldn't read your answer.")
     assert "0 to 10" in text
     assert world.get("/v1/outcomes") == []
@@ -172,7 +167,7 @@ def test_an_answer_after_the_re_ask_is_recorded(world: World) -> None:
 
     response = world.text(ANA, "pain 4, yes I can walk further")
 
-    assert answer_of(response.text) == ACK
+    assert twiml_message(response.text) == ACK
     (outcome,) = world.get("/v1/outcomes")
     assert (outcome["leg_pain"], outcome["walking_improved"]) == (4, True)
 
@@ -183,7 +178,7 @@ def test_a_second_unreadable_answer_is_kept_and_flagged_not_re_asked(world: Worl
 
     response = world.text(ANA, "hmm not sure")
 
-    assert answer_of(response.text) is None
+    assert twiml_message(response.text) is None
     assert [r["kind"] for r in world.get("/v1/replies")] == ["reply", "reply"]
     (flag,) = flags(world, "unclear_reply")
     assert flag["external_id"] == "ana"
@@ -196,7 +191,7 @@ def test_replies_after_an_answer_are_plain_replies(world: World) -> None:
 
     response = world.text(ANA, "also I walked 2 miles today!")
 
-    assert answer_of(response.text) is None
+    assert twiml_message(response.text) is None
     assert len(world.get("/v1/outcomes")) == 1
     assert world.get("/v1/replies")[0]["kind"] == "reply"
 
@@ -208,7 +203,7 @@ def test_a_reply_to_an_ordinary_message_is_not_read_as_an_answer(world: World) -
 
     response = world.text(ANA, "3 Y")
 
-    assert answer_of(response.text) is None
+    assert twiml_message(response.text) is None
     assert world.get("/v1/outcomes") == []
 
 
@@ -252,7 +247,7 @@ def test_warning_words_in_any_reply_ask_staff_to_call(world: World) -> None:
 
     response = world.text(ANA, "3 Y but I have a fever and some bleeding")
 
-    assert answer_of(response.text) == ACK
+    assert twiml_message(response.text) == ACK
     (flag,) = flags(world, "warning_words")
     assert "fever" in str(flag["detail"]) and "bleeding" in str(flag["detail"])
     assert "call the patient" in str(flag["detail"])

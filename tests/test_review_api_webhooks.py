@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from api_fixtures import RELIEF_4_AT, WELCOME_AT, World, running_world, utc
+from api_fixtures import RELIEF_4_AT, WELCOME_AT, World, running_world, twiml_message, utc
 
 from reminders.replies.keywords import Keyword, requested_keyword
 from reminders.replies.service import ReplyService
@@ -20,13 +20,6 @@ def world(tmp_path: Path) -> Iterator[World]:
     """The service on a SQLite file, at the moment patients are enrolled."""
     with running_world(tmp_path) as started:
         yield started
-
-
-def twiml_message(response_text: str) -> str | None:
-    """The one SMS a TwiML answer sends back, or None."""
-    if "<Message>" not in response_text:
-        return None
-    return response_text.split("<Message>")[1].split("</Message>")[0].replace("&apos;", "'")
 
 
 def enrolled_and_welcomed(world: World) -> None:

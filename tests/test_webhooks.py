@@ -19,6 +19,7 @@ from api_fixtures import (
     World,
     running_world,
     sign,
+    twiml_message,
     utc,
 )
 
@@ -40,13 +41,6 @@ def world(tmp_path: Path) -> Iterator[World]:
     """The service on a SQLite file, at the moment patients are enrolled."""
     with running_world(tmp_path) as started:
         yield started
-
-
-def twiml_message(response_text: str) -> str | None:
-    """The one SMS a TwiML answer sends back, or None."""
-    if "<Message>" not in response_text:
-        return None
-    return response_text.split("<Message>")[1].split("</Message>")[0].replace("&apos;", "'")
 
 
 def enrolled_and_welcomed(world: World, external_id: str = "ana", phone: str = ANA) -> None:
