@@ -462,19 +462,7 @@ class InboundStore:
         """
         ids = list(dict.fromkeys(patient_ids))
         with self._atomic_inbound(inbound) as (session, _):
-            changed = list(
-                session.scalars(
-                    select(Patient.id).where(
-                        Patient.id.in_(ids), Patient.sms_opted_out_at.is_(None)
-                    )
-                )
-            )
-            if changed:
-                session.execute(
-                    update(Patient)
-                    .where(Patient.id.in_(changed))
-                    .values(sms_opted_out_at=now, updated_at=now)
-                )
+            changed = _set_sms_opt_out(session, ids, now, now)
             self._insert_events(session, ids, channel, "opt_out", keyword, now)
             self._insert_flags(session, flags, now)
             moved, cancelled = self._stop_pending_sms(
@@ -494,19 +482,7 @@ class InboundStore:
         """Opt patients back in to SMS; returns those who were opted out."""
         ids = list(dict.fromkeys(patient_ids))
         with self._atomic_inbound(inbound) as (session, _):
-            changed = list(
-                session.scalars(
-                    select(Patient.id).where(
-                        Patient.id.in_(ids), Patient.sms_opted_out_at.is_not(None)
-                    )
-                )
-            )
-            if changed:
-                session.execute(
-                    update(Patient)
-                    .where(Patient.id.in_(changed))
-                    .values(sms_opted_out_at=None, updated_at=now)
-                )
+            changed = _set_sms_opt_out(session, ids, None, now)
             self._insert_events(session, ids, channel, "opt_in", keyword, now)
         return changed
 
@@ -789,6 +765,26 @@ class InboundStore:
                 .values(status=MessageStatus.CANCELLED.value, status_reason=reason, updated_at=now)
             )
         return len(to_email), len(to_cancel)
+
+
+def _set_sms_opt_out(
+    session: Session, patient_ids: list[int], opted_out_at: datetime | None, now: datetime
+) -> list[int]:
+    """Opt patients out (`opted_out_at` set) or back in (None); returns those whose state
+    changed, so that an opt-out keeps its first time and events say who really changed."""
+    differs = (
+        Patient.sms_opted_out_at.is_(None)
+        if opted_out_at is not None
+        else Patient.sms_opted_out_at.is_not(None)
+    )
+    changed = list(session.scalars(select(Patient.id).where(Patient.id.in_(patient_ids), differs)))
+    if changed:
+        session.execute(
+            update(Patient)
+            .where(Patient.id.in_(changed))
+            .values(sms_opted_out_at=opted_out_at, updated_at=now)
+        )
+    return changed
 
 
 def _sent_sms_query() -> Select[*tuple[Any, ...]]:
