@@ -29,6 +29,7 @@ from reminders.catalog import PlanCatalog
 from reminders.channels.null import NullChannel
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.schedule import Enrollment, PlannedMessage, compute_schedule
+from reminders.store.database import database_reachable
 from reminders.store.records import EnrollmentRequest, PatientRecord
 from reminders.store.store import Store
 from reminders.templating.context import Clinic
@@ -102,14 +103,7 @@ def _cell(value: Any) -> str:
 
 def postgres_reachable(url: str = POSTGRES_URL) -> bool:
     """Whether the PostgreSQL server answers."""
-    try:
-        engine = create_engine(url, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        engine.dispose()
-        return True
-    except Exception:
-        return False
+    return database_reachable(url)
 
 
 @contextmanager

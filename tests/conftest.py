@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, text
 
+from reminders.store.database import database_reachable
 from reminders.store.store import Store
 
 POSTGRES_URL = os.environ.get(
@@ -22,17 +23,6 @@ HOW_TO_RUN_POSTGRES = (
 )
 
 
-def _postgres_available() -> bool:
-    try:
-        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        engine.dispose()
-        return True
-    except Exception:
-        return False
-
-
 _PG_OK: bool | None = None
 
 
@@ -40,7 +30,7 @@ def postgres_schema_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
     global _PG_OK
     if _PG_OK is None:
-        _PG_OK = _postgres_available()
+        _PG_OK = database_reachable(POSTGRES_URL)
     if not _PG_OK:
         pytest.skip(HOW_TO_RUN_POSTGRES.format(url=POSTGRES_URL))
     schema = f"t_{uuid.uuid4().hex[:12]}"

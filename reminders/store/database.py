@@ -38,3 +38,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # were small, went stale as a bulk import grew them (each batch slower than the last).
     connect_args = {"prepare_threshold": None} if parsed.get_driver_name() == "psycopg" else {}
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+
+
+def database_reachable(url: str, timeout_seconds: int = 3) -> bool:
+    """Whether a database server answers at this URL (for skipping tests and benchmarks)."""
+    connect_args = {"connect_timeout": timeout_seconds} if url.startswith("postgresql") else {}
+    try:
+        engine = create_engine(url, connect_args=connect_args)
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        engine.dispose()
+        return True
+    except Exception:
+        return False
