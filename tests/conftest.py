@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, text
 from reminders.store.database import database_reachable
 from reminders.store.store import Store
 
+pytest_plugins = ["reminders.testing.pytest_plugin"]
+
 POSTGRES_URL = os.environ.get(
     "REMINDERS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
