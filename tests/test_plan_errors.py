@@ -202,7 +202,7 @@ def test_yaml_syntax_error_names_its_line(tmp_path: Path) -> None:
         STEP0_TEMPLATE_LINE,
         "(yaml)",
     )
-    assert problem.message.startswith("not valid YAML: mapping values are not allowed here")
+    assert problem.message.startswith("not valid YAML: mapping values are not allowed")
 
 
 def test_duplicate_yaml_key_names_the_second_one(tmp_path: Path) -> None:

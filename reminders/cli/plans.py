@@ -19,6 +19,8 @@ app = typer.Typer(help="Check, preview and roll out plan files.", no_args_is_hel
 app.command("preview")(plan_preview.preview)
 app.command("apply")(plan_apply.apply)
 
+SHOWN_SAMPLES = 200
+
 
 def format_problem(problem: PlanProblem) -> str:
     """`file:line: field: message`, with warnings marked as such."""
@@ -57,8 +59,11 @@ def check(
         console = stdout()
         with_text = console.width >= WIDE  # narrow terminals: `plans preview` shows the texts
         columns = ["Plan", "Step", "Channel", "Lang", "SMS size"] + (["Text"] if with_text else [])
-        rows = (_sample_row(s, with_text) for s in result.samples)
+        rows = (_sample_row(s, with_text) for s in result.samples[:SHOWN_SAMPLES])
         console.print(table("Rendered samples", columns, rows))
+        if len(result.samples) > SHOWN_SAMPLES:
+            hidden = len(result.samples) - SHOWN_SAMPLES
+            echo_line(f"... and {hidden} more sample(s); `plans preview` shows every text")
     plans = ", ".join(f"{p.plan.id} v{p.plan.version}" for p in result.plans) or "no plans"
     echo_line(f"checked {plans}: {len(result.errors)} error(s), {len(result.warnings)} warning(s)")
     if result.errors:

@@ -7,7 +7,8 @@ plan-check time what a coordinator can still fix in the file.
 from __future__ import annotations
 
 import re
-from collections import Counter
+from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, time, timedelta
 
@@ -42,10 +43,13 @@ def cap_warnings(loaded: LoadedPlan) -> Iterable[PlanProblem]:
     """Warn where a typical timeline sends more SMS in a day or a week than the caps allow."""
     plan = loaded.plan
     messages = [m for m in compute_schedule(plan, typical_enrollment(loaded)) if m.channel == "sms"]
-    per_day = Counter(m.local_due.date() for m in messages)
-    for day, count in sorted(per_day.items()):
+    per_day: dict[date, list[str]] = defaultdict(list)
+    for message in messages:
+        per_day[message.local_due.date()].append(message.step_id)
+    for day, step_ids in sorted(per_day.items()):
+        count = len(step_ids)
         if count > plan.sms_caps.per_day:
-            steps = ", ".join(m.step_id for m in messages if m.local_due.date() == day)
+            steps = ", ".join(step_ids)
             offset = (day - TYPICAL_PROCEDURE).days
             yield PlanProblem(
                 str(loaded.path),
@@ -55,8 +59,10 @@ def cap_warnings(loaded: LoadedPlan) -> Iterable[PlanProblem]:
                 f"{plan.sms_caps.per_day}/day; the dispatcher will defer the extra ones",
                 "warning",
             )
-    for index, first in enumerate(messages):
-        window = [m for m in messages[index:] if m.due_at < first.due_at + timedelta(days=7)]
+    by_due = sorted(messages, key=lambda m: m.due_at)
+    dues = [m.due_at for m in by_due]
+    for index, first in enumerate(by_due):
+        window = by_due[index : bisect_left(dues, first.due_at + timedelta(days=7))]
         if len(window) > plan.sms_caps.per_week:
             steps = ", ".join(m.step_id for m in window)
             yield PlanProblem(

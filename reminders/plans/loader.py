@@ -15,9 +15,12 @@ from reminders.plans.model import Plan
 
 Path_ = tuple[str | int, ...]
 
+MAX_PLAN_BYTES = 1_000_000
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class _PlanYamlLoader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1's surprises: "9:30" stays a string, not 570."""
+
+class _PlanYamlLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """SafeLoader (libyaml's when built in) without YAML 1.1's surprises: "9:30" stays text."""
 
 
 _PlanYamlLoader.yaml_implicit_resolvers = {
@@ -31,14 +34,40 @@ _PlanYamlLoader.add_implicit_resolver(
 )
 
 
+class AliasRefused(yaml.MarkedYAMLError):
+    """A plan file used a YAML alias: refused, since aliases can nest into huge or endless data."""
+
+
 def _to_python(
-    node: yaml.Node, path: Path_, lines: dict[Path_, int], loader: yaml.SafeLoader
+    node: yaml.Node,
+    path: Path_,
+    lines: dict[Path_, int],
+    loader: yaml.SafeLoader,
+    seen: set[int],
 ) -> Any:
-    """Turn a composed YAML node into plain data, recording the line of every path."""
+    """Turn a composed YAML node into plain data, recording the line of every path.
+
+    A node met twice is an alias (`*name`): refused, which also stops billion-laughs files and
+    self-referencing aliases before they are expanded.
+    """
+    if id(node) in seen:
+        raise AliasRefused(
+            context=field_name(path),
+            problem="YAML aliases (*name) are not allowed in plan files; write the value out",
+            problem_mark=_mark_at(line_of(lines, path) or node.start_mark.line + 1),
+        )
+    seen.add(id(node))
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise AliasRefused(
+                    context=field_name(path),
+                    problem="YAML merge keys (<<) are not allowed in plan files; "
+                    "write the keys out",
+                    problem_mark=key_node.start_mark,
+                )
             key = loader.construct_object(key_node, deep=True)
             key = str(key)
             if key in result:
@@ -46,12 +75,18 @@ def _to_python(
                     problem=f"duplicate key '{key}'", problem_mark=key_node.start_mark
                 )
             lines[(*path, key)] = key_node.start_mark.line + 1
-            result[key] = _to_python(value_node, (*path, key), lines, loader)
+            result[key] = _to_python(value_node, (*path, key), lines, loader, seen)
             lines[(*path, key)] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, (*path, i), lines, loader) for i, item in enumerate(node.value)]
+        return [
+            _to_python(item, (*path, i), lines, loader, seen) for i, item in enumerate(node.value)
+        ]
     return loader.construct_object(node, deep=True)
+
+
+def _mark_at(line: int) -> yaml.Mark:
+    return yaml.Mark("plan", 0, line - 1, 0, "", 0)
 
 
 def read_yaml_with_lines(text: str) -> tuple[Any, dict[Path_, int]]:
@@ -60,7 +95,7 @@ def read_yaml_with_lines(text: str) -> tuple[Any, dict[Path_, int]]:
     try:
         node = loader.get_single_node()
         lines: dict[Path_, int] = {}
-        data = None if node is None else _to_python(node, (), lines, loader)
+        data = None if node is None else _to_python(node, (), lines, loader, set())
     finally:
         loader.dispose()
     return data, lines
@@ -145,6 +180,9 @@ def parse_plan(text: str, file: str) -> tuple[Plan, dict[Path_, int]]:
     """Validate plan YAML text; raise PlanError with every problem of the file."""
     try:
         data, lines = read_yaml_with_lines(text)
+    except AliasRefused as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise PlanError([PlanProblem(file, line, str(exc.context), str(exc.problem))]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -153,6 +191,10 @@ def parse_plan(text: str, file: str) -> tuple[Plan, dict[Path_, int]]:
         ) from None
     except yaml.YAMLError as exc:
         raise PlanError([PlanProblem(file, None, "(yaml)", f"not valid YAML: {exc}")]) from None
+    except RecursionError:
+        raise PlanError(
+            [PlanProblem(file, None, "(yaml)", "nested too deeply; a plan needs a few levels")]
+        ) from None
     if not isinstance(data, dict):
         raise PlanError([PlanProblem(file, 1, "(plan)", "expected a mapping of plan keys")])
     try:
@@ -162,15 +204,40 @@ def parse_plan(text: str, file: str) -> tuple[Plan, dict[Path_, int]]:
     return plan, lines
 
 
-def load_plan(path: Path) -> LoadedPlan:
-    """Load and validate one plan file (structure only; `check` does the cross-checks)."""
+def read_plan_text(path: Path) -> str:
+    """A plan file's text, refused past MAX_PLAN_BYTES (read no further) or when not UTF-8."""
+    file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_PLAN_BYTES + 1)
     except OSError as exc:
         raise PlanError(
-            [PlanProblem(str(path), None, "(file)", f"cannot read: {exc.strerror}")]
+            [PlanProblem(file, None, "(file)", f"cannot read: {exc.strerror}")]
         ) from None
-    plan, lines = parse_plan(text, str(path))
+    if len(raw) > MAX_PLAN_BYTES:
+        raise PlanError(
+            [
+                PlanProblem(
+                    file,
+                    None,
+                    "(file)",
+                    f"larger than {MAX_PLAN_BYTES:,} bytes, the limit for a plan file; "
+                    "split it into several plans",
+                )
+            ]
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise PlanError(
+            [PlanProblem(file, line, "(file)", "not UTF-8 text; save the file as UTF-8")]
+        ) from None
+
+
+def load_plan(path: Path) -> LoadedPlan:
+    """Load and validate one plan file (structure only; `check` does the cross-checks)."""
+    plan, lines = parse_plan(read_plan_text(path), str(path))
     return LoadedPlan(plan, path, lines)
 
 
