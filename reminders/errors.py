@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 
 class ReminderError(Exception):
@@ -68,17 +69,33 @@ class NotFoundError(ReminderError):
     """A patient, plan or message that was asked for does not exist."""
 
 
+class FailureKind(StrEnum):
+    """What a failed send (or a failed delivery report) means for the message and the patient."""
+
+    RETRY = "retry"  # refused for now (throttled, queue full): trying again is safe
+    UNKNOWN_OUTCOME = "unknown outcome"  # the provider may have it: reconcile before any resend
+    INVALID_NUMBER = "invalid number"  # the patient's number cannot get SMS
+    OPTED_OUT = "opted out"  # the patient unsubscribed at the carrier
+    REJECTED = "rejected"  # this message is refused for good; the number stays usable
+    CHANNEL_CONFIGURATION = "channel configuration"  # nothing can go until staff fix settings
+
+
 @dataclass
 class DeliveryError(ReminderError):
-    """A channel could not deliver; `retryable` says whether trying again may help."""
+    """A channel could not deliver; `kind` says what that means for the message."""
 
     message: str
     code: str | None = None
-    retryable: bool = False
+    kind: FailureKind = FailureKind.REJECTED
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
+
+    @property
+    def retryable(self) -> bool:
+        """Whether sending the same message again is safe and may succeed."""
+        return self.kind is FailureKind.RETRY
 
     def __str__(self) -> str:
         code = f" (code {self.code})" if self.code else ""

@@ -16,7 +16,7 @@ from plan_fixtures import write_demo_plan
 from reminders.catalog import PlanCatalog
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.enrollment import EnrollmentService
-from reminders.errors import DeliveryError
+from reminders.errors import DeliveryError, FailureKind
 from reminders.store.store import Store
 from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
@@ -185,7 +185,7 @@ def test_late_send_whose_window_ends_in_quiet_hours_is_skipped(world: World) -> 
 def test_transient_failure_retries_with_backoff_then_sends(world: World) -> None:
     with freeze_time("2026-03-01 12:00:00"):
         world.service.enroll_one(patient(attributes={}))
-    world.sms.fail_next(DeliveryError("Too Many Requests", code="20429", retryable=True))
+    world.sms.fail_next(DeliveryError("Too Many Requests", code="20429", kind=FailureKind.RETRY))
     due = local("2026-03-08 10:00")
     with freeze_time(due):
         assert world.dispatcher().run_once().outcomes == {"retry": 1}
@@ -199,7 +199,9 @@ def test_transient_failure_retries_with_backoff_then_sends(world: World) -> None
 def test_permanent_failure_is_recorded_with_code_and_marks_the_phone_invalid(world: World) -> None:
     with freeze_time("2026-03-01 12:00:00"):
         world.service.enroll_one(patient(attributes={}))
-    world.sms.fail_next(DeliveryError("The 'To' number is not valid", code="21211"))
+    world.sms.fail_next(
+        DeliveryError("The 'To' number is not valid", code="21211", kind=FailureKind.INVALID_NUMBER)
+    )
     with freeze_time(local("2026-03-08 10:00")):
         assert world.dispatcher().run_once().outcomes == {"failed": 1}
     with freeze_time(local("2026-03-09 18:00")):

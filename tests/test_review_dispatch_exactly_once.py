@@ -17,7 +17,7 @@ from reminders.catalog import PlanCatalog
 from reminders.channels.base import DeliveryReceipt, OutgoingMessage
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.enrollment import EnrollmentService
-from reminders.errors import DeliveryError
+from reminders.errors import DeliveryError, FailureKind
 from reminders.store.store import Store
 from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
@@ -133,7 +133,7 @@ def test_a_failed_reconciliation_never_resends_without_asking_the_provider(world
     assert len(world.sms.sent) == 1
 
     def provider_list_down() -> None:
-        raise DeliveryError("Twilio list unavailable", code="503", retryable=True)
+        raise DeliveryError("Twilio list unavailable", code="503", kind=FailureKind.UNKNOWN_OUTCOME)
 
     world.sms.before_find = [provider_list_down]
     for minutes in (3, 4, 6, 9):
@@ -205,7 +205,9 @@ def test_a_send_that_timed_out_after_the_provider_took_it_is_not_resent(world: W
     enroll(world)
 
     def read_timeout() -> None:
-        raise DeliveryError("Twilio did not answer in time", code="timeout", retryable=True)
+        raise DeliveryError(
+            "Twilio did not answer in time", code="timeout", kind=FailureKind.UNKNOWN_OUTCOME
+        )
 
     world.sms.after_send = [read_timeout]
     with freeze_time(PREPARE_DUE):

@@ -19,7 +19,7 @@ from reminders.channels.base import OutgoingMessage
 from reminders.channels.console import ConsoleChannel
 from reminders.channels.registry import build_channels, describe_channels
 from reminders.channels.smtp_email import SmtpEmailChannel
-from reminders.errors import DeliveryError
+from reminders.errors import DeliveryError, FailureKind
 from reminders.settings import Settings
 
 FROM = "Riverside Clinic <reminders@clinic.example>"
@@ -269,13 +269,16 @@ def test_logs_mask_the_address(
     assert "ana@patient.example" not in channel_log(caplog)
 
 
-def test_starttls_required_but_not_offered_is_permanent(smtp_server: SmtpTestServer) -> None:
+def test_starttls_required_but_not_offered_is_a_configuration_error(
+    smtp_server: SmtpTestServer,
+) -> None:
     channel = SmtpEmailChannel(smtp_server.host, smtp_server.port, from_address=FROM, timeout=5)
 
     with pytest.raises(DeliveryError) as caught:
         channel.send(email())
 
-    assert caught.value.retryable is False
+    assert caught.value.kind is FailureKind.CHANNEL_CONFIGURATION
+    assert "STARTTLS" in caught.value.message
 
 
 @pytest.fixture(scope="module")
@@ -314,7 +317,7 @@ def test_starttls_and_login(tls_server: SmtpTestServer, certificate: tuple[Path,
     assert len(tls_server.received) == 1
 
 
-def test_wrong_password_is_a_permanent_error_with_code(
+def test_wrong_password_is_a_configuration_error_with_code(
     tls_server: SmtpTestServer, certificate: tuple[Path, Path]
 ) -> None:
     channel = tls_channel(tls_server, certificate[0], password="wrong")
@@ -322,8 +325,39 @@ def test_wrong_password_is_a_permanent_error_with_code(
     with pytest.raises(DeliveryError) as caught:
         channel.send(email())
 
-    assert (caught.value.code, caught.value.retryable) == ("535", False)
+    assert (caught.value.code, caught.value.kind) == ("535", FailureKind.CHANNEL_CONFIGURATION)
     assert tls_server.received == []
+
+
+def test_check_connects_starttls_logs_in_and_sends_nothing(
+    tls_server: SmtpTestServer, certificate: tuple[Path, Path]
+) -> None:
+    tls_channel(tls_server, certificate[0], password="secret").check()
+
+    assert tls_server.handler.logins == ["clinic"]
+    assert tls_server.received == []
+    tls_server.wait_for_no_connections()
+
+
+def test_check_with_a_wrong_password_is_a_configuration_error(
+    tls_server: SmtpTestServer, certificate: tuple[Path, Path]
+) -> None:
+    with pytest.raises(DeliveryError) as caught:
+        tls_channel(tls_server, certificate[0], password="wrong").check()
+
+    assert caught.value.kind is FailureKind.CHANNEL_CONFIGURATION
+
+
+def test_check_of_an_unreachable_server_is_a_delivery_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    channel = SmtpEmailChannel("127.0.0.1", port, from_address=FROM, starttls=False, timeout=2)
+
+    with pytest.raises(DeliveryError) as caught:
+        channel.check()
+
+    assert caught.value.kind is FailureKind.RETRY
 
 
 def test_registry_uses_smtp_when_a_host_is_configured(

@@ -17,14 +17,19 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from reminders.channels.base import OutgoingMessage
-from reminders.channels.twilio_sms import TwilioSmsChannel
-from reminders.errors import DeliveryError
+from reminders.channels.twilio_sms import (
+    RECONCILE_MAX_PAGES,
+    TwilioSmsChannel,
+    classify_twilio_code,
+)
+from reminders.errors import DeliveryError, FailureKind
 from reminders.settings import Settings
 from reminders.testing.twilio_contract import TwilioContract
 from reminders.testing.twilio_standin import (
     TEST_ACCOUNT_SID,
     TEST_AUTH_TOKEN,
     Exchange,
+    Fault,
     TwilioStandIn,
 )
 
@@ -171,18 +176,40 @@ def test_sends_reuse_one_keep_alive_connection(
 # Failures
 
 
-@pytest.mark.parametrize(("status", "code"), [(429, "20429"), (500, "20500"), (503, "20503")])
-def test_throttling_and_server_errors_are_retryable(
+def test_throttling_is_retried(standin: TwilioStandIn, channel: TwilioSmsChannel) -> None:
+    standin.fail_next(status=429)
+
+    error = send_error(channel)
+
+    assert (error.kind, error.code, error.retryable) == (FailureKind.RETRY, "20429", True)
+    assert error.extra["http_status"] == "429"
+    assert channel.send(sms()).provider_message_id  # the next attempt goes through
+
+
+@pytest.mark.parametrize(("status", "code"), [(500, "20500"), (503, "20503")])
+def test_a_server_error_leaves_the_outcome_unknown_never_retried_blind(
     standin: TwilioStandIn, channel: TwilioSmsChannel, status: int, code: str
 ) -> None:
     standin.fail_next(status=status)
 
     error = send_error(channel)
 
-    assert error.retryable
-    assert error.code == code
-    assert error.extra["http_status"] == str(status)
-    assert channel.send(sms()).provider_message_id  # the next attempt goes through
+    assert (error.kind, error.code, error.retryable) == (FailureKind.UNKNOWN_OUTCOME, code, False)
+
+
+def test_a_500_after_twilio_created_the_message_is_found_by_reconciliation(
+    standin: TwilioStandIn, channel: TwilioSmsChannel
+) -> None:
+    since = datetime.now(UTC)
+    standin.fault_next(Fault.ACCEPT_THEN_500)
+
+    error = send_error(channel)
+    found = channel.find_sent(sms(), since)
+
+    assert error.kind is FailureKind.UNKNOWN_OUTCOME
+    assert [m["body"] for m in standin.messages] == [sms().body]
+    assert found is not None
+    assert found.provider_message_id == standin.messages[0]["sid"]
 
 
 def test_an_invalid_number_is_permanent_with_twilios_code(channel: TwilioSmsChannel) -> None:
@@ -230,12 +257,12 @@ def test_wrong_credentials_are_permanent(standin: TwilioStandIn) -> None:
 
     error = send_error(channel)
 
-    assert (error.code, error.retryable) == ("20003", False)
+    assert (error.code, error.kind) == ("20003", FailureKind.CHANNEL_CONFIGURATION)
     assert standin.exchanges[0].status == 401
     assert standin.messages == []
 
 
-def test_a_stopped_twilio_is_a_retryable_network_error(
+def test_a_stopped_twilio_is_a_network_error(
     standin: TwilioStandIn, channel: TwilioSmsChannel
 ) -> None:
     channel.send(sms())  # leaves a pooled keep-alive connection behind
@@ -243,10 +270,10 @@ def test_a_stopped_twilio_is_a_retryable_network_error(
 
     error = send_error(channel)
 
-    assert (error.code, error.retryable) == ("network", True)
+    assert error.code == "network"
 
 
-def test_a_closed_port_is_a_retryable_network_error() -> None:
+def test_a_closed_port_is_retried_as_twilio_never_saw_the_request() -> None:
     channel = TwilioSmsChannel(
         TEST_ACCOUNT_SID,
         TEST_AUTH_TOKEN,
@@ -256,10 +283,10 @@ def test_a_closed_port_is_a_retryable_network_error() -> None:
 
     error = send_error(channel)
 
-    assert (error.code, error.retryable) == ("network", True)
+    assert (error.code, error.kind) == ("network", FailureKind.RETRY)
 
 
-def test_a_silent_twilio_is_a_retryable_timeout() -> None:
+def test_a_silent_twilio_is_a_timeout_with_an_unknown_outcome() -> None:
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         channel = TwilioSmsChannel(
@@ -268,7 +295,7 @@ def test_a_silent_twilio_is_a_retryable_timeout() -> None:
 
         error = send_error(channel)
 
-    assert (error.code, error.retryable) == ("timeout", True)
+    assert (error.code, error.kind) == ("timeout", FailureKind.UNKNOWN_OUTCOME)
 
 
 # Reconciliation
@@ -314,7 +341,60 @@ def test_find_sent_takes_a_naive_since_as_utc(
     naive = datetime.now(UTC).replace(tzinfo=None)
 
     assert channel.find_sent(sms(), naive) is not None
-    assert standin.exchanges[-1].query["DateSent>"] == naive.strftime("%Y-%m-%dT00:00:00Z")
+    assert channel.find_sent(sms(), naive + timedelta(hours=1)) is None
+
+
+def test_find_sent_finds_a_message_still_queued_at_twilio(
+    standin: TwilioStandIn, channel: TwilioSmsChannel
+) -> None:
+    standin.hold_queued()
+    standin.lose_next_response()
+    since = datetime.now(UTC)
+    send_error(channel)
+
+    found = channel.find_sent(sms(), since)
+
+    assert found is not None
+    assert (found.provider_message_id, found.provider_status) == (
+        standin.messages[0]["sid"],
+        "queued",
+    )
+    assert "DateSent>" not in standin.exchanges[-1].query
+    assert standin.exchanges[-1].query["To"] == PATIENT
+
+
+def test_the_standin_keeps_date_sent_empty_while_a_message_is_queued(
+    standin: TwilioStandIn, channel: TwilioSmsChannel
+) -> None:
+    client = Client(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN)
+    client.api.base_url = standin.url
+    messages = client.api.v2010.account.messages
+    standin.hold_queued()
+    channel.send(sms())
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    queued = messages.list(to=PATIENT)
+    by_date_while_queued = messages.list(to=PATIENT, date_sent_after=today)
+    standin.release_queued()
+    by_date_once_sent = messages.list(to=PATIENT, date_sent_after=today)
+
+    assert [(m.status, m.date_sent) for m in queued] == [("queued", None)]
+    assert by_date_while_queued == []
+    assert [m.status for m in by_date_once_sent] == ["sent"]
+    assert by_date_once_sent[0].date_sent is not None
+
+
+def test_find_sent_stops_after_a_bounded_number_of_pages(
+    standin: TwilioStandIn, channel: TwilioSmsChannel
+) -> None:
+    channel.send(sms(body="Something else"))
+    standin.endless_pages()
+
+    with pytest.raises(DeliveryError) as caught:
+        channel.find_sent(sms(), datetime.now(UTC) - timedelta(hours=1))
+
+    assert caught.value.kind is FailureKind.UNKNOWN_OUTCOME
+    assert len([e for e in standin.exchanges if e.method == "GET"]) == RECONCILE_MAX_PAGES
 
 
 def test_find_sent_pages_through_twilios_list(
@@ -341,10 +421,10 @@ def test_find_sent_failure_is_a_delivery_error(
     with pytest.raises(DeliveryError) as caught:
         channel.find_sent(sms(), datetime.now(UTC))
 
-    assert (caught.value.code, caught.value.retryable) == ("20503", True)
+    assert (caught.value.code, caught.value.kind) == ("20503", FailureKind.UNKNOWN_OUTCOME)
 
 
-def test_a_lost_response_is_retryable_and_find_sent_recovers_the_message(
+def test_a_lost_response_leaves_the_outcome_unknown_and_find_sent_recovers_the_message(
     standin: TwilioStandIn, channel: TwilioSmsChannel
 ) -> None:
     standin.lose_next_response()
@@ -353,9 +433,77 @@ def test_a_lost_response_is_retryable_and_find_sent_recovers_the_message(
     error = send_error(channel)
     found = channel.find_sent(sms(), since)
 
-    assert (error.code, error.retryable) == ("network", True)
+    assert (error.code, error.kind) == ("network", FailureKind.UNKNOWN_OUTCOME)
     assert found is not None
     assert found.provider_message_id == standin.messages[0]["sid"]
+
+
+# What Twilio's codes mean (sends and delivery reports alike)
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (21211, FailureKind.INVALID_NUMBER),
+        (21614, FailureKind.INVALID_NUMBER),
+        (21610, FailureKind.OPTED_OUT),
+        (20003, FailureKind.CHANNEL_CONFIGURATION),
+        (21212, FailureKind.CHANNEL_CONFIGURATION),
+        (21606, FailureKind.CHANNEL_CONFIGURATION),
+        (21608, FailureKind.CHANNEL_CONFIGURATION),
+        (21611, FailureKind.RETRY),
+        (21408, FailureKind.REJECTED),
+        (21612, FailureKind.REJECTED),
+    ],
+)
+def test_each_send_error_is_classified_on_the_delivery_error(
+    standin: TwilioStandIn, channel: TwilioSmsChannel, code: int, kind: FailureKind
+) -> None:
+    status = 401 if code == 20003 else 400
+    standin.fail_next(status=status, code=code, message="Refused by the stand-in")
+
+    assert send_error(channel).kind is kind
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("30003", FailureKind.REJECTED),  # unreachable: often transient, the number stays
+        ("30007", FailureKind.REJECTED),  # carrier filtering: a sender-registration matter
+        ("30005", FailureKind.INVALID_NUMBER),
+        ("30006", FailureKind.INVALID_NUMBER),
+        ("21610", FailureKind.OPTED_OUT),
+        ("21211", FailureKind.INVALID_NUMBER),
+        (None, FailureKind.REJECTED),
+    ],
+)
+def test_delivery_report_codes_use_the_same_classifier(code: str | None, kind: FailureKind) -> None:
+    assert classify_twilio_code(code) is kind
+
+
+# Checking the credentials without texting anyone
+
+
+def test_check_fetches_the_account_and_texts_nobody(
+    standin: TwilioStandIn, channel: TwilioSmsChannel
+) -> None:
+    channel.check()
+
+    [exchange] = standin.exchanges
+    assert (exchange.method, exchange.status) == ("GET", 200)
+    assert exchange.path == f"/2010-04-01/Accounts/{TEST_ACCOUNT_SID}.json"
+    assert standin.messages == []
+
+
+def test_check_with_a_wrong_token_is_a_configuration_error(standin: TwilioStandIn) -> None:
+    channel = TwilioSmsChannel(
+        TEST_ACCOUNT_SID, "wrong-token", from_number=SENDER, base_url=standin.url
+    )
+
+    with pytest.raises(DeliveryError) as caught:
+        channel.check()
+
+    assert (caught.value.kind, caught.value.code) == (FailureKind.CHANNEL_CONFIGURATION, "20003")
 
 
 # Privacy
@@ -399,8 +547,12 @@ def test_every_exchange_matches_twilios_openapi_document(
     client = Client(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN)
     client.api.base_url = standin.url
     client.api.v2010.account.messages(sent.provider_message_id).fetch()
+    channel.check()
+    standin.hold_queued()
+    channel.send(sms(body="Still queued"))
+    channel.find_sent(sms(body="Still queued"), datetime.now(UTC))
     standin.fail_next(status=429)
-    standin.fail_next(status=500)
+    standin.fault_next(Fault.ACCEPT_THEN_500)
     standin.fail_recipient("+15550001111", code=21610)
     for failing in (sms(), sms(), sms(to="+15550001111")):
         with pytest.raises(DeliveryError):

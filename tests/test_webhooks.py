@@ -450,7 +450,7 @@ def test_error_21610_means_the_patient_unsubscribed_at_the_carrier(world: World)
     assert [(e.kind, e.keyword) for e in events] == [("opt_out", "carrier 21610")]
 
 
-@pytest.mark.parametrize("code", ["21211", "21614", "30006"])
+@pytest.mark.parametrize("code", ["21211", "21614", "30005", "30006"])
 def test_invalid_number_codes_stop_sms_to_that_number(world: World, code: str) -> None:
     assert world.enroll("ana", ANA, email="ana@example.org").status_code == 201
     world.at(WELCOME_AT)
@@ -463,6 +463,21 @@ def test_invalid_number_codes_stop_sms_to_that_number(world: World, code: str) -
     assert steps["relief-check-week-4"] == ("sms", "cancelled")
     assert steps["follow-up"] == ("email", "pending")
     assert not opted_out(world, "ana")  # a dead number is not a withdrawn consent
+
+
+@pytest.mark.parametrize("code", ["30003", "30007"])
+def test_unreachable_or_filtered_reports_never_mark_the_number_invalid(
+    world: World, code: str
+) -> None:
+    assert world.enroll("ana", ANA, email="ana@example.org").status_code == 201
+    world.at(WELCOME_AT)
+    world.send_due()
+    sid = world.sms.sent[0][0]
+
+    world.status(sid, "undelivered", code)
+
+    assert statuses(world, "ana")["relief-check-week-4"] == ("sms", "pending")
+    assert not opted_out(world, "ana")
 
 
 def test_a_report_for_an_unknown_message_is_accepted_and_ignored(world: World) -> None:

@@ -44,6 +44,12 @@ class Channel(abc.ABC):
         """
         return None
 
+    def check(self) -> None:  # noqa: B027 - optional hook with a no-op default
+        """Check the channel's settings and credentials without sending to anyone.
+
+        Raises `DeliveryError` (kind CHANNEL_CONFIGURATION when staff must fix settings).
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
         """Release connections; the default has none."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage, mask_address
-from reminders.errors import DeliveryError
+from reminders.errors import DeliveryError, FailureKind
 from reminders.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,9 @@ class ConsoleChannel(Channel):
         try:
             self._append_line(json.dumps(record, ensure_ascii=False) + "\n")
         except OSError as exc:
-            raise DeliveryError(f"cannot write {self.outbox_file}: {exc}", retryable=True) from exc
+            raise DeliveryError(
+                f"cannot write {self.outbox_file}: {exc}", kind=FailureKind.RETRY
+            ) from exc
         self._print(message, sent_at)
         log.info(
             "%s written to console outbox_id=%s to=%s",

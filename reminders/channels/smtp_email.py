@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, parseaddr
 
 from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage, mask_email
-from reminders.errors import DeliveryError
+from reminders.errors import DeliveryError, FailureKind
 from reminders.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,11 +91,11 @@ class SmtpEmailChannel(Channel):
         """Send one email; raises DeliveryError with the SMTP reply code when refused."""
         recipients = [address for _, address in getaddresses([message.to]) if address]
         if not recipients:
-            raise DeliveryError("no email address to send to", retryable=False)
+            raise DeliveryError("no email address to send to")
         try:
             email = self.build_email(message)
         except ValueError as exc:
-            raise DeliveryError(f"cannot build the email: {exc}", retryable=False) from exc
+            raise DeliveryError(f"cannot build the email: {exc}") from exc
         with self._lock:
             refused = self._send_locked(email, recipients)
         message_id = str(email["Message-ID"])
@@ -129,15 +129,36 @@ class SmtpEmailChannel(Channel):
             raise _reply_error(exc.smtp_code, exc.smtp_error) from exc
         except smtplib.SMTPServerDisconnected as exc:
             self._disconnect(polite=False)
-            raise DeliveryError(f"SMTP connection lost: {exc}", retryable=True) from exc
-        except smtplib.SMTPException as exc:  # e.g. STARTTLS or AUTH not offered by the server
+            raise DeliveryError(f"SMTP connection lost: {exc}", kind=FailureKind.RETRY) from exc
+        except smtplib.SMTPException as exc:
             self._disconnect(polite=False)
-            raise DeliveryError(f"SMTP error: {exc}", retryable=False) from exc
-        except OSError as exc:  # refused, reset, timed out, TLS failure, DNS
+            raise DeliveryError(f"SMTP error: {exc}") from exc
+        except OSError as exc:  # refused, reset, timed out, DNS
             self._disconnect(polite=False)
             raise DeliveryError(
-                f"cannot reach SMTP server {self._host}:{self._port}: {exc}", retryable=True
+                f"cannot reach SMTP server {self._host}:{self._port}: {exc}",
+                kind=FailureKind.RETRY,
             ) from exc
+
+    def check(self) -> None:
+        """Connect, STARTTLS, log in and NOOP on a fresh connection; sends nothing."""
+        with self._lock:
+            try:
+                smtp = self._connect()
+            except OSError as exc:
+                raise DeliveryError(
+                    f"cannot reach SMTP server {self._host}:{self._port}: {exc}",
+                    kind=FailureKind.RETRY,
+                ) from exc
+            try:
+                code, reply = smtp.noop()
+                if code != 250:
+                    raise _reply_error(code, reply)
+                smtp.quit()
+            except (smtplib.SMTPException, OSError) as exc:
+                raise DeliveryError(f"SMTP error: {exc}", kind=FailureKind.RETRY) from exc
+            finally:
+                smtp.close()
 
     def _connection(self) -> smtplib.SMTP:
         """The open connection if the server still answers, else a new one."""
@@ -145,16 +166,28 @@ class SmtpEmailChannel(Channel):
             if _answers_noop(self._smtp):
                 return self._smtp
             self._disconnect(polite=False)
+        self._smtp = self._connect()
+        return self._smtp
+
+    def _connect(self) -> smtplib.SMTP:
+        """A new connection, secured and logged in as configured.
+
+        A server that does not offer STARTTLS or AUTH, a certificate that does not verify and
+        a refused login are the channel's configuration errors: no message can go until staff
+        fix the settings, so they stop the channel instead of failing messages.
+        """
         smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
         try:
             if self._starttls:
                 smtp.starttls(context=self._ssl_context or ssl.create_default_context())
             if self._username:
                 smtp.login(self._username, self._password or "")
+        except (smtplib.SMTPException, ssl.SSLError) as exc:
+            smtp.close()
+            raise _configuration_error(exc) from exc
         except BaseException:
             smtp.close()
             raise
-        self._smtp = smtp
         return smtp
 
     def _disconnect(self, *, polite: bool) -> None:
@@ -177,13 +210,29 @@ def _answers_noop(smtp: smtplib.SMTP) -> bool:
         return False
 
 
+def _configuration_error(exc: smtplib.SMTPException | ssl.SSLError) -> DeliveryError:
+    """What went wrong while securing the connection or logging in, for staff to fix."""
+    code = getattr(exc, "smtp_code", None)
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        what = "the SMTP server refused the login"
+    elif isinstance(exc, ssl.SSLError):
+        what = "the SMTP server's TLS certificate or handshake failed"
+    else:
+        what = "the SMTP server does not support what the settings ask for"
+    return DeliveryError(
+        f"{what}: {_mask_addresses(str(exc))}",
+        code=str(code) if code else None,
+        kind=FailureKind.CHANNEL_CONFIGURATION,
+    )
+
+
 def _reply_error(code: int, reply: bytes | str) -> DeliveryError:
     """4xx replies are temporary (retry); anything else the server refused is permanent."""
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
     return DeliveryError(
         f"SMTP server refused the message: {_mask_addresses(text)}",
         code=str(code),
-        retryable=400 <= code < 500,
+        kind=FailureKind.RETRY if 400 <= code < 500 else FailureKind.REJECTED,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,16 +18,55 @@ from twilio.base.version import Version
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
 
 from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage, mask_phone
-from reminders.errors import DeliveryError
+from reminders.errors import DeliveryError, FailureKind
 from reminders.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# 21611: the sender's queue is full; Twilio answers 400 but asks to try again later.
-_RETRYABLE_CODES = frozenset({21611})
+# What Twilio's error codes mean (https://www.twilio.com/docs/api/errors). The same codes come
+# back from a failed create and, later, in a delivery report; `classify_twilio_code` reads both.
+# 20429: too many requests; 21611: the sender's queue is full (Twilio asks to try again later).
+RETRY_CODES = frozenset({20429, 21611})
+# 21610: the recipient texted STOP to the carrier.
+OPTED_OUT_CODES = frozenset({21610})
+# 21211/21421: not a valid number; 21214/21217: cannot be reached/does not look valid; 21407/21614:
+# not a number that takes SMS; 30005: unknown destination handset; 30006: landline.
+INVALID_NUMBER_CODES = frozenset({21211, 21214, 21217, 21407, 21421, 21614, 30005, 30006})
+# 20003: authentication; 20005: account not active; 21212: invalid From; 21606: From cannot send
+# SMS; 21608: trial account, unverified To; 21659/21660: From not a Twilio number of this account;
+# 21705: invalid messaging service. Nothing can go until staff fix the settings.
+CONFIGURATION_CODES = frozenset({20003, 20005, 21212, 21606, 21608, 21659, 21660, 21705})
+# Pages looked through to reconcile one message; a patient's number never has this many texts.
+RECONCILE_PAGE_SIZE = 100
+RECONCILE_MAX_PAGES = 5
+# Twilio's clock and ours may differ a little; a message created this much before `since` counts.
+CLOCK_SKEW = timedelta(minutes=5)
 _PHONE_IN_TEXT = re.compile(r"\+?\d{7,}")
+
+
+def classify_twilio_code(code: int | str | None, http_status: int | None = None) -> FailureKind:
+    """What a Twilio error means for the message: from its code (a failed create and a delivery
+    report alike) and, for an API answer, its HTTP status.
+
+    Only 429 and 21611 are safe to retry blind: Twilio documents that a create is not
+    idempotent, and a 5xx may come after the message was created (its outcome is unknown).
+    30003 (unreachable) and 30007 (carrier filtering) reject one message, not the number.
+    """
+    number = int(code) if isinstance(code, str) and code.isdigit() else code
+    if number in OPTED_OUT_CODES:
+        return FailureKind.OPTED_OUT
+    if number in INVALID_NUMBER_CODES:
+        return FailureKind.INVALID_NUMBER
+    if number in CONFIGURATION_CODES or http_status in (401, 403):
+        return FailureKind.CHANNEL_CONFIGURATION
+    if number in RETRY_CODES or http_status == 429:
+        return FailureKind.RETRY
+    if http_status is not None and http_status >= 500:
+        return FailureKind.UNKNOWN_OUTCOME
+    return FailureKind.REJECTED
 
 
 class _QuietHttpClient(TwilioHttpClient):
@@ -120,19 +159,45 @@ class TwilioSmsChannel(Channel):
         return DeliveryReceipt(sent.sid, sent.status or "queued")
 
     def find_sent(self, message: OutgoingMessage, since: datetime) -> DeliveryReceipt | None:
-        """The receipt of a message with this number and body sent since the UTC day of `since`.
+        """The receipt of a message with this number and body created since `since`.
 
-        A naive `since` is taken as UTC; Twilio filters on days, and lists newest first.
+        Lists by To only: Twilio's date filters use DateSent, which a message still in its
+        queue does not have yet. Looks through at most RECONCILE_MAX_PAGES pages; beyond that
+        the outcome stays unknown (DeliveryError) rather than risking a second text.
+        A naive `since` is taken as UTC.
         """
-        aware = since if since.tzinfo else since.replace(tzinfo=UTC)
-        day = datetime.combine(aware.astimezone(UTC).date(), datetime.min.time())
+        aware = (since if since.tzinfo else since.replace(tzinfo=UTC)) - CLOCK_SKEW
         try:
-            for sent in self._messages.stream(to=message.to, date_sent_after=day, page_size=100):
-                if sent.body == message.body:
-                    return DeliveryReceipt(sent.sid, sent.status or "queued")
+            page = self._messages.page(to=message.to, page_size=RECONCILE_PAGE_SIZE)
+            for number in range(1, RECONCILE_MAX_PAGES + 1):
+                for sent in page:
+                    created = sent.date_created
+                    if sent.body == message.body and (created is None or created >= aware):
+                        return DeliveryReceipt(sent.sid, sent.status or "queued")
+                if page.next_page_url is None:
+                    return None
+                if number < RECONCILE_MAX_PAGES:
+                    page = page.next_page()
         except (TwilioException, requests.RequestException, ValueError) as exc:
             raise _delivery_error(exc, message.to) from exc
-        return None
+        raise DeliveryError(
+            f"not found in the first {RECONCILE_MAX_PAGES} pages of messages to this number",
+            code="reconcile_bound",
+            kind=FailureKind.UNKNOWN_OUTCOME,
+        )
+
+    def check(self) -> None:
+        """Fetch the account (texts nobody); raises DeliveryError when the credentials fail."""
+        try:
+            account = self._client.api.v2010.accounts(self._client.account_sid).fetch()
+        except (TwilioException, requests.RequestException, ValueError) as exc:
+            raise _delivery_error(exc, "") from exc
+        if account.status not in (None, "active"):
+            raise DeliveryError(
+                f"the Twilio account is {account.status}",
+                code="20005",
+                kind=FailureKind.CHANNEL_CONFIGURATION,
+            )
 
     def close(self) -> None:
         """Close the pooled HTTP connections."""
@@ -142,25 +207,43 @@ class TwilioSmsChannel(Channel):
 
 
 def _delivery_error(exc: Exception, to: str) -> DeliveryError:
-    """Map a client failure to a DeliveryError: 429, 5xx and network failures are retryable."""
+    """Map a client failure to a DeliveryError classified by `classify_twilio_code`.
+
+    No answer at all (timeout, reset, unreadable body) leaves the outcome unknown: Twilio may
+    have created the message before the answer was lost.
+    """
+    unknown = FailureKind.UNKNOWN_OUTCOME
+    if _never_connected(exc):
+        return DeliveryError(
+            f"cannot reach Twilio: {type(exc).__name__}", code="network", kind=FailureKind.RETRY
+        )
     if isinstance(exc, requests.Timeout):
-        return DeliveryError("Twilio did not answer in time", code="timeout", retryable=True)
+        return DeliveryError("Twilio did not answer in time", code="timeout", kind=unknown)
     if isinstance(exc, requests.RequestException):
         return DeliveryError(
-            f"cannot reach Twilio: {type(exc).__name__}", code="network", retryable=True
+            f"cannot reach Twilio: {type(exc).__name__}", code="network", kind=unknown
         )
     if isinstance(exc, ValueError):
-        return DeliveryError("Twilio's answer is not JSON", code="bad_response", retryable=True)
+        return DeliveryError("Twilio's answer is not JSON", code="bad_response", kind=unknown)
     status, code, text = _twilio_failure(exc)
     if not status:  # the client failed without an HTTP answer to blame
-        return DeliveryError(_mask_phones(text, to), code="client_error", retryable=True)
-    retryable = status == 429 or status >= 500 or code in _RETRYABLE_CODES
+        return DeliveryError(_mask_phones(text, to), code="client_error", kind=unknown)
     return DeliveryError(
         _mask_phones(text, to) or f"Twilio answered HTTP {status}",
         code=str(code if code is not None else status),
-        retryable=retryable,
+        kind=classify_twilio_code(code, status),
         extra={"http_status": str(status)},
     )
+
+
+def _never_connected(exc: Exception) -> bool:
+    """Whether the request failed before a connection was made, so Twilio cannot have it."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
 
 
 def _twilio_failure(exc: Exception) -> tuple[int, int | None, str]:

@@ -27,9 +27,10 @@ from zoneinfo import ZoneInfo
 from reminders.catalog import PlanCatalog
 from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage, mask_address
 from reminders.clock import utc_now
+from reminders.dispatch.health import ChannelHealth
 from reminders.dispatch.ratelimit import RateLimiter
 from reminders.dispatch.retry import retry_at
-from reminders.errors import DeliveryError, NotFoundError, PlanError, TemplateError
+from reminders.errors import DeliveryError, FailureKind, NotFoundError, PlanError
 from reminders.plans.model import Phase, Plan
 from reminders.schedule import decide_send, resolve_local
 from reminders.store.records import ClaimedMessage
@@ -39,10 +40,6 @@ from reminders.templating.context import Clinic, PatientFacts, render_step
 from reminders.templating.render import RenderedMessage
 
 log = logging.getLogger(__name__)
-
-OPTED_OUT_CODES = {"21610"}
-INVALID_NUMBER_CODES = {"21211", "21214", "21217", "21407", "21421", "21614"}
-OUTCOME_UNKNOWN_CODES = {"timeout", "network", "bad_response"}
 
 
 @dataclass(frozen=True)
@@ -119,6 +116,7 @@ class Dispatcher:
         *,
         clock: Callable[[], datetime] = utc_now,
         worker_id: str | None = None,
+        health: ChannelHealth | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -126,6 +124,7 @@ class Dispatcher:
         self.settings = settings
         self.clock = clock
         self.worker_id = worker_id or new_worker_id()
+        self.health = health or ChannelHealth(list(channels))
         self.limiters = {name: RateLimiter(settings.per_second.get(name)) for name in channels}
 
     def run_once(self, max_messages: int | None = None) -> PassReport:
@@ -179,11 +178,8 @@ class Dispatcher:
             variants = [self._outgoing(message, plan, first_sms=True)]
             if message.channel == "sms":
                 variants.append(self._outgoing(message, plan, first_sms=False))
-        except (TemplateError, PlanError, NotFoundError, ValueError) as exc:
-            self.store.record_failed(
-                message.id, now, f"cannot render: {exc}", None, worker=self.worker_id
-            )
-            return "failed"
+        except Exception as exc:  # a plan or template failure fails this message only
+            return self._render_failed(message, now, exc)
         channel = self.channels[message.channel]
         for outgoing in variants:
             try:
@@ -246,6 +242,14 @@ class Dispatcher:
         if refusal:
             self.store.record_skipped(message.id, now, refusal, worker=self.worker_id)
             return "skipped"
+        stopped = self.health.blocked_until(message.channel, now)
+        if stopped is not None:
+            assert stopped.probe_at is not None
+            reason = f"waiting: the {message.channel} channel is stopped ({stopped.reason})"
+            self.store.record_deferred(
+                message.id, now, stopped.probe_at, reason, worker=self.worker_id
+            )
+            return "channel-stopped"
         first_sms = False
         if message.channel == "sms":
             outcome, first_sms = self._within_caps(message, plan, now, ledger)
@@ -253,15 +257,19 @@ class Dispatcher:
                 return outcome
         try:
             outgoing = self._outgoing(message, plan, first_sms)
-        except (TemplateError, ValueError) as exc:
-            self.store.record_failed(
-                message.id, now, f"cannot render: {exc}", None, worker=self.worker_id
-            )
-            return "failed"
+        except Exception as exc:  # a template failure fails this message only
+            return self._render_failed(message, now, exc)
         outcome = self._send(message, outgoing)
         if outcome == "sent" and message.channel == "sms":
             ledger.add(message.patient_id, now)
         return outcome
+
+    def _render_failed(self, message: ClaimedMessage, now: datetime, exc: Exception) -> str:
+        """A template that fails for this patient fails this message, with its file:line."""
+        reason = f"cannot render: {exc}"
+        self.store.record_failed(message.id, now, reason, "render", worker=self.worker_id)
+        log.warning("message %s: template failed (%s)", message.id, type(exc).__name__)
+        return "failed"
 
     def _hold(self, message: ClaimedMessage) -> ClaimedMessage | None:
         """Renew a claim that has waited half its timeout in this worker's batch, so that no
@@ -360,6 +368,7 @@ class Dispatcher:
         except Exception:
             log.exception("message %s: %s channel failed; outcome unknown", message.id, channel)
             return "unsettled"
+        self.health.resume(message.channel)
         self._record_sent(message, outgoing, receipt, None)
         return "sent"
 
@@ -390,14 +399,23 @@ class Dispatcher:
         )
 
     def _record_failure(self, message: ClaimedMessage, error: DeliveryError) -> str:
+        """Act on what the channel's classifier made of a failed send."""
         now = self.clock()
-        if error.code in OPTED_OUT_CODES:
-            self.store.mark_sms_opted_out(message.patient_id, now)
-        if error.code in INVALID_NUMBER_CODES:
-            self.store.mark_phone_invalid(message.patient_id, now)
-        if error.code in OUTCOME_UNKNOWN_CODES:
+        if error.kind is FailureKind.UNKNOWN_OUTCOME:
             log.warning("message %s: %s; outcome unknown, to reconcile", message.id, error)
             return "unsettled"
+        if error.kind is FailureKind.CHANNEL_CONFIGURATION:
+            state = self.health.stop(message.channel, error, now)
+            assert state.probe_at is not None
+            reason = f"waiting: the {message.channel} channel is stopped ({error})"
+            self.store.record_deferred(
+                message.id, now, state.probe_at, reason, worker=self.worker_id
+            )
+            return "channel-stopped"
+        if error.kind is FailureKind.OPTED_OUT:
+            self.store.mark_sms_opted_out(message.patient_id, now)
+        if error.kind is FailureKind.INVALID_NUMBER:
+            self.store.mark_phone_invalid(message.patient_id, now)
         if error.retryable and message.attempts < self.settings.max_attempts:
             at = retry_at(now, message.attempts, self.settings.retry_base_seconds)
             if at < message.send_before:

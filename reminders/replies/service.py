@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 from reminders.catalog import PlanCatalog
 from reminders.channels.base import mask_phone
+from reminders.channels.twilio_sms import classify_twilio_code
 from reminders.clock import utc_now
 from reminders.enrollment import EnrollmentService
-from reminders.errors import ReminderError
+from reminders.errors import FailureKind, ReminderError
 from reminders.plans.model import Channel
 from reminders.replies.keywords import Keyword, requested_keyword
 from reminders.replies.relief import (
@@ -48,12 +49,6 @@ if TYPE_CHECKING:
     from reminders.app import App
 
 log = logging.getLogger(__name__)
-
-# Twilio error codes in status callbacks. 21610: the recipient replied STOP to the carrier.
-OPTED_OUT_CODES = frozenset({"21610"})
-# 21211: not a valid number; 21614: not a mobile number; 30006: landline or unreachable carrier.
-# (30003, "unreachable", is usually temporary: the phone is off or out of coverage.)
-INVALID_NUMBER_CODES = frozenset({"21211", "21614", "30006"})
 
 DEFAULT_NO_REPLY_AFTER = timedelta(hours=72)
 
@@ -279,13 +274,14 @@ class ReplyService:
             return None
         if not update.new_error:
             return update
-        if error_code in OPTED_OUT_CODES or error_code in INVALID_NUMBER_CODES:
+        kind = classify_twilio_code(error_code)
+        if kind in (FailureKind.OPTED_OUT, FailureKind.INVALID_NUMBER):
             ids = (
                 [m.patient_id for m in self.inbound.patients_for_phone(update.recipient)]
                 if update.recipient
                 else [update.patient_id]
             )
-            if error_code in OPTED_OUT_CODES:
+            if kind is FailureKind.OPTED_OUT:
                 self.inbound.opt_out(
                     ids, keyword=f"carrier {error_code}", now=now, email_steps=self._email_steps()
                 )

@@ -72,6 +72,14 @@ def _clock(value: time, language: str = "en") -> str:
     return format_time(value, format="short", locale=language).replace("\u202f", " ")
 
 
+def _template_line(exc: BaseException, name: str) -> int | None:
+    """The line of template `name` where `exc` was raised, from its traceback."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return next(
+        (f.lineno for f in reversed(frames) if f.filename and f.filename.endswith(name)), None
+    )
+
+
 def _tidy(text: str) -> str:
     """Strip each line's trailing space and the text's outer blank lines."""
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
@@ -122,19 +130,13 @@ class TemplateRenderer:
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(name, f"syntax error: {exc.message}", exc.lineno) from None
         except jinja2.UndefinedError as exc:
-            line = next(
-                (
-                    frame.lineno
-                    for frame in traceback.extract_tb(exc.__traceback__)
-                    if frame.filename and frame.filename.endswith(name)
-                ),
-                None,
-            )
+            line = _template_line(exc, name)
             raise TemplateError(name, f"unknown variable: {exc.message}", line) from None
         except jinja2.TemplateError as exc:
             raise TemplateError(name, str(exc)) from None
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise TemplateError(name, f"cannot render: {exc}") from None
+        except Exception as exc:  # a template's own arithmetic or filters failed for this patient
+            line = _template_line(exc, name)
+            raise TemplateError(name, f"{type(exc).__name__}: {exc}", line) from None
         return RenderedMessage(
             "email",
             parts["text"],

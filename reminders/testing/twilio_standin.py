@@ -1,8 +1,12 @@
 """A loopback stand-in for Twilio's 2010-04-01 Messages API, for tests, benchmarks and demos.
 
 It creates, lists and fetches Messages as Twilio does (JSON resources with RFC 2822 dates,
-paging fields, Twilio's error bodies), checks basic auth, records every exchange, and can be
-scripted to fail. `python -m reminders.testing.twilio_standin --port N` runs it in the foreground.
+paging fields, Twilio's error bodies; `date_sent` stays null while a message is queued, and the
+DateSent filters leave queued messages out), fetches the Account, checks basic auth, records
+every exchange, and can be scripted to fail: an error instead of an answer, an error after the
+message was created (Twilio documents that a 5xx may come after a create), an answer that comes
+too late or never, a list that always offers a next page, or a random share of such faults.
+`python -m reminders.testing.twilio_standin --port N` runs it in the foreground (see --help).
 """
 
 from __future__ import annotations
@@ -10,11 +14,13 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import random
 import re
 import signal
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -22,6 +28,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +41,7 @@ TEST_AUTH_TOKEN = "standin-auth-token"
 Json = dict[str, Any]
 
 _MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
+_ACCOUNT_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)\.json$")
 _MESSAGE_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>\w+)\.json$")
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _DATE_FILTERS = ("DateSent", "DateSent<", "DateSent>")
@@ -105,10 +113,21 @@ class TwilioFailure:
         return self.status, {**body, "status": self.status}
 
 
-@dataclass(frozen=True)
+class Fault(StrEnum):
+    """A way the stand-in can misbehave on a create, as Twilio (or the network) may."""
+
+    ACCEPT_THEN_500 = "500-after-create"  # the message is created, the answer is a 500
+    THROTTLE = "429"  # nothing is created: 429 Too Many Requests
+    SERVER_ERROR = "500"  # nothing is created: 500 (the client cannot tell it from the above)
+    SLOW = "timeout"  # the message is created, the answer comes after `slow_seconds`
+    LOST = "lost"  # the message is created, the connection closes unanswered
+
+
+@dataclass
 class _Stored:
-    sent_at: datetime
+    created_at: datetime
     resource: Json
+    sent_at: datetime | None = None
 
 
 class TwilioStandIn:
@@ -127,6 +146,10 @@ class TwilioStandIn:
         port: int = 0,
         record_path: Path | str | None = None,
         clock: Callable[[], datetime] | None = None,
+        fault_shares: dict[Fault, float] | None = None,
+        seed: int | None = None,
+        slow_seconds: float = 2.0,
+        fault_log: Path | str | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -142,6 +165,15 @@ class TwilioStandIn:
         self._next_failures: deque[TwilioFailure] = deque()
         self._responses_to_lose = 0
         self._recipient_failures: dict[str, TwilioFailure] = {}
+        self._next_faults: deque[Fault] = deque()
+        self._fault_shares = dict(fault_shares or {})
+        self._random = random.Random(seed)
+        self._slow_seconds = slow_seconds
+        self._fault_log_path = Path(fault_log) if fault_log else None
+        self._fault_log: TextIO | None = None
+        self.faults_injected: dict[Fault, int] = dict.fromkeys(Fault, 0)
+        self._hold_queued = False
+        self._endless_pages = False
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._record_file: TextIO | None = None
@@ -153,6 +185,8 @@ class TwilioStandIn:
             raise RuntimeError("the stand-in is already running")
         if self._record_path is not None:
             self._record_file = self._record_path.open("a", encoding="utf-8")
+        if self._fault_log_path is not None:
+            self._fault_log = self._fault_log_path.open("a", encoding="utf-8")
         self._server = _Server(self._address, self)
         self._url = f"http://{self._address[0]}:{self._server.server_port}"
         self._thread = threading.Thread(
@@ -172,9 +206,10 @@ class TwilioStandIn:
         if self._thread is not None:
             self._thread.join()
         with self._lock:
-            if self._record_file is not None:
-                self._record_file.close()
-                self._record_file = None
+            for file in (self._record_file, self._fault_log):
+                if file is not None:
+                    file.close()
+            self._record_file = self._fault_log = None
 
     def __enter__(self) -> TwilioStandIn:
         return self.start()
@@ -219,6 +254,31 @@ class TwilioStandIn:
         with self._lock:
             self._responses_to_lose += times
 
+    def fault_next(self, fault: Fault, *, times: int = 1) -> None:
+        """Misbehave this way on the next `times` creates (e.g. create, then answer 500)."""
+        with self._lock:
+            self._next_faults.extend([fault] * times)
+
+    def hold_queued(self, hold: bool = True) -> None:
+        """Keep new messages queued (status "queued", no date_sent) until `release_queued`."""
+        with self._lock:
+            self._hold_queued = hold
+
+    def release_queued(self) -> None:
+        """Hand every queued message to the carrier now: status "sent", date_sent stamped."""
+        now = self._now()
+        with self._lock:
+            for stored in self._stored:
+                if stored.sent_at is None:
+                    stored.sent_at = now
+                    stamp = format_datetime(now)
+                    stored.resource.update(status="sent", date_sent=stamp, date_updated=stamp)
+
+    def endless_pages(self, endless: bool = True) -> None:
+        """Make every list page offer a next page, as a misbehaving paginator might."""
+        with self._lock:
+            self._endless_pages = endless
+
     def fail_recipient(
         self, to: str, code: int = 21610, status: int = 400, message: str | None = None
     ) -> None:
@@ -232,9 +292,11 @@ class TwilioStandIn:
     ) -> tuple[int, Json] | None:
         """The status and JSON body Twilio would send, or None to close the connection."""
         one = _MESSAGE_PATH.match(path)
-        match = one or _MESSAGES_PATH.match(path)
+        account = _ACCOUNT_PATH.match(path)
+        match = one or account or _MESSAGES_PATH.match(path)
         facts = {"to": form.get("To", ""), "from_": form.get("From", ""), "path": path}
-        if match is None or method not in ("GET", "POST") or (one and method != "GET"):
+        read_only = one or account
+        if match is None or method not in ("GET", "POST") or (read_only and method != "GET"):
             return TwilioFailure.of(404).answer(**facts)
         if auth != self._expected_auth or match["account"] != self.account_sid:
             return TwilioFailure.of(401).answer(**facts)
@@ -242,12 +304,63 @@ class TwilioStandIn:
             failure = self._next_failures.popleft() if self._next_failures else None
         if failure is not None:
             return failure.answer(**facts)
+        if account is not None:
+            return 200, self._account()
         if one is not None:
             return self._fetch(one["sid"], path)
         if method == "GET":
             return self._list(query)
         refusal = self._refusal(form)
-        return refusal.answer(**facts) if refusal else self._create(form)
+        if refusal:
+            return refusal.answer(**facts)
+        fault = self._fault()
+        if fault in (Fault.THROTTLE, Fault.SERVER_ERROR):
+            return TwilioFailure.of(429 if fault is Fault.THROTTLE else 500).answer(**facts)
+        created = self._create(form)
+        if fault is Fault.ACCEPT_THEN_500:
+            return TwilioFailure.of(500).answer(**facts)
+        if fault is Fault.LOST:
+            return None
+        if fault is Fault.SLOW:
+            time.sleep(self._slow_seconds)
+        return created
+
+    def _fault(self) -> Fault | None:
+        """The fault to play on this create, if any, counted and logged."""
+        with self._lock:
+            fault = self._next_faults.popleft() if self._next_faults else None
+            if fault is None:
+                roll = self._random.random()
+                for kind, share in self._fault_shares.items():
+                    if roll < share:
+                        fault = kind
+                        break
+                    roll -= share
+            if fault is not None:
+                self.faults_injected[fault] += 1
+                if self._fault_log is not None:
+                    self._fault_log.write(json.dumps({"fault": fault.value}) + "\n")
+                    self._fault_log.flush()
+        return fault
+
+    def _now(self) -> datetime:
+        return self._clock().astimezone(UTC).replace(microsecond=0)
+
+    def _account(self) -> Json:
+        stamp = format_datetime(datetime(2020, 1, 1, tzinfo=UTC))
+        uri = f"/2010-04-01/Accounts/{self.account_sid}"
+        return {
+            "auth_token": self.auth_token,
+            "date_created": stamp,
+            "date_updated": stamp,
+            "friendly_name": "Twilio stand-in",
+            "owner_account_sid": self.account_sid,
+            "sid": self.account_sid,
+            "status": "active",
+            "subresource_uris": {"messages": f"{uri}/Messages.json"},
+            "type": "Full",
+            "uri": f"{uri}.json",
+        }
 
     def record(self, exchange: Exchange) -> None:
         """Keep one exchange; the HTTP handler calls this before it answers."""
@@ -255,7 +368,7 @@ class TwilioStandIn:
             self._exchanges.append(exchange)
 
     def _create(self, form: dict[str, str]) -> tuple[int, Json] | None:
-        now = self._clock().astimezone(UTC).replace(microsecond=0)
+        now = self._now()
         stamp = format_datetime(now)
         sid = "SM" + uuid.uuid4().hex
         body = form.get("Body", "")
@@ -265,7 +378,7 @@ class TwilioStandIn:
             "api_version": "2010-04-01",
             "body": body,
             "date_created": stamp,
-            "date_sent": stamp,
+            "date_sent": None,  # set when the message leaves Twilio's queue
             "date_updated": stamp,
             "direction": "outbound-api",
             "error_code": None,
@@ -282,9 +395,12 @@ class TwilioStandIn:
             "to": form["To"],
             "uri": f"{uri}.json",
         }
-        # Later reads see the message handed to the carrier, as Twilio's would.
-        stored = _Stored(now, {**resource, "status": "sent"})
         with self._lock:
+            if self._hold_queued:
+                stored = _Stored(now, dict(resource))
+            else:  # later reads see the message handed to the carrier at once
+                sent = {**resource, "status": "sent", "date_sent": stamp}
+                stored = _Stored(now, sent, sent_at=now)
             self._stored.append(stored)
             self._by_sid[sid] = stored
             if self._record_file is not None:
@@ -348,12 +464,13 @@ class TwilioStandIn:
                 params["PageToken"] = page_token
             return f"{base}?{urlencode(params)}"
 
-        has_next = start + size < len(found)
+        has_next = start + size < len(found) or self._endless_pages
+        next_token = "PA" + items[-1]["sid"] if items else token or "PA"
         return 200, {
             "end": start + max(len(items) - 1, 0),
             "first_page_uri": page_uri(0),
             "messages": [dict(item) for item in items],
-            "next_page_uri": page_uri(page + 1, "PA" + items[-1]["sid"]) if has_next else None,
+            "next_page_uri": page_uri(page + 1, next_token) if has_next else None,
             "page": page,
             "page_size": size,
             "previous_page_uri": page_uri(page - 1) if page > 0 else None,
@@ -363,11 +480,19 @@ class TwilioStandIn:
 
 
 def _matches(stored: _Stored, query: dict[str, str], days: dict[str, date]) -> bool:
-    resource, day = stored.resource, stored.sent_at.date()
+    """Twilio's list filters; a message still queued has no DateSent, so date filters skip it."""
+    resource = stored.resource
+    if "To" in query and resource["to"] != query["To"]:
+        return False
+    if "From" in query and resource["from"] != query["From"]:
+        return False
+    if not days:
+        return True
+    if stored.sent_at is None:
+        return False
+    day = stored.sent_at.date()
     return (
-        ("To" not in query or resource["to"] == query["To"])
-        and ("From" not in query or resource["from"] == query["From"])
-        and ("DateSent" not in days or day == days["DateSent"])
+        ("DateSent" not in days or day == days["DateSent"])
         and ("DateSent>" not in days or day >= days["DateSent>"])
         and ("DateSent<" not in days or day <= days["DateSent<"])
     )
@@ -471,6 +596,15 @@ class _Server(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
+def _fault_shares(text: str) -> dict[Fault, float]:
+    """ "500-after-create=0.1,429=0.05" -> {Fault.ACCEPT_THEN_500: 0.1, Fault.THROTTLE: 0.05}."""
+    shares: dict[Fault, float] = {}
+    for part in filter(None, text.split(",")):
+        name, _, share = part.partition("=")
+        shares[Fault(name.strip())] = float(share)
+    return shares
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the stand-in in the foreground, printing its URL, until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -479,11 +613,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--account-sid", default=TEST_ACCOUNT_SID)
     parser.add_argument("--auth-token", default=TEST_AUTH_TOKEN)
     parser.add_argument("--record", type=Path, help="append each accepted message as a JSON line")
+    parser.add_argument(
+        "--faults",
+        type=_fault_shares,
+        default={},
+        help="share of creates to misbehave on, e.g. 500-after-create=0.1,429=0.1,timeout=0.05",
+    )
+    parser.add_argument(
+        "--script", default="", help="faults for the next creates, in order, e.g. 500-after-create"
+    )
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--slow-seconds", type=float, default=2.0, help="delay of a timeout fault")
+    parser.add_argument("--fault-log", type=Path, help="append each fault played as a JSON line")
+    parser.add_argument("--hold-queued", action="store_true", help="keep messages queued")
+    parser.add_argument("--endless-pages", action="store_true", help="always offer a next page")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     standin = TwilioStandIn(
-        args.account_sid, args.auth_token, host=args.host, port=args.port, record_path=args.record
+        args.account_sid,
+        args.auth_token,
+        host=args.host,
+        port=args.port,
+        record_path=args.record,
+        fault_shares=args.faults,
+        seed=args.seed,
+        slow_seconds=args.slow_seconds,
+        fault_log=args.fault_log,
     )
+    for name in filter(None, args.script.split(",")):
+        standin.fault_next(Fault(name.strip()))
+    standin.hold_queued(args.hold_queued)
+    standin.endless_pages(args.endless_pages)
     with standin, suppress(KeyboardInterrupt):
         print(standin.url, flush=True)
         threading.Event().wait()
