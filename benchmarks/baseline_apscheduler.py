@@ -23,7 +23,7 @@ from benchmarks import bench_dispatch, bench_import, bench_lateness, common
 from reminders.catalog import PlanCatalog
 from reminders.enrollment import EnrollmentService, schedule_input
 from reminders.schedule import compute_schedule
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 
 _lock = threading.Lock()
 _sent: list[float] = []  # lateness of each job that ran, in seconds
@@ -48,7 +48,7 @@ def scheduler(url: str) -> BackgroundScheduler:
 def baseline_import(url: str, csv_path: Path, plans: Path, templates: Path) -> dict[str, Any]:
     """Validate each row, compute its schedule, add one job per message."""
     catalog = PlanCatalog(plans, templates)
-    service = EnrollmentService(Store.open("sqlite://"), catalog)
+    service = EnrollmentService(Storage.open("sqlite://"), catalog)
     catalog.ids()
     sched = scheduler(url)
     sched.start(paused=True)

@@ -25,7 +25,7 @@ from reminders.channels.base import Channel
 from reminders.channels.null import NullChannel
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.store.schema import Message
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 from reminders.testing.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
 SENDER = "+15005550006"
@@ -52,11 +52,11 @@ def worker(
     start: Any,
 ) -> dict[str, Any]:
     """One worker process: wait until every worker is ready, then dispatch until nothing is due."""
-    store = Store.open(url, migrate_schema=False)
+    storage = Storage.open(url, migrate_schema=False)
     catalog = PlanCatalog(plans, templates)
     catalog.ids()
     dispatcher = Dispatcher(
-        store,
+        storage,
         catalog,
         _channels(channel, twilio_url),
         DispatchSettings(clinic=common.CLINIC, batch_size=batch),
@@ -67,7 +67,7 @@ def worker(
     ended = time.time()
     for each in dispatcher.channels.values():
         each.close()
-    store.close()
+    storage.close()
     return {"began": began, "ended": ended, "outcomes": dict(report.outcomes)}
 
 
@@ -85,10 +85,13 @@ def run(
     """Enroll `messages` due SMS in a fresh database and time `workers` processes sending them."""
     record = work / f"standin-{kind}-{channel}-{workers}.jsonl"
     with common.database(kind, work) as url:
-        store = Store.open(url)
+        storage = Storage.open(url)
         now = datetime.now(UTC)
         common.enroll_due(
-            store, PlanCatalog(plans, templates), plan_id, [now - timedelta(seconds=30)] * messages
+            storage,
+            PlanCatalog(plans, templates),
+            plan_id,
+            [now - timedelta(seconds=30)] * messages,
         )
         context = multiprocessing.get_context("spawn")
         manager = context.Manager()
@@ -112,15 +115,15 @@ def run(
         outcomes: Counter[str] = Counter()
         for result in results:
             outcomes.update(result["outcomes"])
-        statuses = store.status_counts()
+        statuses = storage.outbox.status_counts()
         problems = []
         if statuses != {"sent": messages}:
             problems.append(f"statuses {statuses}")
         if outcomes != {"sent": messages}:
             problems.append(f"outcomes {dict(outcomes)}")
         if channel == "twilio":
-            problems.extend(_check_standin(store, record, messages))
-        store.close()
+            problems.extend(_check_standin(storage, record, messages))
+        storage.close()
     return {
         "seconds": seconds,
         "per_worker": [r["outcomes"].get("sent", 0) for r in results],
@@ -128,11 +131,11 @@ def run(
     }
 
 
-def _check_standin(store: Store, record: Path, messages: int) -> list[str]:
+def _check_standin(storage: Storage, record: Path, messages: int) -> list[str]:
     """Every outbox row's (recipient, body) reached the stand-in exactly once."""
     lines = [json.loads(line) for line in record.read_text().splitlines() if line]
     seen = Counter((item["to"], item["body"]) for item in lines)
-    with store.engine.connect() as connection:
+    with storage.database.engine.connect() as connection:
         outbox = {tuple(row) for row in connection.execute(select(Message.recipient, Message.body))}
     problems = []
     if len(lines) != messages:

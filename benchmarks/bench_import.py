@@ -16,15 +16,15 @@ from typing import Any
 from benchmarks import common
 from reminders.catalog import PlanCatalog
 from reminders.enrollment import EnrollmentService
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 
 
 def import_csv(
     url: str, csv_path: Path, plans: Path, templates: Path, batch: int
 ) -> dict[str, Any]:
     """Validate and enroll every row of the CSV; runs in a fresh process for a clean RSS."""
-    store = Store.open(url)
-    service = EnrollmentService(store, PlanCatalog(plans, templates))
+    storage = Storage.open(url)
+    service = EnrollmentService(storage, PlanCatalog(plans, templates))
     service.catalog.ids()  # load and check the plan before the clock starts
     started = time.perf_counter()
     rows = messages = 0
@@ -39,8 +39,8 @@ def import_csv(
         messages += sum(len(o.changes) for o in service.enroll(entries))
         rows += len(entries)
     seconds = time.perf_counter() - started
-    stored = sum(store.status_counts().values())
-    store.close()
+    stored = sum(storage.outbox.status_counts().values())
+    storage.close()
     return {
         "rows": rows,
         "messages": messages,

@@ -2,7 +2,7 @@
 
 A DispatchService runs idle (armed for its idle poll); then messages due at spread instants
 over the next seconds are enrolled and the service is woken once, as the API does after an
-enrollment. Lateness is sent_at - due_at, read from the store.
+enrollment. Lateness is sent_at - due_at, read from the database.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from benchmarks import common
 from reminders.catalog import PlanCatalog
 from reminders.dispatch.service import DispatchService
 from reminders.store.schema import Message
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 
 
 def measure(
@@ -33,10 +33,10 @@ def measure(
     spread: float,
 ) -> dict[str, Any]:
     """Run the service, enroll due messages, wait for them all; lateness figures in seconds."""
-    store = Store.open(url)
+    storage = Storage.open(url)
     catalog = PlanCatalog(plans, templates)
     catalog.ids()
-    service = DispatchService(common.dispatcher(store, catalog), idle_poll=timedelta(seconds=30))
+    service = DispatchService(common.dispatcher(storage, catalog), idle_poll=timedelta(seconds=30))
     service.start()
     try:
         time.sleep(1.0)  # idle: the first pass found nothing and armed the idle poll
@@ -45,17 +45,17 @@ def measure(
         due = sorted(
             now + timedelta(seconds=start_in + rng.random() * spread) for _ in range(messages)
         )
-        common.enroll_due(store, catalog, plan_id, due)
+        common.enroll_due(storage, catalog, plan_id, due)
         service.wake()
         deadline = spread + start_in + 60
         done = common.wait_until(
-            lambda: store.status_counts().get("sent", 0) == messages, deadline, step=0.5
+            lambda: storage.outbox.status_counts().get("sent", 0) == messages, deadline, step=0.5
         )
     finally:
         service.stop()
-    with store.engine.connect() as connection:
+    with storage.database.engine.connect() as connection:
         rows = connection.execute(select(Message.due_at, Message.sent_at, Message.status)).all()
-    store.close()
+    storage.close()
     late = [(sent - due_at).total_seconds() for due_at, sent, _ in rows if sent is not None]
     return {
         "all_sent": done,

@@ -20,24 +20,24 @@ from benchmarks import common
 from reminders.catalog import PlanCatalog
 from reminders.dispatch.service import DispatchService
 from reminders.store.schema import Message
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 
 
 def fill(url: str, plans: Path, templates: Path, plan_id: str, pending: int) -> float:
     """Insert `pending` future messages over 1000 patients; returns seconds taken."""
-    store = Store.open(url)
+    storage = Storage.open(url)
     catalog = PlanCatalog(plans, templates)
     future = datetime.now(UTC) + timedelta(days=30)
     patients = min(1000, pending)
-    outcomes = store.enroll_many(
+    outcomes = storage.patients.enroll_many(
         common.due_requests(catalog, plan_id, [future] * patients), datetime.now(UTC)
     )
-    with store.engine.connect() as connection:
+    with storage.database.engine.connect() as connection:
         template = dict(connection.execute(Message.__table__.select().limit(1)).mappings().one())
     template.pop("id")
     started = time.perf_counter()
     remaining = pending - patients
-    with store.engine.begin() as connection:
+    with storage.database.engine.begin() as connection:
         while remaining > 0:
             rows = []
             for n in range(min(20_000, remaining)):
@@ -57,22 +57,22 @@ def fill(url: str, plans: Path, templates: Path, plan_id: str, pending: int) -> 
             connection.execute(insert(Message), rows)
             remaining -= len(rows)
     seconds = time.perf_counter() - started
-    assert store.status_counts() == {"pending": pending}
-    store.close()
+    assert storage.outbox.status_counts() == {"pending": pending}
+    storage.close()
     return seconds
 
 
 def serve(url: str, plans: Path, templates: Path, seconds: float) -> dict[str, Any]:
     """Run the service (idle poll 1 s) for `seconds` in this process; its passes and peak RSS."""
-    store = Store.open(url)
+    storage = Storage.open(url)
     catalog = PlanCatalog(plans, templates)
     catalog.ids()
     before = common.peak_rss_mb()
-    service = DispatchService(common.dispatcher(store, catalog), idle_poll=timedelta(seconds=1))
+    service = DispatchService(common.dispatcher(storage, catalog), idle_poll=timedelta(seconds=1))
     service.start()
     time.sleep(seconds)
     service.stop()
-    store.close()
+    storage.close()
     return {"passes": service.passes, "rss_before": before, "rss_mb": common.peak_rss_mb()}
 
 

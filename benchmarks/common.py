@@ -31,7 +31,7 @@ from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.schedule import Enrollment, PlannedMessage, compute_schedule
 from reminders.store.database import database_reachable
 from reminders.store.records import EnrollmentRequest, PatientRecord
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,10 +170,10 @@ def plan_folders(work: Path) -> tuple[Path, Path, str]:
     return plans, templates, "demo"
 
 
-def dispatcher(store: Store, catalog: PlanCatalog, worker: str | None = None) -> Dispatcher:
+def dispatcher(storage: Storage, catalog: PlanCatalog, worker: str | None = None) -> Dispatcher:
     """A dispatcher that hands every message to a NullChannel."""
     channels = {"sms": NullChannel("sms"), "email": NullChannel("email")}
-    return Dispatcher(store, catalog, channels, DispatchSettings(clinic=CLINIC), worker_id=worker)
+    return Dispatcher(storage, catalog, channels, DispatchSettings(clinic=CLINIC), worker_id=worker)
 
 
 # -- synthetic patients ------------------------------------------------------------------------
@@ -303,12 +303,12 @@ def due_requests(
 
 
 def enroll_due(
-    store: Store, catalog: PlanCatalog, plan_id: str, due_times: Sequence[datetime]
+    storage: Storage, catalog: PlanCatalog, plan_id: str, due_times: Sequence[datetime]
 ) -> None:
-    """Store one due SMS per patient for each instant, in batches of 1000."""
+    """Storage one due SMS per patient for each instant, in batches of 1000."""
     for start in range(0, len(due_times), 1000):
         chunk = due_times[start : start + 1000]
-        store.enroll_many(
+        storage.patients.enroll_many(
             due_requests(catalog, plan_id, chunk, first_index=start), datetime.now(UTC)
         )
 

@@ -1,4 +1,4 @@
-"""The composition root: builds the store, plans, channels and services from settings."""
+"""The composition root: builds the storage, plans, channels and services from settings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from reminders.channels.base import Channel
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.enrollment import EnrollmentService
 from reminders.settings import Settings
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
 
 
@@ -19,19 +19,19 @@ class App:
     """Everything a front end (CLI, HTTP, service) needs, wired once."""
 
     settings: Settings
-    store: Store
+    storage: Storage
     catalog: PlanCatalog
 
     @classmethod
     def from_settings(cls, settings: Settings) -> App:
         """Open the database (migrating it) and point at the plan and template folders."""
-        store = Store.open(settings.database_url)
-        return cls(settings, store, PlanCatalog(settings.plans_dir, settings.templates_dir))
+        storage = Storage.open(settings.database_url)
+        return cls(settings, storage, PlanCatalog(settings.plans_dir, settings.templates_dir))
 
     def enrollment(self) -> EnrollmentService:
         """The enrollment operations."""
         return EnrollmentService(
-            self.store, self.catalog, default_region=self.settings.default_region
+            self.storage, self.catalog, default_region=self.settings.default_region
         )
 
     def dispatch_settings(self) -> DispatchSettings:
@@ -52,8 +52,8 @@ class App:
             from reminders.channels.registry import build_channels
 
             channels = build_channels(self.settings)
-        return Dispatcher(self.store, self.catalog, channels, self.dispatch_settings())
+        return Dispatcher(self.storage, self.catalog, channels, self.dispatch_settings())
 
     def close(self) -> None:
         """Release the database."""
-        self.store.close()
+        self.storage.close()

@@ -13,14 +13,13 @@ from reminders.errors import EnrollmentError, InputProblem
 from reminders.patients import EnrollmentInput, parse_enrollment
 from reminders.plans.model import Plan
 from reminders.schedule import Enrollment, compute_schedule
-from reminders.store.inbound import InboundStore
 from reminders.store.records import (
     EnrollmentOutcome,
     EnrollmentRequest,
     PatientRecord,
     PatientState,
 )
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 
 INPUT_FIELDS = (
     "external_id",
@@ -71,13 +70,14 @@ class EnrollmentService:
 
     def __init__(
         self,
-        store: Store,
+        storage: Storage,
         catalog: PlanCatalog,
         *,
         default_region: str = "US",
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.store = store
+        self.patients = storage.patients
+        self.inbound = storage.inbound
         self.catalog = catalog
         self.default_region = default_region
         self.clock = clock
@@ -102,7 +102,7 @@ class EnrollmentService:
     ) -> list[EnrollmentOutcome]:
         """Enroll (or update) validated patients; idempotent by external id and plan."""
         now = self.clock()
-        states = self.store.patient_states(e.record.external_id for e in entries)
+        states = self.patients.patient_states(e.record.external_id for e in entries)
         stopped = self._numbers_that_stopped(entries, states)
         requests = []
         for entry in entries:
@@ -126,11 +126,11 @@ class EnrollmentService:
                     messages=compute_schedule(plan, enrollment),
                 )
             )
-        outcomes = self.store.enroll_many(requests, now, dry_run=dry_run)
+        outcomes = self.patients.enroll_many(requests, now, dry_run=dry_run)
         if not dry_run:
             for outcome in outcomes:
                 if outcome.external_id in stopped:
-                    self.store.mark_sms_opted_out(outcome.patient_id, now)
+                    self.patients.mark_sms_opted_out(outcome.patient_id, now)
         return outcomes
 
     def _numbers_that_stopped(
@@ -146,7 +146,7 @@ class EnrollmentService:
                 newly_given.setdefault(record.phone, []).append(record.external_id)
         if not newly_given:
             return set()
-        stopped = InboundStore(self.store.engine).opted_out_phones(list(newly_given))
+        stopped = self.inbound.opted_out_phones(list(newly_given))
         return {external_id for phone in stopped for external_id in newly_given[phone]}
 
     def enroll_one(self, data: dict[str, Any]) -> EnrollmentOutcome:
@@ -161,18 +161,18 @@ class EnrollmentService:
         plan_id: str | None = None,
     ) -> EnrollmentOutcome:
         """Move a patient's procedure; pending messages are recomputed, sent ones stay."""
-        enrollment_id, plan_id = self.store.enrollment_id(external_id, plan_id)
+        enrollment_id, plan_id = self.patients.enrollment_id(external_id, plan_id)
         entry = self._current(enrollment_id, procedure_date, procedure_time)
         return self.enroll([entry])[0]
 
     def cancel(self, external_id: str, reason: str, plan_id: str | None = None) -> int:
         """Cancel a patient's enrollment; returns how many pending messages were cancelled."""
-        enrollment_id, _ = self.store.enrollment_id(external_id, plan_id)
-        return self.store.cancel_enrollment(enrollment_id, reason, self.clock())
+        enrollment_id, _ = self.patients.enrollment_id(external_id, plan_id)
+        return self.patients.cancel_enrollment(enrollment_id, reason, self.clock())
 
     def apply_plan(self, plan_id: str, *, dry_run: bool) -> list[EnrollmentOutcome]:
         """Bring every active enrollment on a plan to the plan file's current version."""
-        entries = [self._current(eid) for eid in self.store.active_enrollment_ids(plan_id)]
+        entries = [self._current(eid) for eid in self.patients.active_enrollment_ids(plan_id)]
         outcomes: list[EnrollmentOutcome] = []
         for start in range(0, len(entries), 1000):
             outcomes.extend(self.enroll(entries[start : start + 1000], dry_run=dry_run))
@@ -180,7 +180,7 @@ class EnrollmentService:
 
     def current_input(self, enrollment_id: int) -> dict[str, Any]:
         """An enrollment's input as staff would submit it again (to re-plan or update it)."""
-        details = self.store.enrollment_details(enrollment_id)
+        details = self.patients.enrollment_details(enrollment_id)
         patient, enrollment = details["patient"], details["enrollment"]
         data = {key: patient[key] for key in INPUT_FIELDS}
         data["plan"] = enrollment["plan_id"]

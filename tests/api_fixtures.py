@@ -185,7 +185,7 @@ class World:
     def send_due(self) -> PassReport:
         """One dispatcher pass at the frozen instant."""
         dispatcher = Dispatcher(
-            self.app.store,
+            self.app.storage,
             self.app.catalog,
             {"sms": self.sms, "email": self.email},
             self.app.dispatch_settings(),

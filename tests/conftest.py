@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from reminders.store.database import database_reachable
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 
 pytest_plugins = ["reminders.testing.pytest_plugin"]
 
@@ -50,7 +50,7 @@ def postgres_schema_url() -> Iterator[str]:
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """Each storage test runs on a SQLite file and on PostgreSQL."""
+    """Each store test runs on a SQLite file and on PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'reminders.sqlite3'}"
     else:
@@ -64,8 +64,8 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    """A migrated, empty store on each database."""
-    opened = Store.open(database_url)
+def storage(database_url: str) -> Iterator[Storage]:
+    """Migrated, empty storage on each database."""
+    opened = Storage.open(database_url)
     yield opened
     opened.close()

@@ -144,7 +144,7 @@ def test_keys_are_listed_by_prefix_and_revoked_by_id(world: World) -> None:
 
 def test_keys_are_stored_hashed(world: World, tmp_path: Path) -> None:
     key, _ = create_key(world.app, "secret holder")
-    world.app.store.engine.dispose()  # flush the WAL into the database file
+    world.app.storage.database.engine.dispose()  # flush the WAL into the database file
 
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("reminders.sqlite3*"))
 
@@ -486,7 +486,7 @@ def test_an_unexpected_error_is_a_generic_500_and_its_log_is_masked(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError(f"database exploded near {ANA} and ana.lopez@example.org")
 
-    monkeypatch.setattr(world.app.store, "list_patients", broken)
+    monkeypatch.setattr(world.app.storage.patients, "list_patients", broken)
 
     response = world.client.get("/v1/patients", headers=world.headers)
 

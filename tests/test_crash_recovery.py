@@ -23,7 +23,7 @@ from reminders.catalog import PlanCatalog
 from reminders.schedule import Enrollment, compute_schedule
 from reminders.store.records import EnrollmentRequest, PatientRecord
 from reminders.store.schema import Message
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 from reminders.testing.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
 pytestmark = pytest.mark.slow
@@ -129,8 +129,10 @@ def test_killed_worker_mid_batch_every_message_reaches_twilio_exactly_once(
     url, record = standin
     plans, templates = write_demo_plan(tmp_path)
     database_url = f"sqlite:///{tmp_path / 'reminders.sqlite3'}"
-    store = Store.open(database_url)
-    store.enroll_many(due_now_requests(PlanCatalog(plans, templates), MESSAGES), datetime.now(UTC))
+    storage = Storage.open(database_url)
+    storage.patients.enroll_many(
+        due_now_requests(PlanCatalog(plans, templates), MESSAGES), datetime.now(UTC)
+    )
 
     first = subprocess.Popen(
         [sys.executable, "-c", WORKER],
@@ -145,7 +147,9 @@ def test_killed_worker_mid_batch_every_message_reaches_twilio_exactly_once(
     assert started and first.returncode == -9, errors.decode()[-2000:]
     at_kill = len(recorded(record))
     assert 0 < at_kill < MESSAGES
-    assert store.status_counts().get("sending", 0) > 0  # claims the dead worker left behind
+    assert (
+        storage.outbox.status_counts().get("sending", 0) > 0
+    )  # claims the dead worker left behind
 
     second = subprocess.run(
         [sys.executable, "-c", WORKER],
@@ -158,10 +162,10 @@ def test_killed_worker_mid_batch_every_message_reaches_twilio_exactly_once(
     assert second.returncode == 0, second.stderr[-2000:]
 
     accepted = Counter((item["to"], item["body"]) for item in recorded(record))
-    with store.engine.connect() as connection:
+    with storage.database.engine.connect() as connection:
         outbox = {tuple(row) for row in connection.execute(select(Message.recipient, Message.body))}
     assert len(outbox) == MESSAGES
     assert set(accepted) == outbox
     assert [pair for pair, count in accepted.items() if count > 1] == []
-    assert store.status_counts() == {"sent": MESSAGES}
-    store.close()
+    assert storage.outbox.status_counts() == {"sent": MESSAGES}
+    storage.close()

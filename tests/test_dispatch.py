@@ -17,7 +17,7 @@ from reminders.catalog import PlanCatalog
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.enrollment import EnrollmentService
 from reminders.errors import DeliveryError, FailureKind
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 
@@ -27,7 +27,7 @@ PHONE = "+12025550143"
 
 @dataclass
 class World:
-    store: Store
+    storage: Storage
     catalog: PlanCatalog
     service: EnrollmentService
     sms: InMemoryChannel
@@ -36,17 +36,17 @@ class World:
     def dispatcher(self, worker: str = "w1") -> Dispatcher:
         settings = DispatchSettings(clinic=Clinic("Riverside Clinic", "(555) 010-0100"))
         channels = {"sms": self.sms, "email": self.email}
-        return Dispatcher(self.store, self.catalog, channels, settings, worker_id=worker)
+        return Dispatcher(self.storage, self.catalog, channels, settings, worker_id=worker)
 
 
 @pytest.fixture
-def world(store: Store, tmp_path: Path) -> Iterator[World]:
+def world(storage: Storage, tmp_path: Path) -> Iterator[World]:
     plans, templates = write_demo_plan(tmp_path)
     catalog = PlanCatalog(plans, templates)
     yield World(
-        store,
+        storage,
         catalog,
-        EnrollmentService(store, catalog),
+        EnrollmentService(storage, catalog),
         InMemoryChannel("sms"),
         InMemoryChannel("email"),
     )
@@ -97,7 +97,7 @@ def test_whole_journey_sends_each_message_once_at_its_local_time(world: World) -
     with freeze_time("2026-04-30"):
         assert world.dispatcher().run_once().handled == 0
     assert len(world.sms.sent) == len(EXPECTED_LOCAL_TIMES)
-    statuses = {m.step_id: m.status for m in world.store.timeline("P-1")}
+    statuses = {m.step_id: m.status for m in world.storage.outbox.timeline("P-1")}
     assert set(statuses.values()) == {"sent"}
 
 
@@ -117,7 +117,7 @@ def test_first_sms_carries_the_opt_out_line_and_later_ones_do_not(world: World) 
 def test_step_condition_leaves_out_the_blood_thinner_message(world: World) -> None:
     with freeze_time("2026-03-01 12:00:00"):
         world.service.enroll_one(patient(attributes={"takes_blood_thinners": "no"}))
-    steps = [m.step_id for m in world.store.timeline("P-1")]
+    steps = [m.step_id for m in world.storage.outbox.timeline("P-1")]
     assert steps == ["prepare", "ride", "discharge", "week-one"]
 
 
@@ -127,7 +127,7 @@ def test_late_message_within_its_window_is_sent_and_beyond_it_skipped(world: Wor
     # The service was down from before the medicines reminder until 3 h after "ride" was due.
     with freeze_time(local("2026-03-09 21:00")):
         report = world.dispatcher().run_once()
-    timeline = {m.step_id: m for m in world.store.timeline("P-1")}
+    timeline = {m.step_id: m for m in world.storage.outbox.timeline("P-1")}
     assert timeline["medicines"].status == "skipped"
     assert "too late" in (timeline["medicines"].status_reason or "")
     assert timeline["prepare"].status == "skipped"
@@ -142,7 +142,7 @@ def test_pre_procedure_instruction_is_never_sent_after_the_procedure(world: Worl
     # Send window for "prepare" (12 h) is over by the time the service comes back at 23:00.
     with freeze_time(local("2026-03-10 19:00")):
         world.dispatcher().run_once()
-    timeline = {m.step_id: m for m in world.store.timeline("P-1")}
+    timeline = {m.step_id: m for m in world.storage.outbox.timeline("P-1")}
     for step in ("medicines", "prepare", "ride"):
         assert timeline[step].status == "skipped"
         assert timeline[step].send_before <= local("2026-03-10 19:00")
@@ -156,13 +156,13 @@ def test_late_send_waits_for_the_end_of_quiet_hours(world: World, tmp_path: Path
         "    template: week_one\n    max_late: 2d\n",
     )
     world.catalog = PlanCatalog(plans, templates)
-    world.service = EnrollmentService(world.store, world.catalog)
+    world.service = EnrollmentService(world.storage, world.catalog)
     with freeze_time("2026-03-01 12:00:00"):
         world.service.enroll_one(patient(attributes={}))
     # The service comes back at 21:30 local, inside quiet hours, 12.5 h after 09:00.
     with freeze_time(local("2026-03-15 21:30")):
         world.dispatcher().run_once()
-    check_in = next(m for m in world.store.timeline("P-1") if m.step_id == "check-in")
+    check_in = next(m for m in world.storage.outbox.timeline("P-1") if m.step_id == "check-in")
     assert check_in.status == "pending"
     assert check_in.next_attempt_at == local("2026-03-16 08:00")
     assert check_in.attempts == 0
@@ -177,7 +177,7 @@ def test_late_send_whose_window_ends_in_quiet_hours_is_skipped(world: World) -> 
     # "discharge" was due 10:30 with 12 h grace (22:30); at 21:30 quiet hours outlast it.
     with freeze_time(local("2026-03-10 21:30")):
         world.dispatcher().run_once()
-    discharge = next(m for m in world.store.timeline("P-1") if m.step_id == "discharge")
+    discharge = next(m for m in world.storage.outbox.timeline("P-1") if m.step_id == "discharge")
     assert discharge.status == "skipped"
     assert discharge.status_reason == "quiet hours last past the message's send window"
 
@@ -189,7 +189,7 @@ def test_transient_failure_retries_with_backoff_then_sends(world: World) -> None
     due = local("2026-03-08 10:00")
     with freeze_time(due):
         assert world.dispatcher().run_once().outcomes == {"retry": 1}
-    prepare = next(m for m in world.store.timeline("P-1") if m.step_id == "prepare")
+    prepare = next(m for m in world.storage.outbox.timeline("P-1") if m.step_id == "prepare")
     assert prepare.status == "pending"
     assert prepare.next_attempt_at == due + timedelta(seconds=30)
     with freeze_time(due + timedelta(seconds=30)):
@@ -206,9 +206,9 @@ def test_permanent_failure_is_recorded_with_code_and_marks_the_phone_invalid(wor
         assert world.dispatcher().run_once().outcomes == {"failed": 1}
     with freeze_time(local("2026-03-09 18:00")):
         assert world.dispatcher().run_once().outcomes == {"skipped": 1}
-    failed = world.store.list_messages(status="failed")
+    failed = world.storage.outbox.list_messages(status="failed")
     assert [(m.step_id, m.error_code) for m in failed] == [("prepare", "21211")]
-    skipped = world.store.list_messages(status="skipped")
+    skipped = world.storage.outbox.list_messages(status="skipped")
     assert skipped[0].status_reason == "no valid phone number"
 
 
@@ -217,7 +217,7 @@ def test_crash_after_provider_accepted_is_reconciled_not_resent(world: World) ->
         world.service.enroll_one(patient(attributes={}))
     due = local("2026-03-08 10:00")
     with freeze_time(due):
-        claimed = world.store.claim_due(due, "dead-worker", 10)
+        claimed = world.storage.outbox.claim_due(due, "dead-worker", 10)
         assert [m.step_id for m in claimed] == ["prepare"]
         # The dead worker got as far as the provider, then died before recording it.
         dead = world.dispatcher("dead-worker")
@@ -227,7 +227,7 @@ def test_crash_after_provider_accepted_is_reconciled_not_resent(world: World) ->
     with freeze_time(due + timedelta(minutes=3)):
         assert world.dispatcher("w2").run_once().outcomes == {"reconciled": 1}
     assert len(world.sms.sent) == 1
-    prepare = next(m for m in world.store.timeline("P-1") if m.step_id == "prepare")
+    prepare = next(m for m in world.storage.outbox.timeline("P-1") if m.step_id == "prepare")
     assert prepare.status == "sent"
 
 
@@ -236,7 +236,7 @@ def test_crash_before_the_provider_saw_it_sends_exactly_once(world: World) -> No
         world.service.enroll_one(patient(attributes={}))
     due = local("2026-03-08 10:00")
     with freeze_time(due):
-        world.store.claim_due(due, "dead-worker", 10)
+        world.storage.outbox.claim_due(due, "dead-worker", 10)
     with freeze_time(due + timedelta(minutes=3)):
         assert world.dispatcher("w2").run_once().outcomes == {"sent": 1}
     with freeze_time(due + timedelta(minutes=10)):
@@ -252,11 +252,11 @@ def test_reschedule_recomputes_pending_and_keeps_sent_history(world: World) -> N
         outcome = world.service.reschedule("P-1", datetime(2026, 3, 24).date())
     actions = {c.step_id: c.action for c in outcome.changes}
     assert actions == {"ride": "move", "discharge": "move", "week-one": "move"}
-    timeline = {m.step_id: m for m in world.store.timeline("P-1")}
+    timeline = {m.step_id: m for m in world.storage.outbox.timeline("P-1")}
     assert timeline["prepare"].status == "sent"
     assert timeline["ride"].due_at == local("2026-03-23 18:00")
     assert timeline["week-one"].due_at == local("2026-03-31 09:00")
-    assert len(world.store.timeline("P-1")) == 4
+    assert len(world.storage.outbox.timeline("P-1")) == 4
 
 
 def test_enrolling_again_is_idempotent(world: World) -> None:
@@ -265,7 +265,7 @@ def test_enrolling_again_is_idempotent(world: World) -> None:
         again = world.service.enroll_one(patient())
     assert first.created and not again.created
     assert {c.action for c in again.changes} == {"keep"}
-    assert len(world.store.timeline("P-1")) == 5
+    assert len(world.storage.outbox.timeline("P-1")) == 5
 
 
 def test_cancel_cancels_pending_messages_with_the_reason(world: World) -> None:
@@ -274,7 +274,7 @@ def test_cancel_cancels_pending_messages_with_the_reason(world: World) -> None:
         assert world.service.cancel("P-1", "procedure called off") == 5
     with freeze_time("2026-04-30"):
         assert world.dispatcher().run_once().handled == 0
-    reasons = {m.status_reason for m in world.store.timeline("P-1")}
+    reasons = {m.status_reason for m in world.storage.outbox.timeline("P-1")}
     assert reasons == {"procedure called off"}
 
 
@@ -301,14 +301,14 @@ def test_daily_cap_defers_to_the_next_morning_without_dropping(
     text = (plans / "demo.yaml").read_text().replace("per_day: 3", "per_day: 1")
     (plans / "demo.yaml").write_text(text)
     world.catalog = PlanCatalog(plans, templates)
-    world.service = EnrollmentService(world.store, world.catalog)
+    world.service = EnrollmentService(world.storage, world.catalog)
     with freeze_time("2026-03-01 12:00:00"):
         world.service.enroll_one(patient(attributes={}))
     with freeze_time(local("2026-03-17 09:30")):
         # The three earlier messages are past their windows; 09:00 goes, 09:30 waits.
         outcomes = world.dispatcher().run_once().outcomes
     assert outcomes == {"skipped": 3, "sent": 1, "deferred": 1}
-    same_day = next(m for m in world.store.timeline("P-1") if m.step_id == "same-day")
+    same_day = next(m for m in world.storage.outbox.timeline("P-1") if m.step_id == "same-day")
     assert same_day.status == "pending"
     assert same_day.next_attempt_at == local("2026-03-18 08:00")
     assert "daily SMS cap" in (same_day.status_reason or "")
@@ -354,7 +354,7 @@ def test_enrolling_again_keeps_skipped_history_without_duplicates(world: World) 
         "discharge": "keep",
         "week-one": "keep",
     }
-    assert len(world.store.timeline("P-1")) == 5
+    assert len(world.storage.outbox.timeline("P-1")) == 5
 
 
 def test_enrolling_again_after_a_cancel_restores_the_pending_messages(world: World) -> None:
@@ -363,7 +363,7 @@ def test_enrolling_again_after_a_cancel_restores_the_pending_messages(world: Wor
         world.service.cancel("P-1", "called off")
         again = world.service.enroll_one(patient())
     assert {c.action for c in again.changes} == {"restore"}
-    timeline = world.store.timeline("P-1")
+    timeline = world.storage.outbox.timeline("P-1")
     assert len(timeline) == 5
     assert {m.status for m in timeline} == {"pending"}
 
@@ -372,10 +372,12 @@ def test_an_outcome_from_a_worker_that_lost_its_claim_is_ignored(world: World) -
     with freeze_time("2026-03-01 12:00:00"):
         world.service.enroll_one(patient(attributes={}))
     due = local("2026-03-08 10:00")
-    (claimed,) = world.store.claim_due(due, "slow", 1)
-    assert world.store.reclaim(claimed.id, "fast", claimed.claimed_at, due + timedelta(minutes=3))
-    world.store.record_skipped(claimed.id, due, "too late", worker="slow")
-    (row,) = [m for m in world.store.timeline("P-1") if m.id == claimed.id]
+    (claimed,) = world.storage.outbox.claim_due(due, "slow", 1)
+    assert world.storage.outbox.reclaim(
+        claimed.id, "fast", claimed.claimed_at, due + timedelta(minutes=3)
+    )
+    world.storage.outbox.record_skipped(claimed.id, due, "too late", worker="slow")
+    (row,) = [m for m in world.storage.outbox.timeline("P-1") if m.id == claimed.id]
     assert row.status == "sending"
 
 
@@ -384,11 +386,11 @@ def test_rescheduling_while_a_message_is_being_sent_retimes_its_window(world: Wo
         world.service.enroll_one(patient(attributes={}))
     due = local("2026-03-08 10:00")
     with freeze_time(due):
-        assert len(world.store.claim_due(due, "w1", 1)) == 1
+        assert len(world.storage.outbox.claim_due(due, "w1", 1)) == 1
         outcome = world.service.reschedule("P-1", datetime(2026, 3, 9).date())
     changes = {c.step_id: c for c in outcome.changes}
     assert changes["prepare"].action == "move"
     assert changes["prepare"].new_due_at == local("2026-03-07 10:00")
-    (row,) = [m for m in world.store.timeline("P-1") if m.step_id == "prepare"]
+    (row,) = [m for m in world.storage.outbox.timeline("P-1") if m.step_id == "prepare"]
     assert row.status == "sending"  # the claim stands
     assert row.send_before == local("2026-03-07 22:00")  # a retry would now be too late

@@ -18,7 +18,7 @@ from reminders.channels.base import Channel
 from reminders.channels.smtp_email import SmtpEmailChannel
 from reminders.channels.twilio_sms import TwilioSmsChannel
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 from reminders.testing.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
@@ -37,10 +37,12 @@ def catalog(tmp_path: Path) -> PlanCatalog:
     return PlanCatalog(*write_demo_plan(tmp_path))
 
 
-def dispatcher(store: Store, catalog: PlanCatalog, clock: Clock, **channels: Channel) -> Dispatcher:
+def dispatcher(
+    storage: Storage, catalog: PlanCatalog, clock: Clock, **channels: Channel
+) -> Dispatcher:
     settings = DispatchSettings(clinic=Clinic("Riverside Clinic", "(555) 010-0100"))
     every = {"sms": InMemoryChannel("sms"), "email": InMemoryChannel("email"), **channels}
-    return Dispatcher(store, catalog, every, settings, clock=clock)
+    return Dispatcher(storage, catalog, every, settings, clock=clock)
 
 
 @pytest.fixture
@@ -50,19 +52,23 @@ def smtp_server() -> Iterator[SmtpTestServer]:
 
 
 def test_smtp_without_starttls_keeps_every_email_pending_until_fixed(
-    store: Store, catalog: PlanCatalog, smtp_server: SmtpTestServer
+    storage: Storage, catalog: PlanCatalog, smtp_server: SmtpTestServer
 ) -> None:
     clock = Clock()
-    store.enroll_many(due_now_requests(catalog, clock.now, 3, channel="email"), clock.now)
+    storage.patients.enroll_many(
+        due_now_requests(catalog, clock.now, 3, channel="email"), clock.now
+    )
     expects_tls = SmtpEmailChannel(
         smtp_server.host, smtp_server.port, from_address="clinic@example.org", timeout=5
     )
 
-    report = dispatcher(store, catalog, clock, email=expects_tls).run_once()
+    report = dispatcher(storage, catalog, clock, email=expects_tls).run_once()
 
     assert report.outcomes == {"channel-stopped": 3}
-    assert store.status_counts() == {"pending": 3}
-    assert all("email channel is stopped" in str(m.status_reason) for m in store.list_messages())
+    assert storage.outbox.status_counts() == {"pending": 3}
+    assert all(
+        "email channel is stopped" in str(m.status_reason) for m in storage.outbox.list_messages()
+    )
     assert smtp_server.received == []
     fixed = SmtpEmailChannel(
         smtp_server.host,
@@ -72,21 +78,21 @@ def test_smtp_without_starttls_keeps_every_email_pending_until_fixed(
         timeout=5,
     )
     clock.now += timedelta(minutes=2)
-    assert dispatcher(store, catalog, clock, email=fixed).run_once().outcomes == {"sent": 3}
+    assert dispatcher(storage, catalog, clock, email=fixed).run_once().outcomes == {"sent": 3}
     assert len(smtp_server.received) == 3
     fixed.close()
 
 
 def test_an_invalid_twilio_sender_stops_sms_once_then_a_probe_resumes_it(
-    store: Store, catalog: PlanCatalog, caplog: pytest.LogCaptureFixture
+    storage: Storage, catalog: PlanCatalog, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock()
-    store.enroll_many(due_now_requests(catalog, clock.now, 3), clock.now)
+    storage.patients.enroll_many(due_now_requests(catalog, clock.now, 3), clock.now)
     with TwilioStandIn() as twilio:
         sms = TwilioSmsChannel(
             TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, from_number="+15005550001", base_url=twilio.url
         )
-        worker = dispatcher(store, catalog, clock, sms=sms)
+        worker = dispatcher(storage, catalog, clock, sms=sms)
         twilio.fail_next(status=400, code=21212, message="The 'From' number is not valid")
         with caplog.at_level(logging.INFO, logger="reminders"):
             first = worker.run_once()

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from reminders.catalog import PlanCatalog
 from reminders.cli.main import app
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 
@@ -26,7 +26,7 @@ DIVIDING = (
 
 
 def test_a_template_failing_for_one_patient_fails_only_that_message(
-    store: Store, database_url: str, tmp_path: Path
+    storage: Storage, database_url: str, tmp_path: Path
 ) -> None:
     plans, templates = write_demo_plan(tmp_path)
     (templates / "demo/en/discharge.sms.j2").write_text("{# line 1 #}\n" + DIVIDING)
@@ -37,17 +37,17 @@ def test_a_template_failing_for_one_patient_fails_only_that_message(
         replace(r, patient=replace(r.patient, attributes={"n": n}))
         for r, n in zip(requests, ("0", "2"), strict=True)
     ]
-    store.enroll_many(requests, now)
+    storage.patients.enroll_many(requests, now)
     sms = InMemoryChannel("sms")
     settings = DispatchSettings(clinic=Clinic("Riverside Clinic", "(555) 010-0100"))
     dispatcher = Dispatcher(
-        store, catalog, {"sms": sms, "email": InMemoryChannel("email")}, settings
+        storage, catalog, {"sms": sms, "email": InMemoryChannel("email")}, settings
     )
 
     report = dispatcher.run_once()
 
     assert report.outcomes == {"failed": 1, "sent": 1}
-    [failed] = store.timeline("P-00000")
+    [failed] = storage.outbox.timeline("P-00000")
     assert failed.status == "failed"
     assert failed.status_reason is not None
     assert "demo/en/discharge.sms.j2:2" in failed.status_reason

@@ -18,7 +18,7 @@ from twilio_process import StandInProcess, standin_process
 from reminders.catalog import PlanCatalog
 from reminders.channels.twilio_sms import RECONCILE_MAX_PAGES, TwilioSmsChannel
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 from reminders.testing.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
@@ -38,7 +38,7 @@ class Clock:
 
 @dataclass
 class World:
-    store: Store
+    storage: Storage
     catalog: PlanCatalog
     clock: Clock
     twilio: StandInProcess
@@ -51,10 +51,10 @@ class World:
             clinic=Clinic("Riverside Clinic", "(555) 010-0100"), claim_timeout=CLAIM_TIMEOUT
         )
         channels = {"sms": sms, "email": InMemoryChannel("email")}
-        return Dispatcher(self.store, self.catalog, channels, settings, clock=self.clock)
+        return Dispatcher(self.storage, self.catalog, channels, settings, clock=self.clock)
 
     def enroll(self, count: int = 1) -> None:
-        self.store.enroll_many(
+        self.storage.patients.enroll_many(
             due_now_requests(self.catalog, self.clock.now, count), self.clock.now
         )
 
@@ -66,7 +66,7 @@ Make = Callable[..., World]
 
 
 @pytest.fixture
-def world_with(store: Store, tmp_path: Path) -> Iterator[Make]:
+def world_with(storage: Storage, tmp_path: Path) -> Iterator[Make]:
     """A world whose Twilio stand-in runs with the given command-line flags."""
     plans, templates = write_demo_plan(tmp_path)
     catalog = PlanCatalog(plans, templates)
@@ -74,7 +74,7 @@ def world_with(store: Store, tmp_path: Path) -> Iterator[Make]:
 
         def make(*flags: str) -> World:
             twilio = stack.enter_context(standin_process(tmp_path, *flags))
-            return World(store, catalog, Clock(), twilio)
+            return World(storage, catalog, Clock(), twilio)
 
         yield make
 
@@ -90,7 +90,7 @@ def test_a_500_after_twilio_created_the_text_is_reconciled_not_sent_twice(world_
 
     assert world.twilio.faults() == ["500-after-create"]
     assert world.texts_per_patient() == {"+12025550000": 1}
-    assert world.store.status_counts() == {"sent": 1}
+    assert world.storage.outbox.status_counts() == {"sent": 1}
 
 
 def test_a_text_still_queued_at_twilio_is_found_and_not_sent_again(world_with: Make) -> None:
@@ -103,7 +103,7 @@ def test_a_text_still_queued_at_twilio_is_found_and_not_sent_again(world_with: M
     assert dispatcher.run_once().outcomes == {"reconciled": 1}
 
     assert world.texts_per_patient() == {"+12025550000": 1}
-    [message] = world.store.timeline("P-00000")
+    [message] = world.storage.outbox.timeline("P-00000")
     assert (message.status, message.provider_status) == ("sent", "queued")
 
 
@@ -123,7 +123,7 @@ def test_reconciliation_against_an_endless_list_is_bounded_and_never_resends(
     assert report.outcomes == {"unsettled": 1}
     assert final.outcomes == {"failed": 1}
     assert world.twilio.created() == []
-    [message] = world.store.timeline("P-00000")
+    [message] = world.storage.outbox.timeline("P-00000")
     assert message.status_reason is not None
     assert "outcome unknown" in message.status_reason
     assert f"first {RECONCILE_MAX_PAGES} pages" in message.status_reason
@@ -147,8 +147,8 @@ def test_wrong_twilio_credentials_stop_the_channel_and_the_texts_wait(world_with
     report = world.dispatcher(token="wrong-token").run_once()
 
     assert report.outcomes == {"channel-stopped": 3}
-    assert world.store.status_counts() == {"pending": 3}
-    reasons = {m.status_reason for m in world.store.list_messages()}
+    assert world.storage.outbox.status_counts() == {"pending": 3}
+    reasons = {m.status_reason for m in world.storage.outbox.list_messages()}
     assert len(reasons) == 1
     assert "the sms channel is stopped" in str(reasons)
     assert "20003" in str(reasons)

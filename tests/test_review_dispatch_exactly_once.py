@@ -18,7 +18,7 @@ from reminders.channels.base import DeliveryReceipt, OutgoingMessage
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.enrollment import EnrollmentService
 from reminders.errors import DeliveryError, FailureKind
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 
@@ -51,7 +51,7 @@ class ScriptedChannel(InMemoryChannel):
 
 @dataclass
 class World:
-    store: Store
+    storage: Storage
     service: EnrollmentService
     catalog: PlanCatalog
     sms: ScriptedChannel
@@ -59,17 +59,17 @@ class World:
     def dispatcher(self, worker: str) -> Dispatcher:
         settings = DispatchSettings(clinic=Clinic("Riverside Clinic", "(555) 010-0100"))
         channels = {"sms": self.sms, "email": InMemoryChannel("email")}
-        return Dispatcher(self.store, self.catalog, channels, settings, worker_id=worker)
+        return Dispatcher(self.storage, self.catalog, channels, settings, worker_id=worker)
 
     def sends(self) -> Counter[int]:
         return Counter(message.outbox_id for _, message in self.sms.sent)
 
 
 @pytest.fixture
-def world(store: Store, tmp_path: Path) -> Iterator[World]:
+def world(storage: Storage, tmp_path: Path) -> Iterator[World]:
     plans, templates = write_demo_plan(tmp_path)
     catalog = PlanCatalog(plans, templates)
-    yield World(store, EnrollmentService(store, catalog), catalog, ScriptedChannel())
+    yield World(storage, EnrollmentService(storage, catalog), catalog, ScriptedChannel())
 
 
 def enroll(world: World, count: int = 1) -> None:
@@ -95,7 +95,7 @@ def enroll(world: World, count: int = 1) -> None:
 def test_a_worker_whose_claim_was_taken_over_does_not_send_it_again(world: World) -> None:
     enroll(world)
     with freeze_time(PREPARE_DUE):
-        [claimed] = world.store.claim_due(PREPARE_DUE, "slow", 10)
+        [claimed] = world.storage.outbox.claim_due(PREPARE_DUE, "slow", 10)
     # The slow worker stalls past the claim timeout; another worker takes the claim over.
     with freeze_time(PREPARE_DUE + timedelta(minutes=3)):
         assert world.dispatcher("w2").run_once().outcomes == {"sent": 1}
@@ -140,7 +140,7 @@ def test_a_failed_reconciliation_never_resends_without_asking_the_provider(world
         with freeze_time(PREPARE_DUE + timedelta(minutes=minutes)):
             world.dispatcher(f"w{minutes}").run_once()
     assert len(world.sms.sent) == 1
-    prepare = next(m for m in world.store.timeline("P-0") if m.step_id == "prepare")
+    prepare = next(m for m in world.storage.outbox.timeline("P-0") if m.step_id == "prepare")
     assert prepare.status == "sent"
 
 
@@ -190,7 +190,7 @@ def test_a_message_accepted_before_the_channel_raised_is_not_sent_again(world: W
 def test_a_recovery_that_raises_does_not_stop_due_messages(world: World) -> None:
     enroll(world, count=2)
     with freeze_time(PREPARE_DUE):
-        world.store.claim_due(PREPARE_DUE, "dead", 1)
+        world.storage.outbox.claim_due(PREPARE_DUE, "dead", 1)
 
     def crash(_: OutgoingMessage) -> None:
         raise RuntimeError("bug in a provider library")

@@ -14,22 +14,22 @@ from plan_fixtures import write_demo_plan
 from reminders.catalog import PlanCatalog
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings, PassReport
 from reminders.dispatch.service import DispatchService
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 
 
 @pytest.fixture
 def dispatcher(sqlite_url: str, tmp_path: Path) -> Iterator[Dispatcher]:
-    store = Store.open(sqlite_url)
+    storage = Storage.open(sqlite_url)
     plans, templates = write_demo_plan(tmp_path)
     yield Dispatcher(
-        store,
+        storage,
         PlanCatalog(plans, templates),
         {"sms": InMemoryChannel("sms"), "email": InMemoryChannel("email")},
         DispatchSettings(clinic=Clinic("Clinic", "555")),
     )
-    store.close()
+    storage.close()
 
 
 def wait_for_passes(service: DispatchService, count: int, timeout: float = 3.0) -> int:
@@ -70,7 +70,7 @@ def test_a_wake_up_while_the_next_pass_is_armed_is_not_overwritten(
     dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = DispatchService(dispatcher, idle_poll=timedelta(hours=1))
-    next_due_at = dispatcher.store.next_due_at
+    next_due_at = dispatcher.outbox.next_due_at
 
     def enrollment_arrives_after_the_read() -> datetime | None:
         due = next_due_at()
@@ -78,7 +78,7 @@ def test_a_wake_up_while_the_next_pass_is_armed_is_not_overwritten(
             service.wake()
         return due
 
-    monkeypatch.setattr(dispatcher.store, "next_due_at", enrollment_arrives_after_the_read)
+    monkeypatch.setattr(dispatcher.outbox, "next_due_at", enrollment_arrives_after_the_read)
     service.start()
     try:
         assert wait_for_passes(service, 2) >= 2

@@ -14,12 +14,12 @@ from reminders.dispatch.service import DispatchService
 from reminders.plans.model import Phase
 from reminders.schedule import PlannedMessage
 from reminders.store.records import EnrollmentRequest, PatientRecord
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 
 
-def _enroll_due_at(store: Store, due: datetime) -> None:
+def _enroll_due_at(storage: Storage, due: datetime) -> None:
     local = due.astimezone()
     message = PlannedMessage(
         step_id="week-one",
@@ -40,17 +40,17 @@ def _enroll_due_at(store: Store, due: datetime) -> None:
         phone="+12025550143",
     )
     request = EnrollmentRequest(patient, "demo", 1, date.today(), None, [message])
-    store.enroll_many([request], datetime.now(UTC))
+    storage.patients.enroll_many([request], datetime.now(UTC))
 
 
 def test_service_sleeps_until_the_next_due_message_then_sends_it(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    store = Store.open(sqlite_url)
+    storage = Storage.open(sqlite_url)
     plans, templates = write_demo_plan(tmp_path)
     channel = InMemoryChannel("sms")
     dispatcher = Dispatcher(
-        store,
+        storage,
         PlanCatalog(plans, templates),
         {"sms": channel, "email": InMemoryChannel("email")},
         DispatchSettings(clinic=Clinic("Clinic", "555")),
@@ -66,7 +66,7 @@ def test_service_sleeps_until_the_next_due_message_then_sends_it(
     service.start()
     try:
         assert not sent.wait(0.2)
-        _enroll_due_at(store, due)
+        _enroll_due_at(storage, due)
         service.wake()  # an enrollment tells the service; it re-arms for the due instant
         assert sent.wait(5)
         ((sent_at, message),) = channel.sent
@@ -78,4 +78,4 @@ def test_service_sleeps_until_the_next_due_message_then_sends_it(
         assert next_wake is not None and next_wake > datetime.now(UTC) + timedelta(minutes=59)
     finally:
         service.stop()
-        store.close()
+        storage.close()

@@ -25,7 +25,7 @@ from api_fixtures import (
 
 from reminders.replies.keywords import asks_to_stop, classify_keyword
 from reminders.replies.service import ReplyService
-from reminders.store.inbound import InboundStore
+from reminders.store.inbound import InboundRepository
 
 ANA = "+12025550143"
 BEN = "+13125550188"
@@ -50,8 +50,8 @@ def enrolled_and_welcomed(world: World, external_id: str = "ana", phone: str = A
     world.send_due()
 
 
-def inbound(world: World) -> InboundStore:
-    return InboundStore(world.app.store.engine)
+def inbound(world: World) -> InboundRepository:
+    return world.app.storage.inbound
 
 
 def opted_out(world: World, external_id: str) -> bool:

@@ -38,7 +38,7 @@ def create_app(app: App, service: DispatchService | None = None) -> FastAPI:
     api.include_router(routes_activity.router)
     api.include_router(routes_plans.router)
     api.include_router(webhooks.router)
-    api.add_middleware(ApiKeyMiddleware, inbound=context.inbound)
+    api.add_middleware(ApiKeyMiddleware, access=context.storage.access)
     api.add_middleware(CatchAllMiddleware)  # added last: the outermost, so it sees everything
     install_access_log_scrubber()
     return api

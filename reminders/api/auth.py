@@ -16,7 +16,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reminders.store.inbound import ApiKeyRecord, InboundStore
+from reminders.store.access import AccessRepository
+from reminders.store.records import ApiKeyRecord
 
 PROTECTED_PREFIX = "/v1"
 UNAUTHORIZED = {
@@ -41,16 +42,16 @@ def presented_key(headers: Headers) -> str | None:
 class ApiKeyMiddleware:
     """Answers 401 to any /v1 request without a valid, unrevoked key."""
 
-    def __init__(self, app: ASGIApp, inbound: InboundStore) -> None:
+    def __init__(self, app: ASGIApp, access: AccessRepository) -> None:
         self.app = app
-        self.inbound = inbound
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not _protected(scope["path"]):
             await self.app(scope, receive, send)
             return
         key = presented_key(Headers(scope=scope))
-        record = await run_in_threadpool(self.inbound.verify_api_key, key) if key else None
+        record = await run_in_threadpool(self.access.verify_api_key, key) if key else None
         if record is None:
             response = JSONResponse(
                 UNAUTHORIZED, status_code=401, headers={"WWW-Authenticate": "Bearer"}

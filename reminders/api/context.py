@@ -12,7 +12,7 @@ from reminders.app import App
 from reminders.dispatch.service import DispatchService
 from reminders.enrollment import EnrollmentService
 from reminders.replies.service import ReplyService
-from reminders.store.inbound import InboundStore
+from reminders.store.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ class ApiContext:
     """The app, its services, and the dispatcher to wake after changes (if one runs here)."""
 
     app: App
-    inbound: InboundStore
+    storage: Storage
     enrollment: EnrollmentService
     replies: ReplyService
     service: DispatchService | None = None
@@ -32,7 +32,7 @@ class ApiContext:
         """Wire the services over one app."""
         return cls(
             app=app,
-            inbound=InboundStore(app.store.engine),
+            storage=app.storage,
             enrollment=app.enrollment(),
             replies=ReplyService.from_app(app),
             service=service,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from reminders.app import App
 from reminders.clock import utc_now
-from reminders.store.inbound import ApiKeyRecord, InboundStore
+from reminders.store.records import ApiKeyRecord
 
 
 def create_key(app: App, name: str) -> tuple[str, ApiKeyRecord]:
@@ -16,14 +16,14 @@ def create_key(app: App, name: str) -> tuple[str, ApiKeyRecord]:
     name = name.strip()
     if not name:
         raise ValueError("give the key a name, e.g. the system or person that will use it")
-    return InboundStore(app.store.engine).create_api_key(name[:128], utc_now())
+    return app.storage.access.create_api_key(name[:128], utc_now())
 
 
 def revoke_key(app: App, prefix_or_id: str) -> ApiKeyRecord:
     """Revoke a key by its id or its prefix (as `list_keys` shows); requests with it get 401."""
-    return InboundStore(app.store.engine).revoke_api_key(prefix_or_id, utc_now())
+    return app.storage.access.revoke_api_key(prefix_or_id, utc_now())
 
 
 def list_keys(app: App) -> list[ApiKeyRecord]:
     """Every key, revoked ones included (never the keys themselves)."""
-    return InboundStore(app.store.engine).list_api_keys()
+    return app.storage.access.list_api_keys()

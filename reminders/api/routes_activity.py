@@ -43,7 +43,7 @@ def list_messages(
     limit: Limit = 500,
 ) -> list[MessageOut]:
     """Outbound messages, most recently changed first."""
-    messages = ctx.app.store.list_messages(
+    messages = ctx.storage.outbox.list_messages(
         status=status.value if status else None, since=since, limit=limit
     )
     return [MessageOut.model_validate(m) for m in messages]
@@ -58,7 +58,7 @@ def list_replies(
     limit: Limit = 500,
 ) -> list[InboundOut]:
     """SMS patients (and unknown numbers) sent us, newest first."""
-    replies = ctx.inbound.list_inbound(
+    replies = ctx.storage.inbound.list_inbound(
         external_id=patient, kind=kind.value if kind else None, since=since, limit=limit
     )
     return [InboundOut.model_validate(r) for r in replies]
@@ -72,7 +72,7 @@ def list_outcomes(
     limit: Limit = 500,
 ) -> list[OutcomeOut]:
     """Relief-check answers (leg pain, walking), newest first."""
-    outcomes = ctx.inbound.list_outcomes(external_id=patient, since=since, limit=limit)
+    outcomes = ctx.storage.outcomes.list_outcomes(external_id=patient, since=since, limit=limit)
     return [OutcomeOut.model_validate(o) for o in outcomes]
 
 
@@ -85,7 +85,7 @@ def list_flags(
     limit: Limit = 500,
 ) -> list[FlagOut]:
     """Patients staff should call or review, newest first; open ones unless asked."""
-    flags = ctx.inbound.list_flags(
+    flags = ctx.storage.outcomes.list_flags(
         open_only=not include_resolved,
         kind=kind.value if kind else None,
         external_id=patient,
@@ -100,4 +100,6 @@ def list_flags(
 )
 def resolve_flag(flag_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ctx: Context) -> FlagOut:
     """Mark a flag as dealt with."""
-    return FlagOut.model_validate(ctx.inbound.resolve_flag(flag_id, ctx.enrollment.clock()))
+    return FlagOut.model_validate(
+        ctx.storage.outcomes.resolve_flag(flag_id, ctx.enrollment.clock())
+    )

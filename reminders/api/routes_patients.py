@@ -65,12 +65,12 @@ def update_patient(
     plan: PlanChoice = None,
 ) -> EnrollmentOut:
     """Change a patient's contact details or other fields; their schedule is recomputed."""
-    enrollment_id, _ = ctx.app.store.enrollment_id(external_id, plan)
+    enrollment_id, _ = ctx.storage.patients.enrollment_id(external_id, plan)
     current = ctx.enrollment.current_input(enrollment_id)
     valid = ctx.enrollment.validate({**current, **body.model_dump(exclude_unset=True)})
     if valid.record.phone != current["phone"]:
-        state = ctx.app.store.patient_states([external_id])[external_id]
-        ctx.inbound.clear_phone_invalid(state.patient_id, ctx.enrollment.clock())
+        state = ctx.storage.patients.patient_states([external_id])[external_id]
+        ctx.storage.inbound.clear_phone_invalid(state.patient_id, ctx.enrollment.clock())
     outcome = ctx.enrollment.enroll([valid])[0]
     ctx.wake_dispatcher()
     return EnrollmentOut.model_validate(outcome)
@@ -103,15 +103,15 @@ def list_patients(
     ctx: Context, limit: Annotated[int, Query(ge=1, le=5000)] = 500
 ) -> list[PatientOut]:
     """Patients with their enrollment and message counts, by external id."""
-    return [PatientOut.model_validate(p) for p in ctx.app.store.list_patients(limit)]
+    return [PatientOut.model_validate(p) for p in ctx.storage.patients.list_patients(limit)]
 
 
 @router.get("/patients/{external_id}/timeline", responses=_NOT_FOUND)
 def timeline(external_id: ExternalId, ctx: Context) -> TimelineOut:
     """Every message to one patient in due order, their replies and their flags."""
-    messages = ctx.app.store.timeline(external_id)
-    replies = ctx.inbound.list_inbound(external_id=external_id)
-    flags = ctx.inbound.list_flags(external_id=external_id, open_only=False)
+    messages = ctx.storage.outbox.timeline(external_id)
+    replies = ctx.storage.inbound.list_inbound(external_id=external_id)
+    flags = ctx.storage.outcomes.list_flags(external_id=external_id, open_only=False)
     return TimelineOut(
         external_id=external_id,
         messages=[MessageOut.model_validate(m) for m in messages],

@@ -16,5 +16,5 @@ app = typer.Typer(help="Database schema.", no_args_is_help=True)
 def upgrade(ctx: typer.Context) -> None:
     """Apply pending migrations (opening the database does) and print the revision."""
     state = get_state(ctx)
-    revision = current_revision(state.app.store.engine)
+    revision = current_revision(state.app.storage.database.engine)
     echo_line(f"{database_label(state.settings.database_url)} is at revision {revision}")

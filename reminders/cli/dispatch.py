@@ -56,7 +56,7 @@ def send_due(ctx: typer.Context, json_output: JsonOption = False) -> None:
     finally:
         _close_channels(dispatcher)
     outcomes = dict(sorted(report.outcomes.items()))
-    next_due = app.store.next_due_at()
+    next_due = app.storage.outbox.next_due_at()
     if json_output:
         print_json({"handled": report.handled, "outcomes": outcomes, "next_due_utc": next_due})
         return
@@ -72,7 +72,7 @@ def database_label(url: str) -> str:
 def banner(app: App, dispatcher: Dispatcher, api: str) -> list[str]:
     """What the service runs with, for the first lines of its output."""
     plans = [app.catalog.get(plan_id).plan for plan_id in app.catalog.ids()]
-    next_due = app.store.next_due_at()
+    next_due = app.storage.outbox.next_due_at()
     return [
         "reminders service",
         f"  database: {database_label(app.settings.database_url)}",

@@ -65,7 +65,9 @@ def enroll(
     service = state.app.enrollment()
     entry = service.validate(data)
     outcome = service.enroll([entry])[0]
-    views = [v for v in state.app.store.timeline(external_id) if v.plan_id == entry.item.plan]
+    views = [
+        v for v in state.app.storage.outbox.timeline(external_id) if v.plan_id == entry.item.plan
+    ]
     if json_output:
         print_json(
             {
@@ -99,7 +101,9 @@ def _action_counts(outcome: EnrollmentOutcome) -> dict[str, int]:
 
 
 def _show_outcome(state: CliState, outcome: EnrollmentOutcome, title: str) -> None:
-    zone = state.app.store.enrollment_details(outcome.enrollment_id)["patient"]["timezone"]
+    zone = state.app.storage.patients.enrollment_details(outcome.enrollment_id)["patient"][
+        "timezone"
+    ]
     changed = [c for c in outcome.changes if c.action != "keep"]
     if changed:
         stdout().print(

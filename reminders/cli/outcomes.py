@@ -11,7 +11,6 @@ from reminders.cli.options import JsonOption, parse_since
 from reminders.cli.output import print_json, stdout, table, utc_time
 from reminders.cli.state import get_state
 from reminders.clock import utc_now
-from reminders.store.inbound import InboundStore
 
 
 def outcomes(
@@ -23,7 +22,7 @@ def outcomes(
     json_output: JsonOption = False,
 ) -> None:
     """Relief-check answers: leg pain 0-10 and whether walking improved, newest first."""
-    store = InboundStore(get_state(ctx).app.store.engine)
+    store = get_state(ctx).app.storage.outcomes
     views = store.list_outcomes(external_id=patient, since=parse_since(since, utc_now()))
     if json_output:
         print_json([asdict(v) for v in views])
@@ -52,7 +51,7 @@ def flags(
     json_output: JsonOption = False,
 ) -> None:
     """Patients the clinic should contact: warning words, no improvement, no reply."""
-    store = InboundStore(get_state(ctx).app.store.engine)
+    store = get_state(ctx).app.storage.outcomes
     views = store.list_flags(open_only=not include_resolved, kind=kind)
     if json_output:
         print_json([asdict(v) for v in views])

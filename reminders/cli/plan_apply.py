@@ -70,7 +70,7 @@ def _patient_changes(state: CliState, outcomes: list[EnrollmentOutcome]) -> list
     for outcome in outcomes:
         pending = [c for c in outcome.changes if c.action != "keep"]
         if pending:
-            details = state.app.store.enrollment_details(outcome.enrollment_id)
+            details = state.app.storage.patients.enrollment_details(outcome.enrollment_id)
             zone = details["patient"]["timezone"]
             changes.extend(PatientChange(outcome.external_id, c, zone) for c in pending)
     return changes

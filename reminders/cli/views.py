@@ -94,7 +94,7 @@ def patients(
     json_output: JsonOption = False,
 ) -> None:
     """List patients with their plan and message counts (phone and email masked)."""
-    summaries = get_state(ctx).app.store.list_patients(limit=limit)
+    summaries = get_state(ctx).app.storage.patients.list_patients(limit=limit)
     if json_output:
         print_json([_patient_json(s) for s in summaries])
         return
@@ -136,7 +136,7 @@ def messages(
     """List messages across patients, most recently changed first."""
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"expected one of: {', '.join(STATUSES)}", param_hint="--status")
-    views = get_state(ctx).app.store.list_messages(
+    views = get_state(ctx).app.storage.outbox.list_messages(
         status=status, since=parse_since(since, utc_now()), limit=limit
     )
     if json_output:
@@ -195,10 +195,10 @@ def timeline(
 ) -> None:
     """Every message of one patient: local and UTC time, channel, status, reason and text."""
     state = get_state(ctx)
-    store = state.app.store
-    views = store.timeline(external_id)
+    patients = state.app.storage.patients
+    views = state.app.storage.outbox.timeline(external_id)
     details = {
-        plan_id: store.enrollment_details(store.enrollment_id(external_id, plan_id)[0])
+        plan_id: patients.enrollment_details(patients.enrollment_id(external_id, plan_id)[0])
         for plan_id in dict.fromkeys(v.plan_id for v in views)
     }
     texts = timeline_texts(state, views, details)

@@ -35,7 +35,7 @@ from reminders.plans.model import Phase, Plan
 from reminders.schedule import decide_send, resolve_local
 from reminders.store.records import ClaimedMessage
 from reminders.store.schema import EnrollmentStatus
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 from reminders.templating.context import Clinic, PatientFacts, render_step
 from reminders.templating.render import RenderedMessage
 
@@ -109,7 +109,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: Store,
+        storage: Storage,
         catalog: PlanCatalog,
         channels: dict[str, Channel],
         settings: DispatchSettings,
@@ -118,7 +118,8 @@ class Dispatcher:
         worker_id: str | None = None,
         health: ChannelHealth | None = None,
     ) -> None:
-        self.store = store
+        self.outbox = storage.outbox
+        self.patients = storage.patients
         self.catalog = catalog
         self.channels = channels
         self.settings = settings
@@ -135,11 +136,11 @@ class Dispatcher:
             limit = self.settings.batch_size
             if max_messages is not None:
                 limit = min(limit, max_messages - report.handled)
-            batch = self.store.claim_due(self.clock(), self.worker_id, limit)
+            batch = self.outbox.claim_due(self.clock(), self.worker_id, limit)
             if not batch:
                 break
             ledger = SmsLedger(
-                self.store.sms_sent_at(m.patient_id for m in batch if m.channel == "sms")
+                self.outbox.sms_sent_at(m.patient_id for m in batch if m.channel == "sms")
             )
             for message in batch:
                 report.add(self._guarded(message, partial(self.process, message, ledger)))
@@ -148,8 +149,8 @@ class Dispatcher:
     def recover_stale(self, report: PassReport) -> None:
         """Find messages a dead worker left in "sending" and settle each exactly once."""
         now = self.clock()
-        for message in self.store.stale_claims(now - self.settings.claim_timeout):
-            if not self.store.reclaim(message.id, self.worker_id, message.claimed_at, now):
+        for message in self.outbox.stale_claims(now - self.settings.claim_timeout):
+            if not self.outbox.reclaim(message.id, self.worker_id, message.claimed_at, now):
                 continue
             held = replace(message, claimed_at=now)
             # A renewed or reclaimed claim hides when the lost send began; never before due_at.
@@ -187,7 +188,7 @@ class Dispatcher:
             except DeliveryError as exc:
                 if now >= message.send_before:
                     reason = f"outcome unknown: could not ask the provider ({exc})"
-                    self.store.record_failed(
+                    self.outbox.record_failed(
                         message.id, now, reason, exc.code, worker=self.worker_id
                     )
                     return "failed"
@@ -210,9 +211,9 @@ class Dispatcher:
         message = held
         now = self.clock()
         if ledger is None:
-            ledger = SmsLedger(self.store.sms_sent_at([message.patient_id]))
+            ledger = SmsLedger(self.outbox.sms_sent_at([message.patient_id]))
         if message.enrollment_status != EnrollmentStatus.ACTIVE.value:
-            self.store.record_skipped(
+            self.outbox.record_skipped(
                 message.id, now, "enrollment cancelled", worker=self.worker_id
             )
             return "skipped"
@@ -220,7 +221,7 @@ class Dispatcher:
             plan = self._plan(message)
         except (PlanError, NotFoundError) as exc:
             at = retry_at(now, message.attempts, self.settings.retry_base_seconds)
-            self.store.record_retry(
+            self.outbox.record_retry(
                 message.id, now, at, f"plan unavailable: {exc}", worker=self.worker_id
             )
             return "retry"
@@ -228,25 +229,25 @@ class Dispatcher:
             now, message.due_at, message.send_before, message.timezone, plan.defaults.quiet_hours
         )
         if decision.action == "skip":
-            self.store.record_skipped(
+            self.outbox.record_skipped(
                 message.id, now, decision.reason or "too late", worker=self.worker_id
             )
             return "skipped"
         if decision.action == "defer":
             assert decision.at is not None
-            self.store.record_deferred(
+            self.outbox.record_deferred(
                 message.id, now, decision.at, decision.reason or "deferred", worker=self.worker_id
             )
             return "deferred"
         refusal = self._refusal(message)
         if refusal:
-            self.store.record_skipped(message.id, now, refusal, worker=self.worker_id)
+            self.outbox.record_skipped(message.id, now, refusal, worker=self.worker_id)
             return "skipped"
         stopped = self.health.blocked_until(message.channel, now)
         if stopped is not None:
             assert stopped.probe_at is not None
             reason = f"waiting: the {message.channel} channel is stopped ({stopped.reason})"
-            self.store.record_deferred(
+            self.outbox.record_deferred(
                 message.id, now, stopped.probe_at, reason, worker=self.worker_id
             )
             return "channel-stopped"
@@ -267,7 +268,7 @@ class Dispatcher:
     def _render_failed(self, message: ClaimedMessage, now: datetime, exc: Exception) -> str:
         """A template that fails for this patient fails this message, with its file:line."""
         reason = f"cannot render: {exc}"
-        self.store.record_failed(message.id, now, reason, "render", worker=self.worker_id)
+        self.outbox.record_failed(message.id, now, reason, "render", worker=self.worker_id)
         log.warning("message %s: template failed (%s)", message.id, type(exc).__name__)
         return "failed"
 
@@ -277,7 +278,7 @@ class Dispatcher:
         now = self.clock()
         if now - message.claimed_at < self.settings.claim_timeout / 2:
             return message
-        if not self.store.reclaim(message.id, self.worker_id, message.claimed_at, now):
+        if not self.outbox.reclaim(message.id, self.worker_id, message.claimed_at, now):
             return None
         return replace(message, claimed_at=now)
 
@@ -315,7 +316,7 @@ class Dispatcher:
         send_before = message.send_before
         if resume >= send_before:
             if message.phase == Phase.PRE_PROCEDURE.value:
-                self.store.record_skipped(
+                self.outbox.record_skipped(
                     message.id,
                     now,
                     f"{which} SMS cap reached until after the procedure starts",
@@ -323,7 +324,7 @@ class Dispatcher:
                 )
                 return "skipped", False
             send_before = resume + (message.send_before - message.due_at)
-        self.store.record_deferred(
+        self.outbox.record_deferred(
             message.id, now, resume, reason, send_before=send_before, worker=self.worker_id
         )
         return "deferred", False
@@ -379,7 +380,7 @@ class Dispatcher:
         receipt: DeliveryReceipt,
         reason: str | None,
     ) -> None:
-        self.store.record_sent(
+        self.outbox.record_sent(
             message.id,
             self.clock(),
             provider_message_id=receipt.provider_message_id,
@@ -408,18 +409,18 @@ class Dispatcher:
             state = self.health.stop(message.channel, error, now)
             assert state.probe_at is not None
             reason = f"waiting: the {message.channel} channel is stopped ({error})"
-            self.store.record_deferred(
+            self.outbox.record_deferred(
                 message.id, now, state.probe_at, reason, worker=self.worker_id
             )
             return "channel-stopped"
         if error.kind is FailureKind.OPTED_OUT:
-            self.store.mark_sms_opted_out(message.patient_id, now)
+            self.patients.mark_sms_opted_out(message.patient_id, now)
         if error.kind is FailureKind.INVALID_NUMBER:
-            self.store.mark_phone_invalid(message.patient_id, now)
+            self.patients.mark_phone_invalid(message.patient_id, now)
         if error.retryable and message.attempts < self.settings.max_attempts:
             at = retry_at(now, message.attempts, self.settings.retry_base_seconds)
             if at < message.send_before:
-                self.store.record_retry(
+                self.outbox.record_retry(
                     message.id, now, at, f"will retry: {error}", error.code, worker=self.worker_id
                 )
                 log.warning("message %s: transient failure (%s); retrying", message.id, error.code)
@@ -429,6 +430,6 @@ class Dispatcher:
             if not error.retryable
             else f"gave up after {message.attempts} tries: {error}"
         )
-        self.store.record_failed(message.id, now, reason, error.code, worker=self.worker_id)
+        self.outbox.record_failed(message.id, now, reason, error.code, worker=self.worker_id)
         log.warning("message %s: failed (%s)", message.id, error.code)
         return "failed"

@@ -109,7 +109,7 @@ class DispatchService:
         """
         now = self.clock()
         try:
-            next_due = self.dispatcher.store.next_due_at()
+            next_due = self.dispatcher.outbox.next_due_at()
         except Exception:  # the database may be briefly away; poll again later
             log.exception("could not read the next due message")
             next_due = None

@@ -4,7 +4,7 @@ Inbound SMS: a stop request opts the patient out at once (pending SMS move to em
 cancelled), START opts back in, HELP gets the clinic's number, and any other text is stored
 against the patient and the last SMS we sent them. A reply to a relief check is read as an
 outcome; warning signs, no improvement, an unreadable second answer or no answer at all
-raise a flag for staff. Every decision here is recorded through `InboundStore`.
+raise a flag for staff. Every decision is recorded through the storage's repositories.
 """
 
 from __future__ import annotations
@@ -31,18 +31,17 @@ from reminders.replies.relief import (
     warning_words,
 )
 from reminders.replies.texts import reply_text
-from reminders.store.inbound import (
+from reminders.store.inbound import DuplicateInbound
+from reminders.store.inbound_schema import FlagKind, InboundKind
+from reminders.store.records import (
     DeliveryUpdate,
-    DuplicateInbound,
-    InboundStore,
     NewFlag,
     NewInbound,
     NewOutcome,
     PhoneMatch,
     SentSms,
 )
-from reminders.store.inbound_schema import FlagKind, InboundKind
-from reminders.store.store import Store
+from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
 
 if TYPE_CHECKING:
@@ -92,16 +91,17 @@ class ReplyService:
 
     def __init__(
         self,
-        inbound: InboundStore,
-        store: Store,
+        storage: Storage,
         catalog: PlanCatalog,
         enrollment: EnrollmentService,
         clinic: Clinic,
         *,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.inbound = inbound
-        self.store = store
+        self.inbound = storage.inbound
+        self.outcomes = storage.outcomes
+        self.outbox = storage.outbox
+        self.patients = storage.patients
         self.catalog = catalog
         self.enrollment = enrollment
         self.clinic = clinic
@@ -111,8 +111,7 @@ class ReplyService:
     def from_app(cls, app: App, *, clock: Callable[[], datetime] = utc_now) -> ReplyService:
         """The service over an app's database, plans and clinic settings."""
         return cls(
-            InboundStore(app.store.engine),
-            app.store,
+            app.storage,
             app.catalog,
             app.enrollment(),
             Clinic(name=app.settings.clinic_name, phone=app.settings.clinic_phone),
@@ -215,7 +214,7 @@ class ReplyService:
         if (
             latest is not None
             and is_relief_check(latest.step_id)
-            and not self.inbound.has_outcome(latest.id)
+            and not self.outcomes.has_outcome(latest.id)
         ):
             answer = parse_relief_answer(sms.body)
             if answer.understood:
@@ -229,7 +228,7 @@ class ReplyService:
                     raw=sms.body,
                     received_at=now,
                 )
-                earlier = self.inbound.earlier_pain(patient.patient_id, latest.id)
+                earlier = self.outcomes.earlier_pain(patient.patient_id, latest.id)
                 reasons = not_improved_reasons(answer, earlier.leg_pain if earlier else None)
                 if reasons:
                     flags.append(
@@ -241,7 +240,7 @@ class ReplyService:
                         )
                     )
                 text = reply_text("recorded", patient.language, self.clinic)
-            elif self.inbound.count_replies_to(latest.id, [InboundKind.REPLY.value]) == 0:
+            elif self.outcomes.count_replies_to(latest.id, [InboundKind.REPLY.value]) == 0:
                 text = reply_text("re_ask", patient.language, self.clinic)
             else:
                 flags.append(
@@ -268,7 +267,7 @@ class ReplyService:
         repeat must not undo a START or a number staff have since checked.
         """
         now = self.clock()
-        update = self.inbound.update_delivery_status(provider_message_id, status, error_code, now)
+        update = self.outbox.update_delivery_status(provider_message_id, status, error_code, now)
         if update is None:
             log.info("status callback for unknown message %s", provider_message_id)
             return None
@@ -311,9 +310,9 @@ class ReplyService:
         Cheap enough to run on every dispatch pass; each relief check is flagged once.
         """
         now = now or self.clock()
-        missing = self.inbound.relief_checks_without_reply(now - after, RELIEF_CHECK_STEP_PREFIXES)
+        missing = self.outcomes.relief_checks_without_reply(now - after, RELIEF_CHECK_STEP_PREFIXES)
         hours = int(after.total_seconds() // 3600)
-        self.inbound.create_flags(
+        self.outcomes.create_flags(
             [
                 NewFlag(
                     sms.patient_id,
@@ -332,7 +331,7 @@ class ReplyService:
     def replan(self, patient_ids: list[int]) -> None:
         """Recompute the pending messages of these patients' active enrollments (their SMS
         state changed); a plan that cannot be loaded leaves them as they are."""
-        for enrollment_id in self.inbound.active_enrollments(patient_ids):
+        for enrollment_id in self.patients.active_enrollments(patient_ids):
             try:
                 valid = self.enrollment.validate(self.enrollment.current_input(enrollment_id))
                 self.enrollment.enroll([valid])

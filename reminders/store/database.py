@@ -1,12 +1,55 @@
-"""Engines for the embedded default (SQLite in WAL mode) and for PostgreSQL."""
+"""The database handle: one engine and session factory, for SQLite (WAL) or PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from reminders.store import migrate
+
+CHUNK = 500
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    """Slices of `items`, small enough for an IN (...) list or a batch insert."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Database:
+    """One engine and its session factory, shared by every repository of an app."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str, *, migrate_schema: bool = True) -> Database:
+        """Connect and (by default) apply pending migrations."""
+        database = cls(make_engine(url))
+        if migrate_schema:
+            migrate.upgrade(database.engine)
+        return database
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+    def new_session(self) -> Session:
+        """A session whose transaction the caller begins and ends."""
+        return self._sessions()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

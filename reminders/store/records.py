@@ -1,4 +1,4 @@
-"""Plain values that cross the store's boundary (no ORM objects leak out)."""
+"""Every record that crosses the store's boundary: plain frozen values, no ORM objects."""
 
 from __future__ import annotations
 
@@ -141,3 +141,152 @@ class ClaimedMessage:
     procedure_date: date
     procedure_time: time | None
     enrollment_status: str
+
+
+# -- the two-way side: API keys, inbound SMS, outcomes, flags -----------------------------
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key as staff see it: never the key itself, nor its hash."""
+
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PhoneMatch:
+    """A patient whose phone number sent an inbound SMS."""
+
+    patient_id: int
+    external_id: str
+    language: str
+    email: str | None
+    sms_opted_out_at: datetime | None
+    last_sms_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SentSms:
+    """An SMS we sent, as replies are linked to it."""
+
+    id: int
+    patient_id: int
+    plan_id: str
+    step_id: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
+class NewInbound:
+    """An inbound SMS to record."""
+
+    provider_message_id: str
+    from_phone: str
+    to_phone: str
+    body: str
+    received_at: datetime
+    kind: str
+    patient_id: int | None = None
+    in_reply_to_message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class NewOutcome:
+    """A parsed relief-check answer to record."""
+
+    patient_id: int
+    message_id: int
+    step_id: str
+    leg_pain: int | None
+    walking_improved: bool | None
+    raw: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class NewFlag:
+    """Something staff should look at."""
+
+    patient_id: int
+    kind: str
+    detail: str
+    message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class InboundView:
+    """An inbound SMS as staff see it."""
+
+    id: int
+    provider_message_id: str
+    external_id: str | None
+    from_phone: str
+    body: str
+    received_at: datetime
+    kind: str
+    in_reply_to_message_id: int | None
+    in_reply_to_step_id: str | None
+
+
+@dataclass(frozen=True)
+class OutcomeView:
+    """A relief-check answer as staff see it."""
+
+    id: int
+    external_id: str
+    message_id: int
+    step_id: str
+    leg_pain: int | None
+    walking_improved: bool | None
+    raw: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class FlagView:
+    """A flag as staff see it."""
+
+    id: int
+    external_id: str
+    message_id: int | None
+    kind: str
+    detail: str
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OptOutEventView:
+    """One opt-out or opt-in, for the audit trail."""
+
+    patient_id: int
+    channel: str
+    kind: str
+    keyword: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class SmsStop:
+    """What stopping a patient's SMS did: who changed state and what happened to pending SMS."""
+
+    changed: list[int]
+    moved_to_email: int
+    cancelled: int
+
+
+@dataclass(frozen=True)
+class DeliveryUpdate:
+    """The message a status callback was about; `new_error` when this callback first recorded
+    its error code (a repeated or stale callback must not act twice)."""
+
+    message_id: int
+    patient_id: int
+    recipient: str | None
+    provider_status: str | None
+    error_code: str | None
+    new_error: bool = False

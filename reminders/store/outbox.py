@@ -1,0 +1,341 @@
+"""The outbox: claiming due messages, recording each outcome, and the staff views of messages."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.sql.elements import ClauseElement
+
+from reminders.errors import NotFoundError
+from reminders.store.database import Database, chunks
+from reminders.store.queries import claimed, claimed_query, view, view_query
+from reminders.store.records import ClaimedMessage, DeliveryUpdate, MessageView
+from reminders.store.schema import Message, MessageStatus, Patient
+
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+
+# How far along Twilio's message life a status is; a late callback never moves a message back.
+_STATUS_RANK = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "read": 5,
+}
+
+
+class Outbox:
+    """One row per message to send: due, claimed by a worker, then settled."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._finish_statements: dict[tuple[str, ...], Any] = {}
+
+    def next_due_at(self) -> datetime | None:
+        """The earliest instant at which a pending message wants attention."""
+        with self.database.session() as session:
+            return session.scalar(
+                select(func.min(Message.next_attempt_at)).where(
+                    Message.status == MessageStatus.PENDING.value
+                )
+            )
+
+    def claim_due(self, now: datetime, worker: str, limit: int) -> list[ClaimedMessage]:
+        """Atomically take up to `limit` due messages for one worker.
+
+        On PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED so that
+        concurrent workers take disjoint sets; on SQLite the write lock taken at BEGIN
+        IMMEDIATE serialises claims.
+        """
+        with self.database.session() as session:
+            candidates = (
+                select(Message.id)
+                .where(Message.status == MessageStatus.PENDING.value)
+                .where(Message.next_attempt_at <= now)
+                .order_by(Message.next_attempt_at, Message.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list(session.scalars(candidates))
+            if not ids:
+                return []
+            session.execute(
+                update(Message)
+                .where(Message.id.in_(ids))
+                .values(
+                    status=MessageStatus.SENDING.value,
+                    claimed_by=worker,
+                    claimed_at=now,
+                    attempts=Message.attempts + 1,
+                    updated_at=now,
+                )
+            )
+            rows = session.execute(claimed_query().where(Message.id.in_(ids))).all()
+        return [claimed(row) for row in rows]
+
+    def stale_claims(self, older_than: datetime, limit: int = 500) -> list[ClaimedMessage]:
+        """Messages left in 'sending' by a worker that died before recording the outcome."""
+        with self.database.session() as session:
+            rows = session.execute(
+                claimed_query()
+                .where(Message.status == MessageStatus.SENDING.value)
+                .where(Message.claimed_at < older_than)
+                .order_by(Message.id)
+                .limit(limit)
+            ).all()
+        return [claimed(row) for row in rows]
+
+    def reclaim(self, message_id: int, worker: str, claimed_at: datetime, now: datetime) -> bool:
+        """Take over a stale claim, unless another worker already did."""
+        with self.database.session() as session:
+            result = session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .where(Message.status == MessageStatus.SENDING.value)
+                .where(Message.claimed_at == claimed_at)
+                .values(claimed_by=worker, claimed_at=now, updated_at=now)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def record_sent(
+        self,
+        message_id: int,
+        now: datetime,
+        *,
+        provider_message_id: str | None,
+        provider_status: str | None,
+        recipient: str,
+        subject: str | None,
+        body: str,
+        reason: str | None = None,
+        worker: str | None = None,
+    ) -> None:
+        """The provider accepted the message."""
+        self._finish(
+            message_id,
+            worker,
+            status=MessageStatus.SENT.value,
+            status_reason=reason,
+            provider_message_id=provider_message_id,
+            provider_status=provider_status,
+            recipient=recipient,
+            subject=subject,
+            body=body,
+            sent_at=now,
+            updated_at=now,
+            error_code=None,
+        )
+
+    def record_failed(
+        self,
+        message_id: int,
+        now: datetime,
+        reason: str,
+        code: str | None,
+        *,
+        worker: str | None = None,
+    ) -> None:
+        """The message cannot be delivered; it is not tried again."""
+        self._finish(
+            message_id,
+            worker,
+            status=MessageStatus.FAILED.value,
+            status_reason=reason,
+            error_code=code,
+            updated_at=now,
+        )
+
+    def record_skipped(
+        self, message_id: int, now: datetime, reason: str, *, worker: str | None = None
+    ) -> None:
+        """The message will not be sent (too late, not allowed); the reason says why."""
+        self._finish(
+            message_id,
+            worker,
+            status=MessageStatus.SKIPPED.value,
+            status_reason=reason,
+            updated_at=now,
+        )
+
+    def record_retry(
+        self,
+        message_id: int,
+        now: datetime,
+        at: datetime,
+        reason: str,
+        code: str | None = None,
+        *,
+        worker: str | None = None,
+    ) -> None:
+        """Put a claimed message back to pending, to be tried at `at`."""
+        self._finish(
+            message_id,
+            worker,
+            status=MessageStatus.PENDING.value,
+            status_reason=reason,
+            error_code=code,
+            next_attempt_at=at,
+            claimed_by=None,
+            claimed_at=None,
+            updated_at=now,
+        )
+
+    def record_deferred(
+        self,
+        message_id: int,
+        now: datetime,
+        at: datetime,
+        reason: str,
+        send_before: datetime | None = None,
+        *,
+        worker: str | None = None,
+    ) -> None:
+        """Put a claimed message back without counting the claim as an attempt."""
+        extra = {"send_before": send_before} if send_before is not None else {}
+        self._finish(
+            message_id,
+            worker,
+            status=MessageStatus.PENDING.value,
+            status_reason=reason,
+            next_attempt_at=at,
+            claimed_by=None,
+            claimed_at=None,
+            attempts=Message.attempts - 1,
+            updated_at=now,
+            **extra,
+        )
+
+    def _finish(self, message_id: int, worker: str | None, **values: Any) -> bool:
+        """Record an outcome of a message held in "sending" (by `worker`, when given).
+
+        Returns False when the row was not ours to settle (another worker took the claim
+        over). The hot path of dispatch: statements are built once per set of columns and
+        run on a plain connection.
+        """
+        plain = all(not isinstance(v, ClauseElement) for v in values.values())
+        with self.database.engine.begin() as connection:
+            if plain:
+                statement = self._finish_statement(tuple(sorted(values)), worker is not None)
+                params = {"message_id": message_id, "claim_worker": worker, **values}
+                result = connection.execute(statement, params)
+            else:
+                statement = (
+                    update(MESSAGES)
+                    .where(MESSAGES.c.id == message_id)
+                    .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+                    .values(**values)
+                )
+                if worker is not None:
+                    statement = statement.where(MESSAGES.c.claimed_by == worker)
+                result = connection.execute(statement)
+        return bool(result.rowcount)
+
+    def _finish_statement(self, columns: tuple[str, ...], by_worker: bool) -> Any:
+        key = (*columns, "+worker" if by_worker else "")
+        statement = self._finish_statements.get(key)
+        if statement is None:
+            statement = (
+                update(MESSAGES)
+                .where(MESSAGES.c.id == bindparam("message_id"))
+                .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+                .values({name: bindparam(name, type_=MESSAGES.c[name].type) for name in columns})
+            )
+            if by_worker:
+                statement = statement.where(MESSAGES.c.claimed_by == bindparam("claim_worker"))
+            self._finish_statements[key] = statement
+        return statement
+
+    def sms_sent_at(self, patient_ids: Iterable[int]) -> dict[int, list[datetime]]:
+        """When each of these patients was sent an SMS, for a whole claimed batch at once."""
+        sent: dict[int, list[datetime]] = defaultdict(list)
+        ids = sorted(set(patient_ids))
+        if not ids:
+            return sent
+        query = select(MESSAGES.c.patient_id, MESSAGES.c.sent_at).where(
+            MESSAGES.c.patient_id.in_(bindparam("ids", expanding=True)),
+            MESSAGES.c.channel == "sms",
+            MESSAGES.c.status == MessageStatus.SENT.value,
+        )
+        with self.database.engine.begin() as connection:
+            for chunk in chunks(ids):
+                for patient_id, sent_at in connection.execute(query, {"ids": list(chunk)}):
+                    sent[patient_id].append(sent_at)
+        return sent
+
+    def update_delivery_status(
+        self, provider_message_id: str, status: str, error_code: str | None, now: datetime
+    ) -> DeliveryUpdate | None:
+        """Record a provider's delivery status for one of our messages (None if unknown).
+
+        A status older than the one recorded (callbacks may arrive out of order) is ignored.
+        """
+        with self.database.session() as session:
+            row = session.execute(
+                select(
+                    Message.id,
+                    Message.patient_id,
+                    Message.recipient,
+                    Message.provider_status,
+                    Message.error_code,
+                ).where(Message.provider_message_id == provider_message_id)
+            ).first()
+            if row is None:
+                return None
+            known = _STATUS_RANK.get(row.provider_status or "", -1)
+            if _STATUS_RANK.get(status, 0) < known:
+                return DeliveryUpdate(
+                    row.id, row.patient_id, row.recipient, row.provider_status, row.error_code
+                )
+            code = error_code or row.error_code
+            session.execute(
+                update(Message)
+                .where(Message.id == row.id)
+                .values(provider_status=status, error_code=code, updated_at=now)
+            )
+            new_error = error_code is not None and error_code != row.error_code
+            return DeliveryUpdate(row.id, row.patient_id, row.recipient, status, code, new_error)
+
+    # -- staff views ------------------------------------------------------------------------
+
+    def timeline(self, external_id: str) -> list[MessageView]:
+        """Every message of one patient, in due order."""
+        with self.database.session() as session:
+            if session.scalar(select(Patient.id).where(Patient.external_id == external_id)) is None:
+                raise NotFoundError(f"no patient '{external_id}'")
+            rows = session.execute(
+                view_query()
+                .where(Patient.external_id == external_id)
+                .order_by(Message.due_at, Message.id)
+            ).all()
+        return [view(row) for row in rows]
+
+    def list_messages(
+        self,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        limit: int = 500,
+    ) -> list[MessageView]:
+        """Messages across patients, newest activity first, filtered by status and time."""
+        query = view_query()
+        if status:
+            query = query.where(Message.status == status)
+        if since:
+            query = query.where(Message.updated_at >= since)
+        query = query.order_by(Message.updated_at.desc(), Message.id.desc()).limit(limit)
+        with self.database.session() as session:
+            return [view(row) for row in session.execute(query).all()]
+
+    def status_counts(self) -> dict[str, int]:
+        """How many messages are in each status."""
+        with self.database.session() as session:
+            rows = session.execute(select(Message.status, func.count()).group_by(Message.status))
+            return {status: int(count) for status, count in rows}

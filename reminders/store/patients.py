@@ -1,0 +1,391 @@
+"""Patients and their enrollments: enrolling (with the enrollment's messages), lookups, views."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, case, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from reminders.errors import NotFoundError
+from reminders.store.database import Database, chunks
+from reminders.store.reconcile import reconcile
+from reminders.store.records import (
+    EnrollmentOutcome,
+    EnrollmentRequest,
+    PatientRecord,
+    PatientState,
+    PatientSummary,
+)
+from reminders.store.schema import Enrollment, EnrollmentStatus, Message, MessageStatus, Patient
+
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
+ENROLLMENTS: Table = Enrollment.__table__  # type: ignore[assignment]
+
+
+class PatientRepository:
+    """Patients, their enrollments in plans, and the messages an enrollment plans."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def patient_states(self, external_ids: Iterable[str]) -> dict[str, PatientState]:
+        """Opt-out and invalid-phone state of known patients, by external id."""
+        ids = list(dict.fromkeys(external_ids))
+        states: dict[str, PatientState] = {}
+        with self.database.session() as session:
+            for chunk in chunks(ids):
+                rows = session.execute(
+                    select(
+                        Patient.external_id,
+                        Patient.id,
+                        Patient.sms_opted_out_at,
+                        Patient.phone_invalid_at,
+                        Patient.phone,
+                    ).where(Patient.external_id.in_(chunk))
+                )
+                for external_id, pid, opted_out, invalid, phone in rows:
+                    states[external_id] = PatientState(pid, opted_out, invalid, phone)
+        return states
+
+    def enroll_many(
+        self, requests: Sequence[EnrollmentRequest], now: datetime, *, dry_run: bool = False
+    ) -> list[EnrollmentOutcome]:
+        """Create or update patients and enrollments and reconcile their pending messages.
+
+        Idempotent: enrolling the same data again changes nothing. Sent messages stay in the
+        history and their steps are not planned again; pending ones move to their new time.
+        With `dry_run` the changes are computed and reported but rolled back.
+        """
+        if not requests:
+            return []
+        with self.database.new_session() as session:
+            session.begin()
+            patient_ids = self._upsert_patients(session, requests, now)
+            enrollment_ids, created = self._upsert_enrollments(session, requests, patient_ids, now)
+            existing = self._messages_by_enrollment(session, enrollment_ids.values())
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
+            cancels: list[dict[str, Any]] = []
+            outcomes = []
+            for request in requests:
+                key = (request.patient.external_id, request.plan_id)
+                enrollment_id = enrollment_ids[key]
+                changes = reconcile(
+                    request,
+                    patient_ids[request.patient.external_id],
+                    enrollment_id,
+                    existing.get(enrollment_id, []),
+                    now,
+                    inserts,
+                    updates,
+                    cancels,
+                )
+                outcomes.append(
+                    EnrollmentOutcome(
+                        request.patient.external_id,
+                        patient_ids[request.patient.external_id],
+                        enrollment_id,
+                        key in created,
+                        changes,
+                    )
+                )
+            for chunk in chunks(inserts, 2000):
+                session.execute(insert(MESSAGES), list(chunk))
+            if updates:
+                session.execute(update(Message), updates)
+            if cancels:
+                session.execute(update(Message), cancels)
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+        return outcomes
+
+    def _upsert_patients(
+        self, session: Session, requests: Sequence[EnrollmentRequest], now: datetime
+    ) -> dict[str, int]:
+        records = {r.patient.external_id: r.patient for r in requests}
+        known: dict[str, int] = {}
+        for chunk in chunks(list(records)):
+            for external_id, pid in session.execute(
+                select(Patient.external_id, Patient.id).where(Patient.external_id.in_(chunk))
+            ):
+                known[external_id] = pid
+        if known:
+            session.execute(
+                update(Patient),
+                [
+                    {**_patient_values(records[eid]), "id": pid, "updated_at": now}
+                    for eid, pid in known.items()
+                ],
+            )
+        new = [
+            {**_patient_values(rec), "created_at": now, "updated_at": now}
+            for eid, rec in records.items()
+            if eid not in known
+        ]
+        for chunk in chunks(new, 2000):
+            session.execute(insert(PATIENTS), list(chunk))
+            external_ids = [row["external_id"] for row in chunk]
+            for slice_ in chunks(external_ids):
+                rows = session.execute(
+                    select(PATIENTS.c.external_id, PATIENTS.c.id).where(
+                        PATIENTS.c.external_id.in_(slice_)
+                    )
+                )
+                known.update({external_id: pid for external_id, pid in rows})
+        return known
+
+    def _upsert_enrollments(
+        self,
+        session: Session,
+        requests: Sequence[EnrollmentRequest],
+        patient_ids: dict[str, int],
+        now: datetime,
+    ) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]]]:
+        by_patient = {patient_ids[r.patient.external_id]: r.patient.external_id for r in requests}
+        ids: dict[tuple[str, str], int] = {}
+        for chunk in chunks(list(by_patient)):
+            rows = session.execute(
+                select(Enrollment.patient_id, Enrollment.plan_id, Enrollment.id).where(
+                    Enrollment.patient_id.in_(chunk)
+                )
+            )
+            for pid, plan_id, eid in rows:
+                ids[(by_patient[pid], plan_id)] = eid
+        updates, new = [], []
+        for r in requests:
+            key = (r.patient.external_id, r.plan_id)
+            values = {
+                "plan_version": r.plan_version,
+                "procedure_date": r.procedure_date,
+                "procedure_time": r.procedure_time,
+                "status": EnrollmentStatus.ACTIVE.value,
+                "status_reason": None,
+                "updated_at": now,
+            }
+            if key in ids:
+                updates.append({**values, "id": ids[key]})
+            else:
+                new.append(
+                    {
+                        **values,
+                        "patient_id": patient_ids[r.patient.external_id],
+                        "plan_id": r.plan_id,
+                        "created_at": now,
+                    }
+                )
+        if updates:
+            session.execute(update(Enrollment), updates)
+        created: set[tuple[str, str]] = set()
+        for chunk in chunks(new, 2000):
+            session.execute(insert(ENROLLMENTS), list(chunk))
+            new_keys = {(row["patient_id"], row["plan_id"]) for row in chunk}
+            for slice_ in chunks(sorted({pid for pid, _ in new_keys})):
+                rows = session.execute(
+                    select(ENROLLMENTS.c.patient_id, ENROLLMENTS.c.plan_id, ENROLLMENTS.c.id).where(
+                        ENROLLMENTS.c.patient_id.in_(slice_)
+                    )
+                )
+                for pid, plan_id, eid in rows:
+                    if (pid, plan_id) in new_keys:
+                        ids[(by_patient[pid], plan_id)] = eid
+                        created.add((by_patient[pid], plan_id))
+        return ids, created
+
+    def _messages_by_enrollment(
+        self, session: Session, enrollment_ids: Iterable[int]
+    ) -> dict[int, list[Any]]:
+        grouped: dict[int, list[Any]] = defaultdict(list)
+        for chunk in chunks(list(enrollment_ids)):
+            rows = session.execute(
+                select(
+                    Message.id,
+                    Message.enrollment_id,
+                    Message.step_id,
+                    Message.status,
+                    Message.due_at,
+                    Message.send_before,
+                    Message.channel,
+                    Message.language,
+                    Message.template,
+                    Message.plan_version,
+                ).where(Message.enrollment_id.in_(chunk))
+            )
+            for row in rows:
+                grouped[row.enrollment_id].append(row)
+        return grouped
+
+    def enrollment_id(self, external_id: str, plan_id: str | None = None) -> tuple[int, str]:
+        """The enrollment of a patient (on `plan_id`, or their only one) and its plan id."""
+        with self.database.session() as session:
+            query = (
+                select(Enrollment.id, Enrollment.plan_id)
+                .join(Patient, Patient.id == Enrollment.patient_id)
+                .where(Patient.external_id == external_id)
+            )
+            if plan_id:
+                query = query.where(Enrollment.plan_id == plan_id)
+            rows = session.execute(query).all()
+        if not rows:
+            raise NotFoundError(
+                f"no enrollment for patient '{external_id}'"
+                + (f" on plan '{plan_id}'" if plan_id else "")
+            )
+        if len(rows) > 1:
+            plans = ", ".join(r.plan_id for r in rows)
+            raise NotFoundError(f"patient '{external_id}' is on several plans ({plans}); name one")
+        return rows[0].id, rows[0].plan_id
+
+    def enrollment_details(self, enrollment_id: int) -> dict[str, Any]:
+        """The patient and procedure facts of one enrollment, for recomputing its schedule."""
+        with self.database.session() as session:
+            row = session.execute(
+                select(Patient, Enrollment)
+                .join(Enrollment, Enrollment.patient_id == Patient.id)
+                .where(Enrollment.id == enrollment_id)
+            ).one_or_none()
+            if row is None:
+                raise NotFoundError(f"no enrollment {enrollment_id}")
+            patient, enrollment = row
+            return {
+                "patient": {c.name: getattr(patient, c.key) for c in Patient.__table__.columns},
+                "enrollment": {
+                    c.name: getattr(enrollment, c.key) for c in Enrollment.__table__.columns
+                },
+            }
+
+    def active_enrollment_ids(self, plan_id: str) -> list[int]:
+        """Every active enrollment on a plan."""
+        with self.database.session() as session:
+            return list(
+                session.scalars(
+                    select(Enrollment.id)
+                    .where(Enrollment.plan_id == plan_id)
+                    .where(Enrollment.status == EnrollmentStatus.ACTIVE.value)
+                    .order_by(Enrollment.id)
+                )
+            )
+
+    def active_enrollments(self, patient_ids: Collection[int]) -> list[int]:
+        """The active enrollments of these patients, to re-plan after their SMS state changed."""
+        with self.database.session() as session:
+            return list(
+                session.scalars(
+                    select(Enrollment.id)
+                    .where(
+                        Enrollment.patient_id.in_(list(patient_ids)),
+                        Enrollment.status == EnrollmentStatus.ACTIVE.value,
+                    )
+                    .order_by(Enrollment.id)
+                )
+            )
+
+    def cancel_enrollment(self, enrollment_id: int, reason: str, now: datetime) -> int:
+        """Cancel an enrollment and all its pending messages; returns how many were cancelled."""
+        with self.database.session() as session:
+            session.execute(
+                update(Enrollment)
+                .where(Enrollment.id == enrollment_id)
+                .values(
+                    status=EnrollmentStatus.CANCELLED.value, status_reason=reason, updated_at=now
+                )
+            )
+            result = session.execute(
+                update(Message)
+                .where(Message.enrollment_id == enrollment_id)
+                .where(Message.status == MessageStatus.PENDING.value)
+                .values(status=MessageStatus.CANCELLED.value, status_reason=reason, updated_at=now)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def mark_sms_opted_out(self, patient_id: int, now: datetime) -> None:
+        """Record that the provider says this patient unsubscribed from SMS."""
+        with self.database.session() as session:
+            session.execute(
+                update(Patient)
+                .where(Patient.id == patient_id, Patient.sms_opted_out_at.is_(None))
+                .values(sms_opted_out_at=now, updated_at=now)
+            )
+
+    def mark_phone_invalid(self, patient_id: int, now: datetime) -> None:
+        """Record that the provider refuses this patient's number; no further SMS is tried."""
+        with self.database.session() as session:
+            session.execute(
+                update(Patient)
+                .where(Patient.id == patient_id, Patient.phone_invalid_at.is_(None))
+                .values(phone_invalid_at=now, updated_at=now)
+            )
+
+    # -- staff views ------------------------------------------------------------------------
+
+    def list_patients(self, limit: int = 500) -> list[PatientSummary]:
+        """Patients with their enrollment and message counts."""
+        counts = (
+            select(
+                Message.enrollment_id,
+                func.sum(_is(MessageStatus.PENDING)).label("pending"),
+                func.sum(_is(MessageStatus.SENT)).label("sent"),
+                func.sum(_is(MessageStatus.FAILED)).label("failed"),
+            )
+            .group_by(Message.enrollment_id)
+            .subquery()
+        )
+        query = (
+            select(Patient, Enrollment, counts.c.pending, counts.c.sent, counts.c.failed)
+            .outerjoin(Enrollment, Enrollment.patient_id == Patient.id)
+            .outerjoin(counts, counts.c.enrollment_id == Enrollment.id)
+            .order_by(Patient.external_id)
+            .limit(limit)
+        )
+        with self.database.session() as session:
+            rows = session.execute(query).all()
+        return [
+            PatientSummary(
+                external_id=p.external_id,
+                first_name=p.first_name,
+                phone=p.phone,
+                email=p.email,
+                timezone=p.timezone,
+                language=p.language,
+                preferred_channel=p.preferred_channel,
+                sms_opted_out_at=p.sms_opted_out_at,
+                plan_id=e.plan_id if e else None,
+                procedure_date=e.procedure_date if e else None,
+                enrollment_status=e.status if e else None,
+                pending=int(pending or 0),
+                sent=int(sent or 0),
+                failed=int(failed or 0),
+            )
+            for p, e, pending, sent, failed in rows
+        ]
+
+    def delete_all(self) -> None:
+        """Empty every table (tests and benchmarks)."""
+        with self.database.session() as session:
+            session.execute(delete(Message))
+            session.execute(delete(Enrollment))
+            session.execute(delete(Patient))
+
+
+def _is(status: MessageStatus) -> Any:
+    return case((Message.status == status.value, 1), else_=0)
+
+
+def _patient_values(record: PatientRecord) -> dict[str, Any]:
+    return {
+        "external_id": record.external_id,
+        "first_name": record.first_name,
+        "timezone": record.timezone,
+        "language": record.language,
+        "preferred_channel": record.preferred_channel,
+        "phone": record.phone,
+        "email": record.email,
+        "sms_consent": record.sms_consent,
+        "attributes": dict(record.attributes),
+    }

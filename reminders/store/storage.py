@@ -1,0 +1,45 @@
+"""One database handle and one repository per aggregate, opened and closed together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reminders.store.access import AccessRepository
+from reminders.store.database import Database
+from reminders.store.inbound import InboundRepository
+from reminders.store.outbox import Outbox
+from reminders.store.outcomes import OutcomeRepository
+from reminders.store.patients import PatientRepository
+
+
+@dataclass(frozen=True)
+class Storage:
+    """The repositories an app reads and writes through, all over the same database."""
+
+    database: Database
+    patients: PatientRepository
+    outbox: Outbox
+    inbound: InboundRepository
+    outcomes: OutcomeRepository
+    access: AccessRepository
+
+    @classmethod
+    def over(cls, database: Database) -> Storage:
+        """Every repository over one database handle."""
+        return cls(
+            database=database,
+            patients=PatientRepository(database),
+            outbox=Outbox(database),
+            inbound=InboundRepository(database),
+            outcomes=OutcomeRepository(database),
+            access=AccessRepository(database),
+        )
+
+    @classmethod
+    def open(cls, url: str, *, migrate_schema: bool = True) -> Storage:
+        """Connect (migrating the schema by default) and build the repositories."""
+        return cls.over(Database.open(url, migrate_schema=migrate_schema))
+
+    def close(self) -> None:
+        """Release the database."""
+        self.database.close()
