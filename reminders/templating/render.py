@@ -7,6 +7,7 @@ become the message's parts. A missing language falls back to the plan's default 
 
 from __future__ import annotations
 
+import difflib
 import re
 import traceback
 from dataclasses import dataclass
@@ -17,9 +18,14 @@ from typing import Any
 import jinja2
 from babel import Locale
 from babel.dates import format_date, format_time
-from jinja2.sandbox import SandboxedEnvironment
 
 from reminders.errors import TemplateError
+from reminders.templating.limits import (
+    BoundedSandbox,
+    RenderLimitExceeded,
+    bounded_output,
+    render_budget,
+)
 from reminders.templating.segments import SmsSize, sms_size
 
 KINDS = {"sms": "sms.j2", "email": "email.j2"}
@@ -42,8 +48,8 @@ class RenderedMessage:
         return sms_size(self.body) if self.channel == "sms" else None
 
 
-def _environment(templates_dir: Path, autoescape: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+def _environment(templates_dir: Path, autoescape: bool) -> BoundedSandbox:
+    env = BoundedSandbox(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
         autoescape=autoescape,
@@ -52,8 +58,8 @@ def _environment(templates_dir: Path, autoescape: bool) -> SandboxedEnvironment:
         keep_trailing_newline=False,
         auto_reload=False,
     )
-    env.filters["longdate"] = _long_date
-    env.filters["clock"] = _clock
+    env.add_filter("longdate", _long_date)
+    env.add_filter("clock", _clock)
     return env
 
 
@@ -72,12 +78,46 @@ def _clock(value: time, language: str = "en") -> str:
     return format_time(value, format="short", locale=language).replace("\u202f", " ")
 
 
+def _names(context: dict[str, Any], prefix: str = "", depth: int = 2) -> dict[str, str]:
+    """Each variable's last name -> its full dotted name (patient.first_name), two levels deep."""
+    names: dict[str, str] = {}
+    for key, value in context.items():
+        full = f"{prefix}{key}"
+        names.setdefault(key, full)
+        if isinstance(value, dict) and depth > 1:
+            for leaf, dotted in _names(value, f"{full}.", depth - 1).items():
+                names.setdefault(leaf, dotted)
+    return names
+
+
+def explain_undefined(message: str, context: dict[str, Any]) -> str:
+    """Jinja's "'dict object' has no attribute 'frist_name'" as the author can act on it."""
+    match = re.search(r"'([^']+)' is undefined|has no attribute '([^']+)'", message)
+    if match is None:
+        return f"unknown variable: {message}"
+    wrong = match.group(1) or match.group(2)
+    names = _names(context)
+    close = difflib.get_close_matches(wrong, list(names), n=1)
+    hint = f"; did you mean {names[close[0]]}?" if close else ""
+    return f"unknown variable '{wrong}'{hint}"
+
+
 def _template_line(exc: BaseException, name: str) -> int | None:
     """The line of template `name` where `exc` was raised, from its traceback."""
     frames = traceback.extract_tb(exc.__traceback__)
     return next(
         (f.lineno for f in reversed(frames) if f.filename and f.filename.endswith(name)), None
     )
+
+
+def _failure(exc: Exception) -> str:
+    """What went wrong in a template's own code, in words where Python's are cryptic."""
+    known = {
+        RecursionError: "a macro calls itself too deeply",
+        OverflowError: "a number is too large",
+        MemoryError: "needs too much memory",
+    }
+    return known.get(type(exc), f"{type(exc).__name__}: {exc}")
 
 
 def _tidy(text: str) -> str:
@@ -123,20 +163,26 @@ class TemplateRenderer:
         name, used = self.resolve(folder, template, channel, language, fallback_language)
         context = {**context, "language": used}
         try:
-            if channel == "sms":
-                body = _tidy(self._text_env.get_template(name).render(context))
-                return RenderedMessage("sms", body, language=used, template_path=name)
-            parts = self._email_parts(name, context)
+            with render_budget():
+                if channel == "sms":
+                    body = _tidy(
+                        bounded_output(self._text_env.get_template(name).generate(context))
+                    )
+                    return RenderedMessage("sms", body, language=used, template_path=name)
+                parts = self._email_parts(name, context)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(name, f"syntax error: {exc.message}", exc.lineno) from None
         except jinja2.UndefinedError as exc:
-            line = _template_line(exc, name)
-            raise TemplateError(name, f"unknown variable: {exc.message}", line) from None
+            message = explain_undefined(str(exc.message), context)
+            raise TemplateError(name, message, _template_line(exc, name)) from None
+        except RenderLimitExceeded as exc:
+            raise TemplateError(name, str(exc), _template_line(exc, name)) from None
+        except TemplateError:
+            raise
         except jinja2.TemplateError as exc:
-            raise TemplateError(name, str(exc)) from None
+            raise TemplateError(name, str(exc), _template_line(exc, name)) from None
         except Exception as exc:  # a template's own arithmetic or filters failed for this patient
-            line = _template_line(exc, name)
-            raise TemplateError(name, f"{type(exc).__name__}: {exc}", line) from None
+            raise TemplateError(name, _failure(exc), _template_line(exc, name)) from None
         return RenderedMessage(
             "email",
             parts["text"],
@@ -155,11 +201,13 @@ class TemplateRenderer:
             )
         text_ctx = text_template.new_context(context)
         parts = {
-            "subject": " ".join(_tidy("".join(text_template.blocks["subject"](text_ctx))).split()),
-            "text": _tidy("".join(text_template.blocks["text"](text_ctx))),
+            "subject": " ".join(
+                _tidy(bounded_output(text_template.blocks["subject"](text_ctx))).split()
+            ),
+            "text": _tidy(bounded_output(text_template.blocks["text"](text_ctx))),
         }
         html_template = self._html_env.get_template(name)
         if "html" in html_template.blocks:
             html_ctx = html_template.new_context(context)
-            parts["html"] = _tidy("".join(html_template.blocks["html"](html_ctx)))
+            parts["html"] = _tidy(bounded_output(html_template.blocks["html"](html_ctx)))
         return parts
