@@ -32,8 +32,10 @@ OPERATIONS = [
     ("POST", "/v1/flags/{flag_id}/resolve"),
     ("GET", "/v1/plans"),
     ("GET", "/v1/plans/{plan_id}/preview"),
+    ("GET", "/health"),
 ]
-NO_INPUT = {("GET", "/v1/plans")}  # nothing to make invalid: no negative cases exist
+# Nothing to make invalid: no negative cases exist.
+NO_INPUT = {("GET", "/v1/plans"), ("GET", "/health")}
 CASES = [
     pytest.param(method, path, mode, id=f"{method} {path} {mode.value}")
     for method, path in OPERATIONS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from reminders.api import routes_activity, routes_patients, routes_plans, webhooks
+from reminders.api import routes_activity, routes_health, routes_patients, routes_plans, webhooks
 from reminders.api.access_log import install_access_log_scrubber
 from reminders.api.auth import ApiKeyMiddleware
 from reminders.api.context import ApiContext
@@ -38,6 +38,7 @@ def create_app(app: App, service: DispatchService | None = None) -> FastAPI:
     api.include_router(routes_activity.router)
     api.include_router(routes_plans.router)
     api.include_router(webhooks.router)
+    api.include_router(routes_health.router)
     api.add_middleware(ApiKeyMiddleware, access=context.storage.access)
     api.add_middleware(CatchAllMiddleware)  # added last: the outermost, so it sees everything
     install_access_log_scrubber()

@@ -308,3 +308,22 @@ class PreviewOut(BaseModel):
     procedure_date: date
     timezone: str
     messages: list[PreviewMessageOut]
+
+
+class ChannelHealthOut(BaseModel):
+    """One channel: ok, or stopped by a configuration error (its messages wait)."""
+
+    name: str
+    state: Literal["ok", "stopped"]
+    reason: str | None = None
+    since: datetime | None = None
+    next_check: datetime | None = None
+
+
+class HealthOut(BaseModel):
+    """The service's health: the database and each channel of the dispatcher in this process."""
+
+    status: Literal["ok", "degraded"]
+    database: str
+    dispatcher: str
+    channels: list[ChannelHealthOut]

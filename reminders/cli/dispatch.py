@@ -23,8 +23,10 @@ from reminders.cli.options import JsonOption
 from reminders.cli.output import counts_line, echo_line, print_json, utc_time
 from reminders.cli.state import get_state
 from reminders.clock import utc_now
+from reminders.diagnostics import check_channels
 from reminders.dispatch.dispatcher import Dispatcher
 from reminders.dispatch.service import DispatchService
+from reminders.errors import FailureKind
 from reminders.replies.service import ReplyService
 from reminders.settings import Settings
 
@@ -69,14 +71,28 @@ def database_label(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def check_channels_at_start(dispatcher: Dispatcher) -> None:
+    """Check each channel's settings once; a configuration error stops that channel."""
+    now = utc_now()
+    for check in check_channels(dispatcher.channels):
+        if check.error is not None and check.error.kind is FailureKind.CHANNEL_CONFIGURATION:
+            dispatcher.health.stop(check.name, check.error, now)
+
+
 def banner(app: App, dispatcher: Dispatcher, api: str) -> list[str]:
     """What the service runs with, for the first lines of its output."""
     plans = [app.catalog.get(plan_id).plan for plan_id in app.catalog.ids()]
     next_due = app.storage.outbox.next_due_at()
+    stopped = [
+        f"  STOPPED:  {state.name}: {state.reason} (messages wait; see `reminders doctor`)"
+        for state in dispatcher.health.states()
+        if not state.ok
+    ]
     return [
         "reminders service",
         f"  database: {database_label(app.settings.database_url)}",
         f"  channels: {describe_channels(dispatcher.channels)}",
+        *stopped,
         "  plans:    " + (", ".join(f"{p.id} v{p.version}" for p in plans) or "none"),
         f"  next due: {_next_due(next_due)}",
         f"  api:      {api}",
@@ -155,6 +171,7 @@ def serve(
         api_line = "not installed (no reminders.api module); running the dispatcher only"
     else:
         api_line = f"http://{host}:{port}"
+    check_channels_at_start(dispatcher)
     with stop_on_signals() as stop:
         for line in banner(app, dispatcher, api_line):
             echo_line(line)

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from reminders.cli import api_keys, db, dispatch, enroll, importing, outcomes, plans, views
+from reminders.cli import (
+    api_keys,
+    db,
+    dispatch,
+    doctor,
+    enroll,
+    importing,
+    outcomes,
+    plans,
+    views,
+)
 from reminders.cli.errors import ReminderGroup
 from reminders.cli.state import CliState, read_settings
 
@@ -64,6 +74,7 @@ app.command("timeline")(views.timeline)
 app.command("messages")(views.messages)
 app.command("outcomes")(outcomes.outcomes)
 app.command("flags")(outcomes.flags)
+app.command("doctor")(doctor.doctor)
 
 
 if __name__ == "__main__":

@@ -94,3 +94,9 @@ def database_reachable(url: str, timeout_seconds: int = 3) -> bool:
         return True
     except Exception:
         return False
+
+
+def ping(engine: Engine) -> None:
+    """Run `SELECT 1`; raises the driver's error when the database does not answer."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
