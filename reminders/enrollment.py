@@ -65,6 +65,12 @@ def schedule_input(
     )
 
 
+def refused_number_replaced(record: PatientRecord, state: PatientState | None) -> bool:
+    """The provider refused the patient's number and the input gives a different one: SMS may
+    be tried again (whichever way the new number arrives: CLI, CSV or API)."""
+    return state is not None and state.phone_invalid_at is not None and record.phone != state.phone
+
+
 class EnrollmentService:
     """The operations staff perform on patients, shared by the CLI, CSV import and HTTP API."""
 
@@ -107,12 +113,12 @@ class EnrollmentService:
         requests = []
         for entry in entries:
             plan = self.catalog.get(entry.item.plan).plan
+            state = states.get(entry.record.external_id)
+            renumbered = refused_number_replaced(entry.record, state)
+            if renumbered and state is not None:
+                state = replace(state, phone_invalid_at=None)
             enrollment = schedule_input(
-                plan,
-                entry.record,
-                entry.item.procedure_date,
-                entry.item.procedure_time,
-                states.get(entry.record.external_id),
+                plan, entry.record, entry.item.procedure_date, entry.item.procedure_time, state
             )
             if entry.record.external_id in stopped:
                 enrollment = replace(enrollment, sms_allowed=False)
@@ -124,6 +130,7 @@ class EnrollmentService:
                     procedure_date=entry.item.procedure_date,
                     procedure_time=entry.item.procedure_time,
                     messages=compute_schedule(plan, enrollment),
+                    clear_phone_invalid=renumbered,
                 )
             )
         outcomes = self.patients.enroll_many(requests, now, dry_run=dry_run)

@@ -301,6 +301,17 @@ def test_a_new_phone_number_lets_sms_go_again_after_a_dead_one(world: World) -> 
     )
 
 
+def test_reenrolling_with_a_new_phone_number_lets_sms_go_again(world: World) -> None:
+    world.enroll("ana", ANA)
+    world.at(WELCOME_AT)
+    world.send_due()
+    world.status(world.sms.sent[0][0], "failed", "21211")
+
+    assert world.enroll("ana", "+13125550188").status_code == 200
+
+    assert statuses(world, "ana")["follow-up"][:2] == ("sms", "pending")
+
+
 def test_reschedule_moves_pending_messages(world: World) -> None:
     world.enroll("ana", ANA)
 

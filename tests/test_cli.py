@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from freezegun import freeze_time
 from typer.testing import CliRunner
 
 from reminders.cli.main import app
+from reminders.store.storage import Storage
 
 PLAN = """\
 id: knee
@@ -646,6 +648,64 @@ def test_reenrolling_does_not_duplicate_steps_skipped_at_planning(
 
     assert again["unchanged"] == 1
     assert len(timeline(env, "c3")["messages"]) == 4
+
+
+# -- a number the provider refused -------------------------------------------------------------
+
+
+def refuse_number(env: dict[str, str], external_id: str) -> None:
+    """What dispatch records when the provider says the patient's number cannot get SMS."""
+    storage = Storage.open(env["REMINDERS_DATABASE_URL"])
+    try:
+        state = storage.patients.patient_states([external_id])[external_id]
+        storage.patients.mark_phone_invalid(state.patient_id, datetime.now(UTC))
+    finally:
+        storage.close()
+
+
+def sms_statuses(env: dict[str, str], external_id: str) -> set[tuple[str, str | None]]:
+    messages = timeline(env, external_id)["messages"]
+    return {(m["status"], m["reason"]) for m in messages if m["channel"] == "sms"}
+
+
+def enroll_with_phone(env: dict[str, str], phone: str) -> Any:
+    return run(
+        env,
+        *["enroll", "--id", "p1", "--first-name", "Maria", "--phone", phone],
+        *["--tz", "America/New_York", "--plan", "knee", "--procedure-date", "2030-03-12"],
+    )
+
+
+def test_reenrolling_with_a_new_phone_through_the_cli_lifts_a_refused_number(
+    env: dict[str, str],
+) -> None:
+    assert enroll_with_phone(env, "202-555-0101").exit_code == 0
+    refuse_number(env, "p1")
+
+    assert enroll_with_phone(env, "202-555-0199").exit_code == 0
+
+    assert sms_statuses(env, "p1") == {("pending", None)}
+
+
+def test_reenrolling_with_the_refused_phone_keeps_sms_skipped(env: dict[str, str]) -> None:
+    assert enroll_with_phone(env, "202-555-0101").exit_code == 0
+    refuse_number(env, "p1")
+
+    assert enroll_with_phone(env, "202-555-0101").exit_code == 0
+
+    assert sms_statuses(env, "p1") == {("skipped", "no phone number and no email address")}
+
+
+def test_reimporting_a_row_with_a_new_phone_lifts_a_refused_number(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    run_json(env, "import", str(write_csv(tmp_path / "first.csv", GOOD_ROWS[0])))
+    refuse_number(env, "c1")
+
+    renumbered = GOOD_ROWS[0].replace("202-555-0111", "202-555-0199")
+    run_json(env, "import", str(write_csv(tmp_path / "new.csv", renumbered)))
+
+    assert sms_statuses(env, "c1") == {("pending", None)}
 
 
 # -- serve ------------------------------------------------------------------------------------

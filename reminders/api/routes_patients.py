@@ -68,9 +68,6 @@ def update_patient(
     enrollment_id, _ = ctx.storage.patients.enrollment_id(external_id, plan)
     current = ctx.enrollment.current_input(enrollment_id)
     valid = ctx.enrollment.validate({**current, **body.model_dump(exclude_unset=True)})
-    if valid.record.phone != current["phone"]:
-        state = ctx.storage.patients.patient_states([external_id])[external_id]
-        ctx.storage.inbound.clear_phone_invalid(state.patient_id, ctx.enrollment.clock())
     outcome = ctx.enrollment.enroll([valid])[0]
     ctx.wake_dispatcher()
     return EnrollmentOut.model_validate(outcome)

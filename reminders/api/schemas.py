@@ -147,7 +147,7 @@ class ScheduleChangeOut(_Out):
     """What enrolling did to one step's pending message."""
 
     step_id: str
-    action: Literal["add", "move", "keep", "cancel"]
+    action: Literal["add", "move", "restore", "keep", "cancel"]
     old_due_at: datetime | None
     new_due_at: datetime | None
     reason: str | None

@@ -11,8 +11,8 @@ from sqlalchemy import Table, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from reminders.errors import NotFoundError
+from reminders.schedule_diff import StoredMessage, diff_schedule
 from reminders.store.database import Database, chunks
-from reminders.store.reconcile import reconcile
 from reminders.store.records import (
     EnrollmentOutcome,
     EnrollmentRequest,
@@ -20,6 +20,7 @@ from reminders.store.records import (
     PatientState,
     PatientSummary,
 )
+from reminders.store.schedule_rows import RowChanges
 from reminders.store.schema import Enrollment, EnrollmentStatus, Message, MessageStatus, Patient
 
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
@@ -68,38 +69,31 @@ class PatientRepository:
             patient_ids = self._upsert_patients(session, requests, now)
             enrollment_ids, created = self._upsert_enrollments(session, requests, patient_ids, now)
             existing = self._messages_by_enrollment(session, enrollment_ids.values())
-            inserts: list[dict[str, Any]] = []
-            updates: list[dict[str, Any]] = []
-            cancels: list[dict[str, Any]] = []
+            rows = RowChanges()
             outcomes = []
             for request in requests:
                 key = (request.patient.external_id, request.plan_id)
                 enrollment_id = enrollment_ids[key]
-                changes = reconcile(
-                    request,
-                    patient_ids[request.patient.external_id],
-                    enrollment_id,
-                    existing.get(enrollment_id, []),
-                    now,
-                    inserts,
-                    updates,
-                    cancels,
+                patient_id = patient_ids[request.patient.external_id]
+                diff = diff_schedule(
+                    existing.get(enrollment_id, []), request.messages, request.plan_version
                 )
+                rows.add(diff, request, patient_id, enrollment_id, now)
                 outcomes.append(
                     EnrollmentOutcome(
                         request.patient.external_id,
-                        patient_ids[request.patient.external_id],
+                        patient_id,
                         enrollment_id,
                         key in created,
-                        changes,
+                        diff.changes,
                     )
                 )
-            for chunk in chunks(inserts, 2000):
+            for chunk in chunks(rows.inserts, 2000):
                 session.execute(insert(MESSAGES), list(chunk))
-            if updates:
-                session.execute(update(Message), updates)
-            if cancels:
-                session.execute(update(Message), cancels)
+            if rows.updates:
+                session.execute(update(Message), rows.updates)
+            if rows.cancels:
+                session.execute(update(Message), rows.cancels)
             if dry_run:
                 session.rollback()
             else:
@@ -123,6 +117,13 @@ class PatientRepository:
                     {**_patient_values(records[eid]), "id": pid, "updated_at": now}
                     for eid, pid in known.items()
                 ],
+            )
+        renumbered = [r.patient.external_id for r in requests if r.clear_phone_invalid]
+        for chunk in chunks([known[eid] for eid in renumbered if eid in known]):
+            session.execute(
+                update(Patient)
+                .where(Patient.id.in_(chunk), Patient.phone_invalid_at.is_not(None))
+                .values(phone_invalid_at=None)
             )
         new = [
             {**_patient_values(rec), "created_at": now, "updated_at": now}
@@ -200,13 +201,13 @@ class PatientRepository:
 
     def _messages_by_enrollment(
         self, session: Session, enrollment_ids: Iterable[int]
-    ) -> dict[int, list[Any]]:
-        grouped: dict[int, list[Any]] = defaultdict(list)
+    ) -> dict[int, list[StoredMessage]]:
+        grouped: dict[int, list[StoredMessage]] = defaultdict(list)
         for chunk in chunks(list(enrollment_ids)):
             rows = session.execute(
                 select(
-                    Message.id,
                     Message.enrollment_id,
+                    Message.id,
                     Message.step_id,
                     Message.status,
                     Message.due_at,
@@ -215,10 +216,11 @@ class PatientRepository:
                     Message.language,
                     Message.template,
                     Message.plan_version,
+                    Message.status_reason,
                 ).where(Message.enrollment_id.in_(chunk))
             )
-            for row in rows:
-                grouped[row.enrollment_id].append(row)
+            for enrollment_id, *values in rows:
+                grouped[enrollment_id].append(StoredMessage(*values))
         return grouped
 
     def enrollment_id(self, external_id: str, plan_id: str | None = None) -> tuple[int, str]:

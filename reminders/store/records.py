@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from reminders.schedule import PlannedMessage
+from reminders.schedule_diff import ScheduleChange
 
 
 @dataclass(frozen=True)
@@ -44,17 +45,7 @@ class EnrollmentRequest:
     procedure_date: date
     procedure_time: time | None
     messages: list[PlannedMessage]
-
-
-@dataclass(frozen=True)
-class ScheduleChange:
-    """What enrolling did to one step's pending message."""
-
-    step_id: str
-    action: str  # "add", "move", "restore" (after a cancel), "keep", "cancel"
-    old_due_at: datetime | None
-    new_due_at: datetime | None
-    reason: str | None = None
+    clear_phone_invalid: bool = False  # a new number: the provider's refusal of the old one ends
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# Defined in the pure core, where the enrollment diff reads it.
+from reminders.schedule_diff import MessageStatus as MessageStatus
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores instants as naive UTC and returns them timezone-aware, on every database."""
@@ -42,17 +45,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
-
-
-class MessageStatus(StrEnum):
-    """Life of an outbox row."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
 
 
 class EnrollmentStatus(StrEnum):

@@ -1,0 +1,180 @@
+"""The enrollment diff: stored messages + a newly computed schedule -> the changes between them.
+
+Pure, like `reminders.schedule`: values in, values out. The store reads an enrollment's rows,
+asks `diff_schedule` what to do and applies the answer in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from reminders.schedule import PlannedMessage
+
+NO_LONGER_APPLIES = "step no longer applies to this patient"
+BEING_SENT = "being sent now"
+
+
+class MessageStatus(StrEnum):
+    """Life of an outbox row."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """What the diff needs to know about one existing outbox row."""
+
+    id: int
+    step_id: str
+    status: str
+    due_at: datetime
+    send_before: datetime
+    channel: str
+    language: str
+    template: str
+    plan_version: int
+    status_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleChange:
+    """What enrolling did to one step's pending message."""
+
+    step_id: str
+    action: str  # "add", "move", "restore" (after a cancel), "keep", "cancel"
+    old_due_at: datetime | None
+    new_due_at: datetime | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Replan:
+    """Bring a pending (or cancelled) row to a planned message: new times, status, no attempts."""
+
+    row_id: int
+    message: PlannedMessage
+
+
+@dataclass(frozen=True)
+class Retime:
+    """A row a worker holds keeps its claim; only its schedule follows the plan."""
+
+    row_id: int
+    message: PlannedMessage
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """A pending row whose step the plan no longer has."""
+
+    row_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScheduleDiff:
+    """The row changes for one enrollment, and what each step saw."""
+
+    inserts: list[PlannedMessage] = field(default_factory=list)
+    replans: list[Replan] = field(default_factory=list)
+    retimes: list[Retime] = field(default_factory=list)
+    cancels: list[Cancel] = field(default_factory=list)
+    changes: list[ScheduleChange] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """True when applying it would change no row."""
+        return not (self.inserts or self.replans or self.retimes or self.cancels)
+
+
+def planned_status(message: PlannedMessage) -> MessageStatus:
+    """The status a planned message is stored with."""
+    return MessageStatus.SKIPPED if message.skip_reason else MessageStatus.PENDING
+
+
+def diff_schedule(
+    existing: Sequence[StoredMessage], planned: Sequence[PlannedMessage], plan_version: int
+) -> ScheduleDiff:
+    """The changes that bring an enrollment's rows (`existing`) to its schedule (`planned`).
+
+    A sent step is never planned again; a pending row moves to its new time; a cancelled one
+    comes back; a skip or failure at the same time stands, once; a pending row whose step is
+    gone is cancelled; a row being sent keeps its claim and only follows the new times.
+    """
+    diff = ScheduleDiff()
+    rows = sorted(existing, key=lambda r: r.id)
+    done = {row.step_id for row in rows if row.status == MessageStatus.SENT}
+    pending = {row.step_id: row for row in rows if row.status == MessageStatus.PENDING}
+    in_flight = {row.step_id: row for row in rows if row.status == MessageStatus.SENDING}
+    latest = {row.step_id: row for row in rows}
+    wanted = {m.step_id: m for m in planned}
+    for step_id, message in wanted.items():
+        if step_id in done:
+            continue
+        if step_id in in_flight:
+            diff.changes.append(_retime(in_flight[step_id], message, diff))
+            continue
+        status = planned_status(message)
+        previous = latest.get(step_id)
+        row = pending.get(step_id)
+        if row is None and previous is not None:
+            if previous.status == MessageStatus.CANCELLED:
+                row = previous  # enrolled again after a cancel: the row comes back
+            elif previous.due_at == message.due_at:
+                # Skipped or failed at this same time: that outcome stands, once.
+                diff.changes.append(
+                    ScheduleChange(step_id, "keep", previous.due_at, previous.due_at)
+                )
+                continue
+        if row is None:
+            diff.inserts.append(message)
+            diff.changes.append(
+                ScheduleChange(step_id, "add", None, message.due_at, message.skip_reason)
+            )
+            continue
+        if _unchanged(row, message, plan_version, status):
+            diff.changes.append(ScheduleChange(step_id, "keep", row.due_at, row.due_at))
+            continue
+        diff.replans.append(Replan(row.id, message))
+        action = "restore" if row.status == MessageStatus.CANCELLED else "move"
+        diff.changes.append(
+            ScheduleChange(step_id, action, row.due_at, message.due_at, message.skip_reason)
+        )
+    for step_id, row in pending.items():
+        if step_id not in wanted:
+            diff.cancels.append(Cancel(row.id, NO_LONGER_APPLIES))
+            diff.changes.append(
+                ScheduleChange(step_id, "cancel", row.due_at, None, NO_LONGER_APPLIES)
+            )
+    return diff
+
+
+def _unchanged(
+    row: StoredMessage, message: PlannedMessage, plan_version: int, status: MessageStatus
+) -> bool:
+    return (
+        row.due_at == message.due_at
+        and row.send_before == message.send_before
+        and row.channel == message.channel
+        and row.language == message.language
+        and row.template == message.template
+        and row.plan_version == plan_version
+        and row.status == status == MessageStatus.PENDING
+    )
+
+
+def _retime(row: StoredMessage, message: PlannedMessage, diff: ScheduleDiff) -> ScheduleChange:
+    """A message a worker holds keeps its claim, but a retry or deferral of it must follow the
+    new schedule (a pre-procedure instruction must not outlive a procedure moved earlier)."""
+    if row.due_at == message.due_at and row.send_before == message.send_before:
+        return ScheduleChange(message.step_id, "keep", row.due_at, row.due_at)
+    diff.retimes.append(Retime(row.id, message))
+    return ScheduleChange(message.step_id, "move", row.due_at, message.due_at, BEING_SENT)
