@@ -1,5 +1,6 @@
-"""Property-based check of the staff API against its own OpenAPI schema: no generated input,
-valid or not, makes it answer 5xx. In-process (ASGI), derandomized, bounded in examples."""
+"""Property-based check of the staff API against its own OpenAPI schema, on SQLite and
+PostgreSQL: no generated input, valid or not, makes it answer 5xx or with a status, content type
+or body the schema does not document. In-process (ASGI), derandomized, bounded in examples."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ from typing import Any
 import pytest
 import schemathesis
 from api_fixtures import make_settings
+from conftest import postgres_schema_url
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from reminders.api.app import create_app
 from reminders.api.keys import create_key
@@ -42,6 +49,12 @@ CASES = [
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
     if not (mode is GenerationMode.NEGATIVE and (method, path) in NO_INPUT)
 ]
+CONFORMANCE = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 FUZZ = settings(
     max_examples=25,
     derandomize=True,
@@ -59,10 +72,17 @@ class Target:
     headers: dict[str, str]
 
 
-@pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    """One service (with a patient, so some requests find one) for the whole module."""
-    app = App.from_settings(make_settings(tmp_path_factory.mktemp("schemathesis")))
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
+    """One service (with a patient, so some requests find one) per database for the module."""
+    root = tmp_path_factory.mktemp("schemathesis")
+    urls = postgres_schema_url() if request.param == "postgresql" else None
+    overrides = {"database_url": next(urls)} if urls is not None else {}
+    app = App.from_settings(make_settings(root, **overrides))
     key, _ = create_key(app, "schemathesis")
     app.enrollment().enroll_one(
         {
@@ -72,11 +92,14 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
             "timezone": "UTC",
             "plan": "knee",
             "procedure_date": "2026-03-02",
+            "sms_consent": True,
         }
     )
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(app))
     yield Target(schema, {"Authorization": f"Bearer {key}", "X-API-Key": key})
     app.close()
+    if urls is not None:
+        next(urls, None)  # drops the schema
 
 
 def test_every_operation_of_the_schema_is_fuzzed(target: Target) -> None:
@@ -98,7 +121,7 @@ def test_no_request_makes_the_api_fail(
     @given(case=operation.as_strategy(mode, headers=target.headers))
     @FUZZ
     def no_server_error(case: Any) -> None:
-        response = case.call_and_validate(headers=target.headers, checks=[not_a_server_error])
+        response = case.call_and_validate(headers=target.headers, checks=CONFORMANCE)
         statuses.append(response.status_code)
 
     no_server_error()

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from reminders.api import routes_activity, routes_health, routes_patients, routes_plans, webhooks
 from reminders.api.access_log import install_access_log_scrubber
 from reminders.api.auth import ApiKeyMiddleware
+from reminders.api.body_limit import BodyLimitMiddleware
 from reminders.api.context import ApiContext
 from reminders.api.errors import CatchAllMiddleware, install_error_handlers
 from reminders.app import App
@@ -40,6 +41,7 @@ def create_app(app: App, service: DispatchService | None = None) -> FastAPI:
     api.include_router(webhooks.router)
     api.include_router(routes_health.router)
     api.add_middleware(ApiKeyMiddleware, access=context.storage.access)
+    api.add_middleware(BodyLimitMiddleware)  # before the key and signature checks read anything
     api.add_middleware(CatchAllMiddleware)  # added last: the outermost, so it sees everything
     install_access_log_scrubber()
     return api

@@ -26,6 +26,7 @@ from reminders.errors import (
     ReminderError,
     TemplateError,
 )
+from reminders.inputs import explain
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,19 @@ def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in errors):
+        message = "not valid JSON; send one JSON object"
+        body = error_body(
+            "validation_error", f"body: {message}", [{"field": "body", "message": message}]
+        )
+        return JSONResponse(body, status_code=422)
     fields = [
         {
             "field": field_name(error.get("loc", ())),
-            "message": str(error.get("msg", "invalid")).removeprefix("Value error, "),
+            "message": explain(str(error.get("type", "")), str(error.get("msg", "invalid"))),
         }
-        for error in exc.errors()
+        for error in errors
     ]
     message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
     return JSONResponse(error_body("validation_error", message, fields), status_code=422)

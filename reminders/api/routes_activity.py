@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
 from reminders.api.auth import RequireApiKey
-from reminders.api.context import Context
+from reminders.api.context import ApiContext, Context
 from reminders.api.schemas import (
+    ERROR_RESPONSES,
     ErrorOut,
     FlagOut,
     InboundOut,
-    Instant,
     MessageOut,
     OutcomeOut,
     Text,
 )
+from reminders.errors import EnrollmentError, InputProblem
+from reminders.inputs import since_instant
 from reminders.store.inbound_schema import FlagKind, InboundKind
 from reminders.store.schema import MessageStatus
 
@@ -25,13 +28,32 @@ router = APIRouter(
     tags=["activity"],
     dependencies=[RequireApiKey],
     responses={
-        401: {"model": ErrorOut, "description": "No valid API key."},
-        422: {"model": ErrorOut, "description": "A field is invalid; `fields` names it."},
+        **ERROR_RESPONSES,
     },
 )
 
 Limit = Annotated[int, Query(ge=1, le=5000)]
-Since = Annotated[Instant | None, Query(description="Only since this instant (UTC if no offset).")]
+Since = Annotated[
+    Text | None,
+    Query(
+        max_length=40,
+        description="Only since then: a duration back from now (24h, 7d) or an ISO date/time "
+        "(UTC if no offset).",
+        examples=["24h"],
+    ),
+]
+
+
+def _since(value: str | None, ctx: ApiContext) -> datetime | None:
+    """The `since` parameter as an instant, or a 422 naming it."""
+    if value is None:
+        return None
+    try:
+        return since_instant(value, ctx.enrollment.clock())
+    except ValueError as exc:
+        raise EnrollmentError([InputProblem("since", str(exc))]) from None
+
+
 PatientFilter = Annotated[Text | None, Query(max_length=128, description="One patient only.")]
 
 
@@ -44,7 +66,7 @@ def list_messages(
 ) -> list[MessageOut]:
     """Outbound messages, most recently changed first."""
     messages = ctx.storage.outbox.list_messages(
-        status=status.value if status else None, since=since, limit=limit
+        status=status.value if status else None, since=_since(since, ctx), limit=limit
     )
     return [MessageOut.model_validate(m) for m in messages]
 
@@ -59,7 +81,10 @@ def list_replies(
 ) -> list[InboundOut]:
     """SMS patients (and unknown numbers) sent us, newest first."""
     replies = ctx.storage.inbound.list_inbound(
-        external_id=patient, kind=kind.value if kind else None, since=since, limit=limit
+        external_id=patient,
+        kind=kind.value if kind else None,
+        since=_since(since, ctx),
+        limit=limit,
     )
     return [InboundOut.model_validate(r) for r in replies]
 
@@ -72,7 +97,9 @@ def list_outcomes(
     limit: Limit = 500,
 ) -> list[OutcomeOut]:
     """Relief-check answers (leg pain, walking), newest first."""
-    outcomes = ctx.storage.outcomes.list_outcomes(external_id=patient, since=since, limit=limit)
+    outcomes = ctx.storage.outcomes.list_outcomes(
+        external_id=patient, since=_since(since, ctx), limit=limit
+    )
     return [OutcomeOut.model_validate(o) for o in outcomes]
 
 
@@ -98,7 +125,7 @@ def list_flags(
     "/flags/{flag_id}/resolve",
     responses={404: {"model": ErrorOut, "description": "No such flag."}},
 )
-def resolve_flag(flag_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ctx: Context) -> FlagOut:
+def resolve_flag(flag_id: Annotated[int, Path(ge=1, le=2**31 - 1)], ctx: Context) -> FlagOut:
     """Mark a flag as dealt with."""
     return FlagOut.model_validate(
         ctx.storage.outcomes.resolve_flag(flag_id, ctx.enrollment.clock())

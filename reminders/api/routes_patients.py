@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Path, Query, Response, status
 from reminders.api.auth import RequireApiKey
 from reminders.api.context import Context
 from reminders.api.schemas import (
+    ERROR_RESPONSES,
     CancelBody,
     CancelOut,
     EnrollmentBody,
@@ -29,8 +30,7 @@ router = APIRouter(
     tags=["patients"],
     dependencies=[RequireApiKey],
     responses={
-        401: {"model": ErrorOut, "description": "No valid API key."},
-        422: {"model": ErrorOut, "description": "A field is invalid; `fields` names it."},
+        **ERROR_RESPONSES,
     },
 )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -11,6 +10,7 @@ from reminders.api.auth import RequireApiKey
 from reminders.api.context import Context
 from reminders.api.preview import preview_schedule
 from reminders.api.schemas import (
+    ERROR_RESPONSES,
     ErrorOut,
     KeyValue,
     PlanOut,
@@ -18,8 +18,8 @@ from reminders.api.schemas import (
     ProcedureDate,
     StepOut,
     Text,
-    TimeZoneName,
 )
+from reminders.inputs import LocalTime, TimeZoneName
 from reminders.plans.model import Plan
 from reminders.templating.context import Clinic
 
@@ -28,9 +28,8 @@ router = APIRouter(
     tags=["plans"],
     dependencies=[RequireApiKey],
     responses={
-        401: {"model": ErrorOut, "description": "No valid API key."},
+        **ERROR_RESPONSES,
         409: {"model": ErrorOut, "description": "The plan files do not pass their check."},
-        422: {"model": ErrorOut, "description": "A field is invalid; `fields` names it."},
     },
 )
 
@@ -73,7 +72,7 @@ def preview(
     ctx: Context,
     procedure_date: ProcedureDate,
     tz: Annotated[TimeZoneName, Query(max_length=64, description="The patient's IANA zone.")],
-    procedure_time: time | None = None,
+    procedure_time: LocalTime | None = None,
     language: Annotated[Text | None, Query(max_length=16)] = None,
     channel: Literal["sms", "email"] = "sms",
     first_name: Annotated[Text, Query(min_length=1, max_length=128)] = "Alex",

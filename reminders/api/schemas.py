@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-# Procedures outside these years are typing mistakes, and far dates overflow date arithmetic.
-EARLIEST_PROCEDURE = date(2000, 1, 1)
-LATEST_PROCEDURE = date(2099, 12, 31)
-
-
-def _storable(value: str) -> str:
-    """Refuse text no database can store: NUL characters and unpaired surrogates."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("is not valid Unicode text") from None
-    return value
-
-
-def _procedure_date(value: date) -> date:
-    if not EARLIEST_PROCEDURE <= value <= LATEST_PROCEDURE:
-        raise ValueError(f"must be between {EARLIEST_PROCEDURE} and {LATEST_PROCEDURE}")
-    return value
+from reminders.inputs import LocalTime, ProcedureDate, Text, storable
 
 
 def _utc_instant(value: datetime) -> datetime:
@@ -39,14 +19,6 @@ def _utc_instant(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _time_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Chicago)") from None
-    return value
-
-
 def _key_value(value: str) -> str:
     key, sep, _ = value.partition("=")
     if not sep or not key.strip():
@@ -54,11 +26,8 @@ def _key_value(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_storable)]
-TimeZoneName = Annotated[str, AfterValidator(_storable), AfterValidator(_time_zone)]
-KeyValue = Annotated[str, AfterValidator(_storable), AfterValidator(_key_value)]
+KeyValue = Annotated[str, AfterValidator(storable), AfterValidator(_key_value)]
 Instant = Annotated[datetime, AfterValidator(_utc_instant)]
-ProcedureDate = Annotated[date, AfterValidator(_procedure_date)]
 
 
 class _Body(BaseModel):
@@ -87,6 +56,15 @@ class ErrorOut(BaseModel):
     fields: list[FieldProblem] = Field(default_factory=list)
 
 
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body is not JSON (or cannot be read)."},
+    401: {"model": ErrorOut, "description": "No valid API key."},
+    413: {"model": ErrorOut, "description": "The body is over 1,000,000 bytes."},
+    422: {"model": ErrorOut, "description": "A field is invalid; `fields` names it."},
+}
+"""The error answers every staff route can give."""
+
+
 # -- requests -------------------------------------------------------------------------------
 
 
@@ -106,7 +84,7 @@ class EnrollmentBody(_Body):
     sms_consent: bool = True
     plan: Text = Field(min_length=1, max_length=64)
     procedure_date: ProcedureDate
-    procedure_time: time | None = None
+    procedure_time: LocalTime | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -121,7 +99,7 @@ class PatientPatch(_Body):
     preferred_channel: Text | None = Field(default=None, max_length=16)
     sms_consent: bool | None = None
     procedure_date: ProcedureDate | None = None
-    procedure_time: time | None = None
+    procedure_time: LocalTime | None = None
     attributes: dict[str, Any] | None = None
 
 
@@ -129,7 +107,7 @@ class RescheduleBody(_Body):
     """Move a patient's procedure; pending messages follow, sent ones stay."""
 
     procedure_date: ProcedureDate
-    procedure_time: time | None = None
+    procedure_time: LocalTime | None = None
     plan: Text | None = Field(default=None, max_length=64, description="When on several plans.")
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from reminders.plans.durations import parse_duration
+from reminders.inputs import since_instant
 
 
 def parse_date(value: str, option: str = "--procedure-date") -> date:
@@ -57,17 +57,9 @@ def parse_since(value: str | None, now: datetime) -> datetime | None:
     if value is None:
         return None
     try:
-        return now - parse_duration(value)
-    except ValueError:
-        pass
-    try:
-        instant = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise typer.BadParameter(
-            f"expected a duration such as 24h or 7d, or an ISO date/time, got {value!r}",
-            param_hint="--since",
-        ) from None
-    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+        return since_instant(value, now)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
