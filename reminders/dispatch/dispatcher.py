@@ -136,13 +136,11 @@ class Dispatcher:
             limit = self.settings.batch_size
             if max_messages is not None:
                 limit = min(limit, max_messages - report.handled)
-            batch = self.outbox.claim_due(self.clock(), self.worker_id, limit)
-            if not batch:
+            claim = self.outbox.claim_batch(self.clock(), self.worker_id, limit)
+            if not claim.messages:
                 break
-            ledger = SmsLedger(
-                self.outbox.sms_sent_at(m.patient_id for m in batch if m.channel == "sms")
-            )
-            for message in batch:
+            ledger = SmsLedger(claim.sms_sent_at)
+            for message in claim.messages:
                 report.add(self._guarded(message, partial(self.process, message, ledger)))
         return report
 
@@ -211,7 +209,9 @@ class Dispatcher:
         message = held
         now = self.clock()
         if ledger is None:
-            ledger = SmsLedger(self.outbox.sms_sent_at([message.patient_id]))
+            ledger = SmsLedger(
+                self.outbox.sms_sent_at([message.patient_id], excluding=[message.id])
+            )
         if message.enrollment_status != EnrollmentStatus.ACTIVE.value:
             self.outbox.record_skipped(
                 message.id, now, "enrollment cancelled", worker=self.worker_id
@@ -261,8 +261,8 @@ class Dispatcher:
         except Exception as exc:  # a template failure fails this message only
             return self._render_failed(message, now, exc)
         outcome = self._send(message, outgoing)
-        if outcome == "sent" and message.channel == "sms":
-            ledger.add(message.patient_id, now)
+        if outcome in ("sent", "unsettled") and message.channel == "sms":
+            ledger.add(message.patient_id, now)  # an unknown outcome counts until settled
         return outcome
 
     def _render_failed(self, message: ClaimedMessage, now: datetime, exc: Exception) -> str:

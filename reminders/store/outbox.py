@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.sql.elements import ClauseElement
 
 from reminders.errors import NotFoundError
 from reminders.store.database import Database, chunks
 from reminders.store.queries import claimed, claimed_query, view, view_query
-from reminders.store.records import ClaimedMessage, DeliveryUpdate, MessageView
+from reminders.store.records import ClaimedBatch, ClaimedMessage, DeliveryUpdate, MessageView
 from reminders.store.schema import Message, MessageStatus, Patient
 
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
@@ -49,24 +49,49 @@ class Outbox:
             )
 
     def claim_due(self, now: datetime, worker: str, limit: int) -> list[ClaimedMessage]:
-        """Atomically take up to `limit` due messages for one worker.
+        """Atomically take up to `limit` due messages (and the rest of their patients' due
+        messages) for one worker; see `claim_batch`."""
+        return self.claim_batch(now, worker, limit).messages
 
-        On PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED so that
-        concurrent workers take disjoint sets; on SQLite the write lock taken at BEGIN
-        IMMEDIATE serialises claims.
+    def claim_batch(self, now: datetime, worker: str, limit: int) -> ClaimedBatch:
+        """Take due messages for one worker, every due message of a patient together, with
+        the SMS history of those patients read in the same transaction.
+
+        Caps hold with any number of workers: a patient is claimed by one worker at a time
+        (on PostgreSQL the patient rows are locked FOR UPDATE SKIP LOCKED; on SQLite the write
+        lock taken at BEGIN IMMEDIATE serialises claims), and the history counts SMS sent and
+        SMS another worker holds in "sending" (outcome not known yet) alike.
         """
         with self.database.session() as session:
-            candidates = (
-                select(Message.id)
+            due = (
+                select(Message.patient_id)
                 .where(Message.status == MessageStatus.PENDING.value)
                 .where(Message.next_attempt_at <= now)
                 .order_by(Message.next_attempt_at, Message.id)
                 .limit(limit)
-                .with_for_update(skip_locked=True)
             )
-            ids = list(session.scalars(candidates))
+            wanted = list(dict.fromkeys(session.scalars(due)))
+            if not wanted:
+                return ClaimedBatch([], {})
+            patients = list(
+                session.scalars(
+                    select(Patient.id)
+                    .where(Patient.id.in_(wanted))
+                    .order_by(Patient.id)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            ids = list(
+                session.scalars(
+                    select(Message.id)
+                    .where(Message.patient_id.in_(patients))
+                    .where(Message.status == MessageStatus.PENDING.value)
+                    .where(Message.next_attempt_at <= now)
+                    .order_by(Message.next_attempt_at, Message.id)
+                )
+            )
             if not ids:
-                return []
+                return ClaimedBatch([], {})
             session.execute(
                 update(Message)
                 .where(Message.id.in_(ids))
@@ -79,7 +104,10 @@ class Outbox:
                 )
             )
             rows = session.execute(claimed_query().where(Message.id.in_(ids))).all()
-        return [claimed(row) for row in rows]
+            messages = [claimed(row) for row in rows]
+            texted = [m.patient_id for m in messages if m.channel == "sms"]
+            history = _sms_sent_at(session.connection(), texted, excluding=ids)
+        return ClaimedBatch(messages, history)
 
     def stale_claims(self, older_than: datetime, limit: int = 500) -> list[ClaimedMessage]:
         """Messages left in 'sending' by a worker that died before recording the outcome."""
@@ -253,22 +281,13 @@ class Outbox:
             self._finish_statements[key] = statement
         return statement
 
-    def sms_sent_at(self, patient_ids: Iterable[int]) -> dict[int, list[datetime]]:
-        """When each of these patients was sent an SMS, for a whole claimed batch at once."""
-        sent: dict[int, list[datetime]] = defaultdict(list)
-        ids = sorted(set(patient_ids))
-        if not ids:
-            return sent
-        query = select(MESSAGES.c.patient_id, MESSAGES.c.sent_at).where(
-            MESSAGES.c.patient_id.in_(bindparam("ids", expanding=True)),
-            MESSAGES.c.channel == "sms",
-            MESSAGES.c.status == MessageStatus.SENT.value,
-        )
+    def sms_sent_at(
+        self, patient_ids: Iterable[int], *, excluding: Collection[int] = ()
+    ) -> dict[int, list[datetime]]:
+        """When each of these patients was sent an SMS, counting SMS in "sending" (their
+        outcome is not known yet) other than the `excluding` messages, at their claim time."""
         with self.database.engine.begin() as connection:
-            for chunk in chunks(ids):
-                for patient_id, sent_at in connection.execute(query, {"ids": list(chunk)}):
-                    sent[patient_id].append(sent_at)
-        return sent
+            return _sms_sent_at(connection, patient_ids, excluding=excluding)
 
     def update_delivery_status(
         self, provider_message_id: str, status: str, error_code: str | None, now: datetime
@@ -339,3 +358,26 @@ class Outbox:
         with self.database.session() as session:
             rows = session.execute(select(Message.status, func.count()).group_by(Message.status))
             return {status: int(count) for status, count in rows}
+
+
+_SMS_HISTORY = select(
+    MESSAGES.c.id,
+    MESSAGES.c.patient_id,
+    func.coalesce(MESSAGES.c.sent_at, MESSAGES.c.claimed_at),
+).where(
+    MESSAGES.c.patient_id.in_(bindparam("ids", expanding=True)),
+    MESSAGES.c.channel == "sms",
+    MESSAGES.c.status.in_([MessageStatus.SENT.value, MessageStatus.SENDING.value]),
+)
+
+
+def _sms_sent_at(
+    connection: Connection, patient_ids: Iterable[int], *, excluding: Collection[int] = ()
+) -> dict[int, list[datetime]]:
+    sent: dict[int, list[datetime]] = defaultdict(list)
+    skip = set(excluding)
+    for chunk in chunks(sorted(set(patient_ids))):
+        for message_id, patient_id, at in connection.execute(_SMS_HISTORY, {"ids": list(chunk)}):
+            if message_id not in skip and at is not None:
+                sent[patient_id].append(at)
+    return sent

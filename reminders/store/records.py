@@ -134,6 +134,15 @@ class ClaimedMessage:
     enrollment_status: str
 
 
+@dataclass(frozen=True)
+class ClaimedBatch:
+    """Messages one worker claimed, with when their patients were last texted (SMS sent, or
+    held in "sending" by another claim), read in the same transaction as the claim."""
+
+    messages: list[ClaimedMessage]
+    sms_sent_at: dict[int, list[datetime]]
+
+
 # -- the two-way side: API keys, inbound SMS, outcomes, flags -----------------------------
 
 
