@@ -28,6 +28,16 @@ class MessageStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class ChangeAction(StrEnum):
+    """What enrolling did to one step's message."""
+
+    ADD = "add"
+    MOVE = "move"
+    RESTORE = "restore"  # back from cancelled
+    KEEP = "keep"
+    CANCEL = "cancel"
+
+
 @dataclass(frozen=True)
 class StoredMessage:
     """What the diff needs to know about one existing outbox row."""
@@ -49,7 +59,7 @@ class ScheduleChange:
     """What enrolling did to one step's pending message."""
 
     step_id: str
-    action: str  # "add", "move", "restore" (after a cancel), "keep", "cancel"
+    action: ChangeAction
     old_due_at: datetime | None
     new_due_at: datetime | None
     reason: str | None = None
@@ -131,20 +141,22 @@ def diff_schedule(
             elif previous.due_at == message.due_at:
                 # Skipped or failed at this same time: that outcome stands, once.
                 diff.changes.append(
-                    ScheduleChange(step_id, "keep", previous.due_at, previous.due_at)
+                    ScheduleChange(step_id, ChangeAction.KEEP, previous.due_at, previous.due_at)
                 )
                 continue
         if row is None:
             diff.inserts.append(message)
             diff.changes.append(
-                ScheduleChange(step_id, "add", None, message.due_at, message.skip_reason)
+                ScheduleChange(step_id, ChangeAction.ADD, None, message.due_at, message.skip_reason)
             )
             continue
         if _unchanged(row, message, plan_version, status):
-            diff.changes.append(ScheduleChange(step_id, "keep", row.due_at, row.due_at))
+            diff.changes.append(ScheduleChange(step_id, ChangeAction.KEEP, row.due_at, row.due_at))
             continue
         diff.replans.append(Replan(row.id, message))
-        action = "restore" if row.status == MessageStatus.CANCELLED else "move"
+        action = (
+            ChangeAction.RESTORE if row.status == MessageStatus.CANCELLED else ChangeAction.MOVE
+        )
         diff.changes.append(
             ScheduleChange(step_id, action, row.due_at, message.due_at, message.skip_reason)
         )
@@ -152,7 +164,7 @@ def diff_schedule(
         if step_id not in wanted:
             diff.cancels.append(Cancel(row.id, NO_LONGER_APPLIES))
             diff.changes.append(
-                ScheduleChange(step_id, "cancel", row.due_at, None, NO_LONGER_APPLIES)
+                ScheduleChange(step_id, ChangeAction.CANCEL, row.due_at, None, NO_LONGER_APPLIES)
             )
     return diff
 
@@ -175,6 +187,8 @@ def _retime(row: StoredMessage, message: PlannedMessage, diff: ScheduleDiff) -> 
     """A message a worker holds keeps its claim, but a retry or deferral of it must follow the
     new schedule (a pre-procedure instruction must not outlive a procedure moved earlier)."""
     if row.due_at == message.due_at and row.send_before == message.send_before:
-        return ScheduleChange(message.step_id, "keep", row.due_at, row.due_at)
+        return ScheduleChange(message.step_id, ChangeAction.KEEP, row.due_at, row.due_at)
     diff.retimes.append(Retime(row.id, message))
-    return ScheduleChange(message.step_id, "move", row.due_at, message.due_at, BEING_SENT)
+    return ScheduleChange(
+        message.step_id, ChangeAction.MOVE, row.due_at, message.due_at, BEING_SENT
+    )

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from reminders.inputs import LocalTime, ProcedureDate, Text, storable
+from reminders.schedule_diff import ChangeAction
 
 
 def _utc_instant(value: datetime) -> datetime:
@@ -125,7 +126,7 @@ class ScheduleChangeOut(_Out):
     """What enrolling did to one step's pending message."""
 
     step_id: str
-    action: Literal["add", "move", "restore", "keep", "cancel"]
+    action: ChangeAction
     old_due_at: datetime | None
     new_due_at: datetime | None
     reason: str | None

@@ -1,0 +1,78 @@
+"""Every action enrolling can report has a place in the API's response model, so no write
+answers 500 after it was saved (re-enrolling or rescheduling after a cancel restores rows)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_fixtures import World, running_world
+
+from reminders.api.schemas import ScheduleChangeOut
+from reminders.schedule_diff import ChangeAction
+
+ANA = "+12025550143"
+BODY: dict[str, Any] = {
+    "external_id": "ana",
+    "first_name": "Ana",
+    "phone": ANA,
+    "timezone": "UTC",
+    "plan": "knee",
+    "procedure_date": "2026-03-02",
+}
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with running_world(tmp_path) as started:
+        yield started
+
+
+@pytest.mark.parametrize("action", list(ChangeAction))
+def test_the_response_model_takes_every_action(action: ChangeAction) -> None:
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    change = ScheduleChangeOut.model_validate(
+        {"step_id": "welcome", "action": action, "old_due_at": at, "new_due_at": at, "reason": None}
+    )
+
+    assert change.action is action
+
+
+def test_the_openapi_document_lists_every_action(world: World) -> None:
+    schemas = world.client.get("/openapi.json").json()["components"]["schemas"]
+
+    assert set(schemas["ChangeAction"]["enum"]) == {action.value for action in ChangeAction}
+
+
+def cancel(world: World) -> None:
+    response = world.client.post("/v1/patients/ana/cancel", headers=world.headers)
+    assert response.status_code == 200
+
+
+def test_enrolling_again_after_a_cancel_is_200_and_restores_the_messages(world: World) -> None:
+    assert world.client.post("/v1/enrollments", json=BODY, headers=world.headers).status_code == 201
+    cancel(world)
+
+    response = world.client.post("/v1/enrollments", json=BODY, headers=world.headers)
+
+    assert response.status_code == 200, response.text
+    assert {c["action"] for c in response.json()["changes"]} == {"restore"}
+    statuses = {m["status"] for m in world.timeline("ana")["messages"]}
+    assert statuses == {"pending"}
+
+
+def test_rescheduling_after_a_cancel_is_200_and_reports_what_it_saved(world: World) -> None:
+    assert world.client.post("/v1/enrollments", json=BODY, headers=world.headers).status_code == 201
+    cancel(world)
+
+    response = world.client.post(
+        "/v1/patients/ana/reschedule", json={"procedure_date": "2026-03-09"}, headers=world.headers
+    )
+
+    assert response.status_code == 200, response.text
+    actions = [c["action"] for c in response.json()["changes"]]
+    pending = [m for m in world.timeline("ana")["messages"] if m["status"] == "pending"]
+    assert actions.count("restore") == len(pending) > 0
