@@ -17,6 +17,7 @@ class OutgoingMessage:
     body: str  # SMS text, or the plain-text part of an email
     subject: str | None = None
     html: str | None = None
+    uid: str | None = None  # unique across databases; the same on every attempt
 
 
 @dataclass(frozen=True)

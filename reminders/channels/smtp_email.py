@@ -19,10 +19,11 @@ log = logging.getLogger(__name__)
 _EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
-def message_id_for(outbox_id: int, from_address: str) -> str:
-    """The Message-ID of an outbox message: the same on every attempt, so duplicates show."""
+def message_id_for(message: OutgoingMessage, from_address: str) -> str:
+    """The Message-ID of an outbox message: the same on every attempt, so a resent copy is
+    dropped, and built from the message's random uid, so no other database repeats it."""
     domain = parseaddr(from_address)[1].rpartition("@")[2] or "localhost"
-    return f"<reminder-{outbox_id}@{domain}>"
+    return f"<reminder-{message.uid or message.outbox_id}@{domain}>"
 
 
 class SmtpEmailChannel(Channel):
@@ -81,7 +82,7 @@ class SmtpEmailChannel(Channel):
         if message.subject is not None:
             email["Subject"] = message.subject
         email["Date"] = formatdate(localtime=True)
-        email["Message-ID"] = message_id_for(message.outbox_id, self._from)
+        email["Message-ID"] = message_id_for(message, self._from)
         email.set_content(message.body)
         if message.html is not None:
             email.add_alternative(message.html, subtype="html")

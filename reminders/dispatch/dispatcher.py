@@ -341,6 +341,7 @@ class Dispatcher:
             body=rendered.body,
             subject=rendered.subject,
             html=rendered.html,
+            uid=message.uid,
         )
 
     def _render(self, message: ClaimedMessage, plan: Plan, first_sms: bool) -> RenderedMessage:

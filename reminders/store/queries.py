@@ -16,6 +16,7 @@ def claimed_query() -> Select[*tuple[Any, ...]]:
     return (
         select(
             Message.id,
+            Message.uid,
             Message.enrollment_id,
             Message.patient_id,
             Message.plan_id,

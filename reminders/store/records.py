@@ -132,6 +132,7 @@ class ClaimedMessage:
     procedure_date: date
     procedure_time: time | None
     enrollment_status: str
+    uid: str | None = None
 
 
 @dataclass(frozen=True)
