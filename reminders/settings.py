@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -23,7 +22,6 @@ class Settings(BaseSettings):
     plans_dir: Path = Path("plans")
     templates_dir: Path = Path("templates")
     default_region: str = "US"
-    default_timezone: str = "America/New_York"
     default_language: str = "en"
 
     clinic_name: str = "Your clinic"
@@ -70,9 +68,3 @@ class Settings(BaseSettings):
                 "warning-sign messages give it"
             )
         return problems
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
+from twilio_contract import TwilioContract
 
 from reminders.channels.base import OutgoingMessage
 from reminders.channels.twilio_sms import (
@@ -24,7 +25,6 @@ from reminders.channels.twilio_sms import (
 )
 from reminders.errors import DeliveryError, FailureKind
 from reminders.settings import Settings
-from reminders.testing.twilio_contract import TwilioContract
 from reminders.testing.twilio_standin import (
     TEST_ACCOUNT_SID,
     TEST_AUTH_TOKEN,

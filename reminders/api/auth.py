@@ -78,4 +78,3 @@ def _api_key(
 
 
 RequireApiKey = Depends(_api_key)
-ApiKeyUser = Annotated[ApiKeyRecord, RequireApiKey]

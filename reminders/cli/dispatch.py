@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.engine import make_url
 
+from reminders.api.app import create_app
 from reminders.app import App
 from reminders.channels.base import Channel
 from reminders.channels.console import ConsoleChannel
@@ -115,17 +116,6 @@ def _span(wait: timedelta) -> str:
     return f"{minutes // 1440} days"
 
 
-def load_api(app: App, service: DispatchService) -> Any | None:
-    """The HTTP API's ASGI app, or None when this install has no API module."""
-    try:
-        from reminders.api.app import create_app
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("reminders.api", "reminders.api.app"):
-            raise
-        return None
-    return create_app(app, service)
-
-
 @contextmanager
 def stop_on_signals() -> Iterator[threading.Event]:
     """An event set by SIGINT or SIGTERM, so both stop the service the same clean way."""
@@ -164,13 +154,8 @@ def serve(
     service = DispatchService(dispatcher, on_pass=lambda _report: replies.flag_missing_replies())
     host = host or state.settings.api_host
     port = port or state.settings.api_port
-    api = None if no_api else load_api(app, service)
-    if no_api:
-        api_line = "off (--no-api)"
-    elif api is None:
-        api_line = "not installed (no reminders.api module); running the dispatcher only"
-    else:
-        api_line = f"http://{host}:{port}"
+    api = None if no_api else create_app(app, service)
+    api_line = "off (--no-api)" if api is None else f"http://{host}:{port}"
     check_channels_at_start(dispatcher)
     with stop_on_signals() as stop:
         for line in banner(app, dispatcher, api_line):

@@ -19,12 +19,3 @@ def parse_duration(value: object) -> timedelta:
             amount, unit = match.groups()
             return timedelta(**{_UNITS[unit]: int(amount)})
     raise ValueError('expected a duration such as "30m", "12h", "2d" or "1w"')
-
-
-def format_duration(value: timedelta) -> str:
-    """Format a timedelta the way plan files write it."""
-    seconds = int(value.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600)):
-        if seconds % size == 0 and seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds // 60}m"

@@ -241,19 +241,19 @@ class Outbox:
             **extra,
         )
 
-    def _finish(self, message_id: int, worker: str | None, **values: Any) -> bool:
+    def _finish(self, message_id: int, worker: str | None, **values: Any) -> None:
         """Record an outcome of a message held in "sending" (by `worker`, when given).
 
-        Returns False when the row was not ours to settle (another worker took the claim
-        over). The hot path of dispatch: statements are built once per set of columns and
-        run on a plain connection.
+        A row that is not ours to settle (another worker took the claim over) is left alone.
+        The hot path of dispatch: statements are built once per set of columns and run on a
+        plain connection.
         """
         plain = all(not isinstance(v, ClauseElement) for v in values.values())
         with self.database.engine.begin() as connection:
             if plain:
                 statement = self._finish_statement(tuple(sorted(values)), worker is not None)
                 params = {"message_id": message_id, "claim_worker": worker, **values}
-                result = connection.execute(statement, params)
+                connection.execute(statement, params)
             else:
                 statement = (
                     update(MESSAGES)
@@ -263,8 +263,7 @@ class Outbox:
                 )
                 if worker is not None:
                     statement = statement.where(MESSAGES.c.claimed_by == worker)
-                result = connection.execute(statement)
-        return bool(result.rowcount)
+                connection.execute(statement)
 
     def _finish_statement(self, columns: tuple[str, ...], by_worker: bool) -> Any:
         key = (*columns, "+worker" if by_worker else "")

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, case, delete, func, insert, select, update
+from sqlalchemy import Table, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from reminders.errors import NotFoundError
@@ -366,13 +366,6 @@ class PatientRepository:
             )
             for p, e, pending, sent, failed in rows
         ]
-
-    def delete_all(self) -> None:
-        """Empty every table (tests and benchmarks)."""
-        with self.database.session() as session:
-            session.execute(delete(Message))
-            session.execute(delete(Enrollment))
-            session.execute(delete(Patient))
 
 
 def _is(status: MessageStatus) -> Any:
