@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reminders.errors import NotFoundError, PlanError
-from reminders.plans.check import check_loaded
+from reminders.plan_check.check import check_loaded
 from reminders.plans.loader import LoadedPlan, load_plans
 from reminders.templating.render import TemplateRenderer
 

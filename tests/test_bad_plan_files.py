@@ -10,7 +10,7 @@ import pytest
 from plan_fixtures import write_demo_plan
 
 from reminders.errors import PlanError, PlanProblem
-from reminders.plans.check import check_paths
+from reminders.plan_check.check import check_paths
 from reminders.plans.loader import MAX_PLAN_BYTES, load_plans
 
 BAD_PLANS = Path(__file__).parent / "bad_inputs" / "plans"

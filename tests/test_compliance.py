@@ -6,7 +6,7 @@ from pathlib import Path
 
 from plan_fixtures import write_demo_plan
 
-from reminders.plans.check import check_paths
+from reminders.plan_check.check import check_paths
 
 
 def _check(root: Path) -> list[str]:

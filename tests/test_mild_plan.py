@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reminders.plans.check import check_paths
+from reminders.plan_check.check import check_paths
 from reminders.plans.loader import LoadedPlan, load_plan
 from reminders.schedule import Enrollment, compute_schedule
 from reminders.templating.context import SAMPLE_CLINIC, Clinic, message_context

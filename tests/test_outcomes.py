@@ -284,7 +284,7 @@ def test_resolving_an_unknown_flag_is_404(world: World) -> None:
 
 
 def replies(world: World) -> ReplyService:
-    return ReplyService.from_app(world.app)
+    return world.app.replies()
 
 
 def test_a_relief_check_without_reply_for_72_hours_is_flagged_once(world: World) -> None:

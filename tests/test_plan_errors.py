@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reminders.errors import PlanError, PlanProblem
-from reminders.plans.check import check_paths
+from reminders.plan_check.check import check_paths
 from reminders.plans.loader import load_plan
 
 # Line numbers of the valid plan below, as the assertions use them.

@@ -10,7 +10,6 @@ import pytest
 from api_fixtures import RELIEF_4_AT, WELCOME_AT, World, running_world, twiml_message, utc
 
 from reminders.replies.keywords import Keyword, requested_keyword
-from reminders.replies.service import ReplyService
 
 ANA = "+12025550143"
 
@@ -63,7 +62,7 @@ def test_a_repeated_invalid_number_callback_does_not_stop_sms_again(world: World
     enrolled_and_welcomed(world)
     sid = world.sms.sent[0][0]
     world.status(sid, "failed", "21211")
-    replies = ReplyService.from_app(world.app)
+    replies = world.app.replies()
     patient_id = replies.inbound.patients_for_phone(ANA)[0].patient_id
     replies.inbound.clear_phone_invalid(patient_id, utc(WELCOME_AT))  # staff checked it
     replies.replan([patient_id])
@@ -161,9 +160,7 @@ def test_a_cancelled_enrollment_is_not_flagged_for_no_reply(world: World) -> Non
     )
     assert cancel.status_code == 200
 
-    flagged = ReplyService.from_app(world.app).flag_missing_replies(
-        utc(RELIEF_4_AT) + timedelta(days=4)
-    )
+    flagged = world.app.replies().flag_missing_replies(utc(RELIEF_4_AT) + timedelta(days=4))
 
     assert flagged == 0
     assert world.get("/v1/flags") == []
@@ -171,7 +168,7 @@ def test_a_cancelled_enrollment_is_not_flagged_for_no_reply(world: World) -> Non
 
 def test_the_store_knows_a_number_that_texted_stop(world: World) -> None:
     enrolled_and_welcomed(world)
-    store = ReplyService.from_app(world.app).inbound
+    store = world.app.replies().inbound
     world.text("+16175550100", "STOP")  # no patient has this number
     world.text(ANA, "STOP")
 

@@ -11,7 +11,7 @@ import pytest
 from plan_fixtures import write_demo_plan
 
 from reminders.errors import PlanProblem, TemplateError
-from reminders.plans.check import check_paths
+from reminders.plan_check.check import check_paths
 from reminders.plans.loader import load_plan
 from reminders.templating.context import sample_context
 from reminders.templating.render import TemplateRenderer

@@ -24,7 +24,6 @@ from api_fixtures import (
 )
 
 from reminders.replies.keywords import asks_to_stop, classify_keyword
-from reminders.replies.service import ReplyService
 from reminders.store.inbound import InboundRepository
 
 ANA = "+12025550143"
@@ -530,9 +529,7 @@ def test_the_two_way_flow_on_each_database(database_url: str, tmp_path: Path) ->
         world.status(ben_sid, "failed", "21211")
         world.text(ANA, "STOP")
         world.text(ANA, "START")
-        flagged = ReplyService.from_app(world.app).flag_missing_replies(
-            utc(RELIEF_4_AT) + timedelta(days=4)
-        )
+        flagged = world.app.replies().flag_missing_replies(utc(RELIEF_4_AT) + timedelta(days=4))
 
         assert world.get("/v1/outcomes")[0]["leg_pain"] == 4
         assert flagged == 1  # ben: ana answered

@@ -34,7 +34,7 @@ class ApiContext:
             app=app,
             storage=app.storage,
             enrollment=app.enrollment(),
-            replies=ReplyService.from_app(app),
+            replies=app.replies(),
             service=service,
         )
 

@@ -21,7 +21,6 @@ from reminders.api.schemas import (
 )
 from reminders.inputs import LocalTime, TimeZoneName
 from reminders.plans.model import Plan
-from reminders.templating.context import Clinic
 
 router = APIRouter(
     prefix="/v1",
@@ -82,12 +81,11 @@ def preview(
 ) -> PreviewOut:
     """The plan's messages for one procedure date and time zone, rendered for a sample patient."""
     plan = ctx.app.catalog.get(plan_id).plan
-    settings = ctx.app.settings
     attributes = dict(item.split("=", 1) for item in attr)
     messages = preview_schedule(
         plan,
         ctx.app.catalog.renderer,
-        Clinic(name=settings.clinic_name, phone=settings.clinic_phone),
+        ctx.app.clinic,
         procedure_date=procedure_date,
         timezone=tz,
         procedure_time=procedure_time,

@@ -28,7 +28,6 @@ from reminders.diagnostics import check_channels
 from reminders.dispatch.dispatcher import Dispatcher
 from reminders.dispatch.service import DispatchService
 from reminders.errors import FailureKind
-from reminders.replies.service import ReplyService
 from reminders.settings import Settings
 
 
@@ -150,7 +149,7 @@ def serve(
     state = get_state(ctx)
     app = state.app
     dispatcher = app.dispatcher()
-    replies = ReplyService.from_app(app)
+    replies = app.replies()
     service = DispatchService(dispatcher, on_pass=lambda _report: replies.flag_missing_replies())
     host = host or state.settings.api_host
     port = port or state.settings.api_port

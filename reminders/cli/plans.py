@@ -13,7 +13,7 @@ from reminders.cli.plan_preview import WIDE
 from reminders.cli.state import get_state
 from reminders.cli.texts import with_subject
 from reminders.errors import PlanProblem
-from reminders.plans.check import RenderedSample, check_paths
+from reminders.plan_check.check import RenderedSample, check_paths
 
 app = typer.Typer(help="Check, preview and roll out plan files.", no_args_is_help=True)
 app.command("preview")(plan_preview.preview)

@@ -63,7 +63,7 @@ class CliState:
     @property
     def clinic(self) -> Clinic:
         """Who messages come from, as templates name it."""
-        return Clinic(name=self.settings.clinic_name, phone=self.settings.clinic_phone)
+        return Clinic.from_settings(self.settings)
 
     def close(self) -> None:
         """Release the database if a command opened it."""

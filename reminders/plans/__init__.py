@@ -1,4 +1,4 @@
-"""Plan files: the model of a procedure's patient journey, its loader and its checker."""
+"""Plan files: the model of a procedure's patient journey and its loader."""
 
 from reminders.plans.loader import load_plan, load_plans
 from reminders.plans.model import Channel, Phase, Plan, Step

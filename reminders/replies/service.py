@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from reminders.catalog import PlanCatalog
 from reminders.channels.base import mask_phone
@@ -43,9 +42,6 @@ from reminders.store.records import (
 )
 from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
-
-if TYPE_CHECKING:
-    from reminders.app import App
 
 log = logging.getLogger(__name__)
 
@@ -106,17 +102,6 @@ class ReplyService:
         self.enrollment = enrollment
         self.clinic = clinic
         self.clock = clock
-
-    @classmethod
-    def from_app(cls, app: App, *, clock: Callable[[], datetime] = utc_now) -> ReplyService:
-        """The service over an app's database, plans and clinic settings."""
-        return cls(
-            app.storage,
-            app.catalog,
-            app.enrollment(),
-            Clinic(name=app.settings.clinic_name, phone=app.settings.clinic_phone),
-            clock=clock,
-        )
 
     # -- inbound SMS ------------------------------------------------------------------------
 

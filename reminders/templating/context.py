@@ -7,6 +7,7 @@ from datetime import date, time
 from typing import Any
 
 from reminders.plans.model import Plan
+from reminders.settings import Settings
 from reminders.templating.render import RenderedMessage, TemplateRenderer
 
 
@@ -16,6 +17,11 @@ class Clinic:
 
     name: str
     phone: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Clinic:
+        """The clinic the service's settings name (the one place it is built from them)."""
+        return cls(name=settings.clinic_name, phone=settings.clinic_phone)
 
 
 SAMPLE_PATIENT = {"first_name": "Alex"}

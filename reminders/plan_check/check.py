@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reminders.errors import PlanError, PlanProblem, TemplateError
-from reminders.plans.compliance import cap_warnings, sms_content_problems
+from reminders.plan_check.compliance import cap_warnings, sms_content_problems
 from reminders.plans.loader import LoadedPlan, load_plan, plan_files
 from reminders.plans.model import Channel, Plan, Step
 from reminders.templating.context import sample_context
