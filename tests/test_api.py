@@ -427,7 +427,7 @@ def test_a_preview_renders_the_schedule_in_the_patients_zone(world: World) -> No
     preview = world.get(
         "/v1/plans/knee/preview",
         procedure_date="2026-03-02",
-        tz="America/Chicago",
+        timezone="America/Chicago",
         first_name="Rosa",
         attr="takes_nsaids=true",
     )
@@ -442,7 +442,7 @@ def test_a_preview_renders_the_schedule_in_the_patients_zone(world: World) -> No
 
 def test_a_preview_by_email_has_subjects(world: World) -> None:
     preview = world.get(
-        "/v1/plans/knee/preview", procedure_date="2026-03-02", tz="UTC", channel="email"
+        "/v1/plans/knee/preview", procedure_date="2026-03-02", timezone="UTC", channel="email"
     )
 
     assert preview["messages"][0]["subject"] == "Welcome"
@@ -451,11 +451,11 @@ def test_a_preview_by_email_has_subjects(world: World) -> None:
 @pytest.mark.parametrize(
     ("params", "status", "field"),
     [
-        ({"tz": "UTC"}, 422, "procedure_date"),
-        ({"procedure_date": "2026-03-02", "tz": "Nowhere/Land"}, 422, "tz"),
-        ({"procedure_date": "2026-03-02", "tz": "a" * 60}, 422, "tz"),
-        ({"procedure_date": "9999-12-31", "tz": "UTC"}, 422, "procedure_date"),
-        ({"procedure_date": "2026-03-02", "tz": "UTC", "attr": "novalue"}, 422, "attr.0"),
+        ({"timezone": "UTC"}, 422, "procedure_date"),
+        ({"procedure_date": "2026-03-02", "timezone": "Nowhere/Land"}, 422, "timezone"),
+        ({"procedure_date": "2026-03-02", "timezone": "a" * 60}, 422, "timezone"),
+        ({"procedure_date": "9999-12-31", "timezone": "UTC"}, 422, "procedure_date"),
+        ({"procedure_date": "2026-03-02", "timezone": "UTC", "attr": "novalue"}, 422, "attr.0"),
     ],
 )
 def test_a_bad_preview_request_is_422_naming_the_parameter(
@@ -470,7 +470,7 @@ def test_a_bad_preview_request_is_422_naming_the_parameter(
 def test_a_preview_of_an_unknown_plan_is_404(world: World) -> None:
     response = world.client.get(
         "/v1/plans/nope/preview",
-        params={"procedure_date": "2026-03-02", "tz": "UTC"},
+        params={"procedure_date": "2026-03-02", "timezone": "UTC"},
         headers=world.headers,
     )
 

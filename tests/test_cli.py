@@ -18,6 +18,7 @@ import pytest
 from freezegun import freeze_time
 from typer.testing import CliRunner
 
+from reminders.api.schemas import MessageOut, PatientOut
 from reminders.cli.main import app
 from reminders.store.storage import Storage
 
@@ -117,7 +118,7 @@ def run_json(env: dict[str, str], *args: str) -> Any:
 
 def enroll(env: dict[str, str], *extra: str, external_id: str = "p1") -> Any:
     args = ["enroll", "--id", external_id, "--first-name", "Maria", "--phone", "202-555-0101"]
-    args += ["--tz", "America/New_York", "--plan", "knee"]
+    args += ["--timezone", "America/New_York", "--plan", "knee"]
     if "--procedure-date" not in extra:
         args += ["--procedure-date", "2030-03-12"]
     return run(env, *args, *extra)
@@ -129,7 +130,7 @@ def timeline(env: dict[str, str], external_id: str = "p1") -> dict[str, Any]:
 
 
 def by_step(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {m["step"]: m for m in data["messages"]}
+    return {m["step_id"]: m for m in data["messages"]}
 
 
 # -- global behaviour ---------------------------------------------------------------------------
@@ -216,8 +217,8 @@ def test_preview_json_keeps_local_send_times_across_the_dst_change(env: dict[str
         "--tz", "America/New_York",
     )  # fmt: skip
 
-    steps = {row["step"]: row for row in rows}
-    assert [row["step"] for row in rows] == ["welcome", "day-before", "discharge", "week-1"]
+    steps = {row["step_id"]: row for row in rows}
+    assert [row["step_id"] for row in rows] == ["welcome", "day-before", "discharge", "week-1"]
     assert steps["welcome"]["local"] == "2026-02-24 09:00 EST"
     assert steps["welcome"]["utc"] == "2026-02-24T14:00:00Z"
     assert steps["week-1"]["local"] == "2026-03-17 09:00 EDT"
@@ -233,7 +234,7 @@ def test_preview_renders_sample_text_with_the_opt_out_line_only_first(
         "--tz", "America/New_York", "--attr", "takes_blood_thinners=yes",
     )  # fmt: skip
 
-    steps = {row["step"]: row for row in rows}
+    steps = {row["step_id"]: row for row in rows}
     assert "blood-thinners" in steps
     assert steps["welcome"]["text"] == (
         "Lakeside Ortho: Hi Alex, your knee arthroscopy is on Tuesday, March 10. "
@@ -569,7 +570,7 @@ def test_cancel_cancels_every_pending_message_with_the_reason(env: dict[str, str
 
     assert result.exit_code == 0, result.output
     assert "4 pending message(s) will not be sent" in result.stdout
-    statuses = {(m["status"], m["reason"]) for m in timeline(env)["messages"]}
+    statuses = {(m["status"], m["status_reason"]) for m in timeline(env)["messages"]}
     assert statuses == {("cancelled", "procedure called off")}
     assert run_json(env, "messages", "--status", "pending") == []
 
@@ -627,7 +628,7 @@ def test_plans_apply_json_lists_moves(env: dict[str, str], tmp_path: Path) -> No
 
     assert data["applied"] is False
     [change] = data["changes"]
-    assert change["step"] == "day-before"
+    assert change["step_id"] == "day-before"
     assert change["action"] == "move"
     assert change["old_local"] == "2030-03-11T16:00:00-04:00"
     assert change["new_local"] == "2030-03-10T16:00:00-04:00"
@@ -650,6 +651,18 @@ def test_reenrolling_does_not_duplicate_steps_skipped_at_planning(
     assert len(timeline(env, "c3")["messages"]) == 4
 
 
+def test_json_output_speaks_the_http_apis_field_names(env: dict[str, str]) -> None:
+    assert enroll(env).exit_code == 0
+
+    message = timeline(env)["messages"][0]
+    patient = run_json(env, "patients")[0]
+
+    api_names = set(MessageOut.model_fields) | set(PatientOut.model_fields)
+    assert {"plan_id", "step_id", "status_reason"} <= message.keys() & api_names
+    assert "plan_id" in patient
+    assert not {"plan", "step", "reason"} & (message.keys() | patient.keys())
+
+
 # -- a number the provider refused -------------------------------------------------------------
 
 
@@ -665,7 +678,7 @@ def refuse_number(env: dict[str, str], external_id: str) -> None:
 
 def sms_statuses(env: dict[str, str], external_id: str) -> set[tuple[str, str | None]]:
     messages = timeline(env, external_id)["messages"]
-    return {(m["status"], m["reason"]) for m in messages if m["channel"] == "sms"}
+    return {(m["status"], m["status_reason"]) for m in messages if m["channel"] == "sms"}
 
 
 def enroll_with_phone(env: dict[str, str], phone: str) -> Any:

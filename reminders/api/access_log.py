@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 
-from reminders.api.errors import scrub
+from reminders.redact import redact_text
 
 ACCESS_LOGGER = "uvicorn.access"
 _PATIENT_SEGMENT = re.compile(r"^(/v1/patients/)[^/]+")
@@ -20,7 +20,7 @@ def scrub_request_path(full_path: str) -> str:
     """A path fit for logs: "/v1/patients/MRN-1?x=1" -> "/v1/patients/{external_id}?x=***"."""
     path, sep, query = full_path.partition("?")
     path = _PATIENT_SEGMENT.sub(r"\1{external_id}", path)
-    return scrub(path) + sep + _QUERY_VALUE.sub("=***", query)
+    return redact_text(path) + sep + _QUERY_VALUE.sub("=***", query)
 
 
 class AccessLogScrubber(logging.Filter):

@@ -7,7 +7,6 @@ address: the unexpected-error log masks both in the traceback text.
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 from http import HTTPStatus
 from typing import Any
@@ -18,7 +17,6 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reminders.channels.base import mask_email, mask_phone
 from reminders.errors import (
     EnrollmentError,
     NotFoundError,
@@ -27,18 +25,11 @@ from reminders.errors import (
     TemplateError,
 )
 from reminders.inputs import explain
+from reminders.redact import redact_text
 
 log = logging.getLogger(__name__)
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"\+?\d[\d ().-]{5,}\d")
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
-
-
-def scrub(text: str) -> str:
-    """Mask every email address and phone-like number in a text meant for logs."""
-    text = _EMAIL.sub(lambda m: mask_email(m.group()), text)
-    return _PHONE.sub(lambda m: mask_phone(re.sub(r"[^\d+]", "", m.group())), text)
 
 
 def error_body(error: str, message: str, fields: list[dict[str, str]] | None = None) -> Any:
@@ -136,8 +127,8 @@ class CatchAllMiddleware:
                 "unexpected %s on %s %s\n%s",
                 type(exc).__name__,
                 scope.get("method"),
-                scrub(str(scope.get("path"))),
-                scrub("".join(traceback.format_exception(exc))),
+                redact_text(str(scope.get("path"))),
+                redact_text("".join(traceback.format_exception(exc))),
             )
             if not started:
                 response = JSONResponse(

@@ -53,23 +53,3 @@ class Channel(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
         """Release connections; the default has none."""
-
-
-def mask_phone(phone: str) -> str:
-    """Mask a phone number for logs: keep the country prefix and the last two digits."""
-    if len(phone) <= 4:
-        return "***"
-    return phone[:2] + "*" * (len(phone) - 4) + phone[-2:]
-
-
-def mask_email(email: str) -> str:
-    """Mask an email address for logs: first letter of the local part and the domain."""
-    local, _, domain = email.partition("@")
-    if not domain:
-        return "***"
-    return (local[:1] or "*") + "***@" + domain
-
-
-def mask_address(address: str) -> str:
-    """Mask a phone number or an email address, whichever it is."""
-    return mask_email(address) if "@" in address else mask_phone(address)

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage, mask_address
+from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage
 from reminders.errors import DeliveryError, FailureKind
+from reminders.redact import mask_address
 from reminders.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import logging
-import re
 import smtplib
 import ssl
 import threading
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, parseaddr
 
-from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage, mask_email
+from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage
 from reminders.errors import DeliveryError, FailureKind
+from reminders.redact import mask_email, redact_emails
 from reminders.settings import Settings
 
 log = logging.getLogger(__name__)
-
-_EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def message_id_for(message: OutgoingMessage, from_address: str) -> str:
@@ -248,4 +246,4 @@ def _refused_recipients_error(refused: dict[str, tuple[int, bytes]]) -> Delivery
 
 def _mask_addresses(text: str) -> str:
     """Server replies often quote the address; keep it out of logs and stored errors."""
-    return _EMAIL_IN_TEXT.sub(lambda match: mask_email(match.group(0)), text)
+    return redact_emails(text)

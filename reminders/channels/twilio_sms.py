@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,8 +19,9 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
-from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage, mask_phone
+from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage
 from reminders.errors import DeliveryError, FailureKind
+from reminders.redact import mask_phone, redact_phones
 from reminders.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ RECONCILE_PAGE_SIZE = 100
 RECONCILE_MAX_PAGES = 5
 # Twilio's clock and ours may differ a little; a message created this much before `since` counts.
 CLOCK_SKEW = timedelta(minutes=5)
-_PHONE_IN_TEXT = re.compile(r"\+?\d{7,}")
 
 
 def classify_twilio_code(code: int | str | None, http_status: int | None = None) -> FailureKind:
@@ -263,7 +262,7 @@ def _twilio_failure(exc: Exception) -> tuple[int, int | None, str]:
 def _mask_phones(text: str, to: str) -> str:
     """Twilio's error messages quote the number, valid or not; keep only masked forms."""
     text = text.replace(to, mask_phone(to)) if to else text
-    return _PHONE_IN_TEXT.sub(lambda match: mask_phone(match.group()), text)
+    return redact_phones(text)
 
 
 def status_callback_url(public_base_url: str) -> str | None:

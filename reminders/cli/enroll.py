@@ -23,7 +23,9 @@ def enroll(
     ctx: typer.Context,
     external_id: Annotated[str, typer.Option("--id", help="The clinic's id for the patient.")],
     first_name: Annotated[str, typer.Option("--first-name", help="As messages greet them.")],
-    tz: Annotated[str, typer.Option("--tz", help="IANA time zone, e.g. America/Chicago.")],
+    tz: Annotated[
+        str, typer.Option("--timezone", "--tz", help="IANA time zone, e.g. America/Chicago.")
+    ],
     plan: Annotated[str, typer.Option("--plan", help="Plan id.")],
     procedure_date: Annotated[str, typer.Option("--procedure-date", help="YYYY-MM-DD.")],
     phone: Annotated[str | None, typer.Option("--phone", help="Mobile number.")] = None,
@@ -72,7 +74,7 @@ def enroll(
         print_json(
             {
                 "external_id": outcome.external_id,
-                "plan": entry.item.plan,
+                "plan_id": entry.item.plan,
                 "created": outcome.created,
                 "changes": _action_counts(outcome),
                 "messages": [message_json(v) for v in views],

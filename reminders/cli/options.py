@@ -30,7 +30,7 @@ def parse_time(value: str | None, option: str = "--procedure-time") -> time | No
         raise typer.BadParameter(f"expected HH:MM, got {value!r}", param_hint=option) from None
 
 
-def parse_zone(value: str, option: str = "--tz") -> str:
+def parse_zone(value: str, option: str = "--timezone") -> str:
     """An IANA time zone name, or a usage error naming the option."""
     try:
         ZoneInfo(value)

@@ -15,8 +15,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from reminders.channels.base import mask_email, mask_phone
-
 
 def stdout() -> Console:
     """A console on the current standard output (tests swap it, so never cache one)."""
@@ -74,16 +72,6 @@ def utc_iso(instant: datetime | None) -> str | None:
     if instant is None:
         return None
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def masked_phone(phone: str | None) -> str:
-    """A phone number as list views show it."""
-    return mask_phone(phone) if phone else ""
-
-
-def masked_email(email: str | None) -> str:
-    """An email address as list views show it."""
-    return mask_email(email) if email else ""
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:

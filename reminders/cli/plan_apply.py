@@ -43,7 +43,7 @@ class PatientChange:
         change = self.change
         return {
             "external_id": self.external_id,
-            "step": change.step_id,
+            "step_id": change.step_id,
             "action": change.action,
             "old_local": local_iso(change.old_due_at, self.zone),
             "new_local": local_iso(change.new_due_at, self.zone),
@@ -118,7 +118,7 @@ def apply(
             service.apply_plan(plan_id, dry_run=False)
         print_json(
             {
-                "plan": plan.id,
+                "plan_id": plan.id,
                 "version": plan.version,
                 "enrollments": len(outcomes),
                 "applied": applied,

@@ -23,7 +23,7 @@ def preview(
     ctx: typer.Context,
     plan_id: Annotated[str, typer.Argument(metavar="PLAN", help="Plan id.")],
     procedure_date: Annotated[str, typer.Option("--procedure-date", help="YYYY-MM-DD.")],
-    tz: Annotated[str, typer.Option("--tz", help="Patient's IANA time zone.")],
+    tz: Annotated[str, typer.Option("--timezone", "--tz", help="Patient's IANA time zone.")],
     procedure_time: Annotated[
         str | None, typer.Option("--procedure-time", help="HH:MM local.")
     ] = None,
@@ -97,7 +97,7 @@ def _preview_json(message: PlannedMessage, rendered: RenderedMessage, zone: str)
         "local_time": local_iso(message.due_at, zone),
         "local": local_time(message.due_at, zone),
         "utc": utc_iso(message.due_at),
-        "step": message.step_id,
+        "step_id": message.step_id,
         "phase": message.phase.value,
         "channel": message.channel,
         "language": rendered.language,

@@ -12,8 +12,6 @@ from reminders.cli.output import (
     echo_line,
     local_iso,
     local_time,
-    masked_email,
-    masked_phone,
     print_json,
     stdout,
     table,
@@ -23,6 +21,7 @@ from reminders.cli.output import (
 from reminders.cli.state import CliState, get_state
 from reminders.cli.texts import preview_text
 from reminders.clock import utc_now
+from reminders.redact import mask_address
 from reminders.store.records import MessageView, PatientSummary
 from reminders.store.schema import MessageStatus
 from reminders.templating.context import PatientFacts
@@ -35,12 +34,12 @@ def message_json(view: MessageView) -> dict[str, Any]:
     return {
         "id": view.id,
         "external_id": view.external_id,
-        "plan": view.plan_id,
-        "step": view.step_id,
+        "plan_id": view.plan_id,
+        "step_id": view.step_id,
         "phase": view.phase,
         "channel": view.channel,
         "status": view.status,
-        "reason": view.status_reason,
+        "status_reason": view.status_reason,
         "timezone": view.timezone,
         "local_time": local_iso(view.due_at, view.timezone),
         "local": local_time(view.due_at, view.timezone),
@@ -73,13 +72,13 @@ def _patient_json(summary: PatientSummary) -> dict[str, Any]:
     return {
         "external_id": summary.external_id,
         "first_name": summary.first_name,
-        "phone": masked_phone(summary.phone) or None,
-        "email": masked_email(summary.email) or None,
+        "phone": mask_address(summary.phone) or None,
+        "email": mask_address(summary.email) or None,
         "timezone": summary.timezone,
         "language": summary.language,
         "preferred_channel": summary.preferred_channel,
         "sms_opted_out": summary.sms_opted_out_at is not None,
-        "plan": summary.plan_id,
+        "plan_id": summary.plan_id,
         "procedure_date": summary.procedure_date,
         "enrollment_status": summary.enrollment_status,
         "pending": summary.pending,
@@ -104,8 +103,8 @@ def patients(
         [
             s.external_id,
             s.first_name,
-            masked_phone(s.phone),
-            masked_email(s.email),
+            mask_address(s.phone),
+            mask_address(s.email),
             s.timezone,
             s.language,
             s.preferred_channel + (" (opted out of SMS)" if s.sms_opted_out_at else ""),
@@ -241,7 +240,7 @@ def _contact(patient: Mapping[str, Any]) -> dict[str, Any]:
 
 def _enrollment_json(enrollment: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("plan_id", "plan_version", "procedure_date", "procedure_time", "status")
-    return {key: enrollment[key] for key in keys} | {"reason": enrollment["status_reason"]}
+    return {key: enrollment[key] for key in keys} | {"status_reason": enrollment["status_reason"]}
 
 
 def _header(patient: Mapping[str, Any]) -> str:

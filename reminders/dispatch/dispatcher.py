@@ -25,13 +25,14 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 from reminders.catalog import PlanCatalog
-from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage, mask_address
+from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage
 from reminders.clock import utc_now
 from reminders.dispatch.health import ChannelHealth
 from reminders.dispatch.ratelimit import RateLimiter
 from reminders.dispatch.retry import retry_at
 from reminders.errors import DeliveryError, FailureKind, NotFoundError, PlanError
 from reminders.plans.model import Phase, Plan
+from reminders.redact import mask_address
 from reminders.schedule import decide_send, resolve_local
 from reminders.store.records import ClaimedMessage
 from reminders.store.schema import EnrollmentStatus

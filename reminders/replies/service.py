@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from reminders.catalog import PlanCatalog
-from reminders.channels.base import mask_phone
 from reminders.channels.twilio_sms import classify_twilio_code
 from reminders.clock import utc_now
 from reminders.enrollment import EnrollmentService
 from reminders.errors import FailureKind, ReminderError
 from reminders.plans.model import Channel
+from reminders.redact import mask_phone
 from reminders.replies.keywords import Keyword, requested_keyword
 from reminders.replies.relief import (
     RELIEF_CHECK_STEP_PREFIXES,
