@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     twilio_base_url: str | None = Field(
         default=None, description="Override Twilio's API host (tests use a loopback stand-in)."
     )
+    twilio_timeout_seconds: float = 15.0
     public_base_url: str = "http://127.0.0.1:8000"
 
     smtp_host: str | None = None

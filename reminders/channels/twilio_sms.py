@@ -122,6 +122,7 @@ class TwilioSmsChannel(Channel):
             messaging_service_sid=settings.twilio_messaging_service_sid,
             base_url=settings.twilio_base_url,
             status_callback=status_callback_url(settings.public_base_url),
+            timeout=settings.twilio_timeout_seconds,
         )
 
     def describe(self) -> str:
