@@ -26,6 +26,7 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    UNDELIVERED = "undelivered"  # the provider took it, the carrier could not deliver it
 
 
 class ChangeAction(StrEnum):
@@ -36,6 +37,10 @@ class ChangeAction(StrEnum):
     RESTORE = "restore"  # back from cancelled
     KEEP = "keep"
     CANCEL = "cancel"
+
+
+# Statuses after which a step is history: planning never sends it again.
+FINAL_FOR_STEP = frozenset({MessageStatus.SENT, MessageStatus.UNDELIVERED})
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,7 @@ def diff_schedule(
     """
     diff = ScheduleDiff()
     rows = sorted(existing, key=lambda r: r.id)
-    done = {row.step_id for row in rows if row.status == MessageStatus.SENT}
+    done = {row.step_id for row in rows if row.status in FINAL_FOR_STEP}
     pending = {row.step_id: row for row in rows if row.status == MessageStatus.PENDING}
     in_flight = {row.step_id: row for row in rows if row.status == MessageStatus.SENDING}
     latest = {row.step_id: row for row in rows}

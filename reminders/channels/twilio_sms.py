@@ -46,6 +46,27 @@ RECONCILE_MAX_PAGES = 5
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+# What a delivery error means, in words staff read in the timeline.
+_MEANINGS = {
+    21211: "not a valid phone number",
+    21610: "the patient unsubscribed at the carrier (texted STOP)",
+    21614: "not a mobile number",
+    30003: "the phone was unreachable (switched off or out of coverage)",
+    30004: "the message was blocked by the recipient or the carrier",
+    30005: "unknown number, or no longer in service",
+    30006: "a landline, or a carrier that cannot take texts",
+    30007: "filtered by the carrier (a sender-registration matter)",
+    30008: "the carrier reported an unknown error",
+}
+
+
+def describe_twilio_code(code: int | str | None) -> str:
+    """What a Twilio error code means, in a few words for staff."""
+    if code is None or not str(code).isdigit():
+        return "the carrier could not deliver it"
+    return f"{_MEANINGS.get(int(code), 'the carrier could not deliver it')} ({code})"
+
+
 def classify_twilio_code(code: int | str | None, http_status: int | None = None) -> FailureKind:
     """What a Twilio error means for the message: from its code (a failed create and a delivery
     report alike) and, for an API answer, its HTTP status.

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from reminders.catalog import PlanCatalog
-from reminders.channels.twilio_sms import classify_twilio_code
+from reminders.channels.twilio_sms import classify_twilio_code, describe_twilio_code
 from reminders.clock import utc_now
 from reminders.enrollment import EnrollmentService
 from reminders.errors import FailureKind, ReminderError
-from reminders.plans.model import Channel
+from reminders.plans.model import Channel, Phase
 from reminders.redact import mask_phone
 from reminders.replies.keywords import Keyword, requested_keyword
 from reminders.replies.relief import (
@@ -80,6 +80,11 @@ def _warning_flags(body: str, patient: PhoneMatch | None, latest: SentSms | None
             latest.id if latest else None,
         )
     ]
+
+
+def _matters_that_it_arrived(update: DeliveryUpdate) -> bool:
+    """A pre-procedure instruction or a relief check that did not arrive needs a call."""
+    return update.phase == Phase.PRE_PROCEDURE.value or is_relief_check(update.step_id or "")
 
 
 class ReplyService:
@@ -252,10 +257,30 @@ class ReplyService:
         repeat must not undo a START or a number staff have since checked.
         """
         now = self.clock()
-        update = self.outbox.update_delivery_status(provider_message_id, status, error_code, now)
+        meaning = describe_twilio_code(error_code)
+        update = self.outbox.update_delivery_status(
+            provider_message_id,
+            status,
+            error_code,
+            now,
+            undelivered_reason=f"not delivered: {meaning}",
+        )
         if update is None:
             log.info("status callback for unknown message %s", provider_message_id)
             return None
+        if update.undelivered and _matters_that_it_arrived(update):
+            self.outcomes.create_flags(
+                [
+                    NewFlag(
+                        update.patient_id,
+                        FlagKind.UNDELIVERED.value,
+                        f"{update.step_id}: the text did not reach the patient ({meaning}). "
+                        "Please call the patient.",
+                        update.message_id,
+                    )
+                ],
+                now,
+            )
         if not update.new_error:
             return update
         kind = classify_twilio_code(error_code)

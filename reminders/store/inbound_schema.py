@@ -32,6 +32,7 @@ class FlagKind(StrEnum):
     NOT_IMPROVED = "not_improved"
     WARNING_WORDS = "warning_words"
     UNCLEAR_REPLY = "unclear_reply"
+    UNDELIVERED = "undelivered"
 
 
 class ApiKey(Base):

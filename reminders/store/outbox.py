@@ -32,6 +32,10 @@ _STATUS_RANK = {
 }
 
 
+# Delivery reports that mean the text never reached the phone.
+UNDELIVERED_REPORTS = frozenset({"undelivered", "failed"})
+
+
 class Outbox:
     """One row per message to send: due, claimed by a worker, then settled."""
 
@@ -289,11 +293,19 @@ class Outbox:
             return _sms_sent_at(connection, patient_ids, excluding=excluding)
 
     def update_delivery_status(
-        self, provider_message_id: str, status: str, error_code: str | None, now: datetime
+        self,
+        provider_message_id: str,
+        status: str,
+        error_code: str | None,
+        now: datetime,
+        *,
+        undelivered_reason: str | None = None,
     ) -> DeliveryUpdate | None:
         """Record a provider's delivery status for one of our messages (None if unknown).
 
         A status older than the one recorded (callbacks may arrive out of order) is ignored.
+        With `undelivered_reason`, a sent message whose report says undelivered or failed
+        becomes "undelivered" with that reason.
         """
         with self.database.session() as session:
             row = session.execute(
@@ -303,6 +315,9 @@ class Outbox:
                     Message.recipient,
                     Message.provider_status,
                     Message.error_code,
+                    Message.status,
+                    Message.step_id,
+                    Message.phase,
                 ).where(Message.provider_message_id == provider_message_id)
             ).first()
             if row is None:
@@ -310,16 +325,40 @@ class Outbox:
             known = _STATUS_RANK.get(row.provider_status or "", -1)
             if _STATUS_RANK.get(status, 0) < known:
                 return DeliveryUpdate(
-                    row.id, row.patient_id, row.recipient, row.provider_status, row.error_code
+                    row.id,
+                    row.patient_id,
+                    row.recipient,
+                    row.provider_status,
+                    row.error_code,
+                    step_id=row.step_id,
+                    phase=row.phase,
                 )
             code = error_code or row.error_code
+            values: dict[str, Any] = {"provider_status": status, "error_code": code}
+            undelivered = (
+                undelivered_reason is not None
+                and status in UNDELIVERED_REPORTS
+                and row.status == MessageStatus.SENT.value
+            )
+            if undelivered:
+                values.update(
+                    status=MessageStatus.UNDELIVERED.value, status_reason=undelivered_reason
+                )
             session.execute(
-                update(Message)
-                .where(Message.id == row.id)
-                .values(provider_status=status, error_code=code, updated_at=now)
+                update(Message).where(Message.id == row.id).values(**values, updated_at=now)
             )
             new_error = error_code is not None and error_code != row.error_code
-            return DeliveryUpdate(row.id, row.patient_id, row.recipient, status, code, new_error)
+            return DeliveryUpdate(
+                row.id,
+                row.patient_id,
+                row.recipient,
+                status,
+                code,
+                new_error,
+                row.step_id,
+                row.phase,
+                undelivered,
+            )
 
     # -- staff views ------------------------------------------------------------------------
 
@@ -366,7 +405,9 @@ _SMS_HISTORY = select(
 ).where(
     MESSAGES.c.patient_id.in_(bindparam("ids", expanding=True)),
     MESSAGES.c.channel == "sms",
-    MESSAGES.c.status.in_([MessageStatus.SENT.value, MessageStatus.SENDING.value]),
+    MESSAGES.c.status.in_(
+        [MessageStatus.SENT.value, MessageStatus.SENDING.value, MessageStatus.UNDELIVERED.value]
+    ),
 )
 
 

@@ -291,3 +291,6 @@ class DeliveryUpdate:
     provider_status: str | None
     error_code: str | None
     new_error: bool = False
+    step_id: str | None = None
+    phase: str | None = None
+    undelivered: bool = False  # this report moved the message from sent to undelivered
