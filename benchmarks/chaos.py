@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import select
 
 from reminders.app import App
-from reminders.replies.service import InboundSms, ReplyService
+from reminders.replies.service import InboundSms
 from reminders.settings import Settings
 from reminders.store.schema import Message
 from reminders.testing.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
@@ -197,7 +197,7 @@ def run_chaos(
     env = settings_for(database_url, work, url)
     app = App.from_settings(Settings(_env_file=None, **{k[10:].lower(): v for k, v in env.items()}))
     _enroll(app, patients)
-    replies = ReplyService.from_app(app)
+    replies = app.replies()
     service = app.enrollment()
     chosen = rng.sample(range(patients), k=min(patients, 2 * max(1, int(patients * event_share))))
     stops, moves = chosen[: len(chosen) // 2], chosen[len(chosen) // 2 :]
