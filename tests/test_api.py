@@ -550,3 +550,28 @@ def test_the_docs_page_is_served(world: World) -> None:
 
     assert response.status_code == 200
     assert "swagger" in response.text.lower()
+
+
+def test_patient_and_message_lists_come_in_pages_with_a_next_cursor(world: World) -> None:
+    for name, phone in (("ana", ANA), ("ben", "+13125550188"), ("cy", "+13125550199")):
+        world.enroll(name, phone)
+
+    first = world.client.get("/v1/patients", params={"limit": 2}, headers=world.headers)
+    rest = world.get("/v1/patients", limit=2, after=first.headers["X-Next-Cursor"])
+    messages = world.client.get("/v1/messages", params={"limit": 10}, headers=world.headers)
+    older = world.get("/v1/messages", limit=10, before=messages.headers["X-Next-Cursor"])
+
+    assert [p["external_id"] for p in first.json()] == ["ana", "ben"]
+    assert [p["external_id"] for p in rest] == ["cy"]
+    ids = [m["id"] for m in messages.json()] + [m["id"] for m in older]
+    assert ids == [m["id"] for m in world.get("/v1/messages", limit=100)]
+    assert len(messages.json()) == 10 and older
+    assert "X-Next-Cursor" not in world.client.get("/v1/messages", headers=world.headers).headers
+
+
+def test_a_bad_messages_cursor_is_422_naming_it(world: World) -> None:
+    response = world.client.get("/v1/messages", params={"before": "42"}, headers=world.headers)
+
+    assert response.status_code == 422
+    assert [f["field"] for f in response.json()["fields"]] == ["before"]
+    assert "<UTC time>~<id>" in response.json()["message"]

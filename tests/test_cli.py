@@ -586,6 +586,20 @@ def test_messages_filters_by_status_and_since(env: dict[str, str]) -> None:
     assert run(env, "messages", "--status", "lost").exit_code == 2
 
 
+def test_patients_and_messages_print_how_to_get_the_next_page(env: dict[str, str]) -> None:
+    enroll(env)
+    enroll(env, external_id="p2")
+
+    patients = run(env, "patients", "--limit", "1")
+    messages = run(env, "messages", "--limit", "5")
+    cursor = messages.stdout.split("--before ")[1].split()[0]
+
+    assert "More: reminders patients --after p1" in patients.stdout
+    assert [p["external_id"] for p in run_json(env, "patients", "--after", "p1")] == ["p2"]
+    assert len(run_json(env, "messages", "--before", cursor)) == 3
+    assert run(env, "messages", "--before", "soon").exit_code == 2
+
+
 # -- plans apply ------------------------------------------------------------------------------
 
 

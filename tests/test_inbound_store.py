@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -75,11 +74,8 @@ def test_migration_0002_matches_the_orm_tables(storage: Storage) -> None:
     assert differences == []
 
 
-def test_migration_0002_downgrades_and_upgrades_again(storage: Storage) -> None:
-    config = migrate.alembic_config()
-    with storage.database.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0001")
+def test_migrations_downgrade_to_0001_and_upgrade_again(storage: Storage) -> None:
+    migrate.downgrade(storage.database.engine, "0001")
     assert migrate.current_revision(storage.database.engine) == "0001"
 
     migrate.upgrade(storage.database.engine)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from reminders.api.auth import RequireApiKey
 from reminders.api.context import ApiContext, Context
@@ -14,6 +14,7 @@ from reminders.api.schemas import (
     ErrorOut,
     FlagOut,
     InboundOut,
+    MessageCursorText,
     MessageOut,
     OutcomeOut,
     Text,
@@ -21,6 +22,7 @@ from reminders.api.schemas import (
 from reminders.errors import EnrollmentError, InputProblem
 from reminders.inputs import since_instant
 from reminders.store.inbound_schema import FlagKind, InboundKind
+from reminders.store.records import MessageCursor
 from reminders.store.schema import MessageStatus
 
 router = APIRouter(
@@ -60,14 +62,27 @@ PatientFilter = Annotated[Text | None, Query(max_length=128, description="One pa
 @router.get("/messages")
 def list_messages(
     ctx: Context,
+    response: Response,
     status: MessageStatus | None = None,
     since: Since = None,
     limit: Limit = 500,
+    before: Annotated[
+        MessageCursorText | None,
+        Query(max_length=64, description="Continue after a previous page (its X-Next-Cursor)."),
+    ] = None,
 ) -> list[MessageOut]:
-    """Outbound messages, most recently changed first."""
+    """Outbound messages, most recently changed first, a page at a time.
+
+    A full page answers with an `X-Next-Cursor` header: pass it as `before` for the next page.
+    """
     messages = ctx.storage.outbox.list_messages(
-        status=status.value if status else None, since=_since(since, ctx), limit=limit
+        status=status.value if status else None,
+        since=_since(since, ctx),
+        limit=limit,
+        before=MessageCursor.parse(before) if before else None,
     )
+    if len(messages) >= limit:
+        response.headers["X-Next-Cursor"] = str(messages[-1].cursor)
     return [MessageOut.model_validate(m) for m in messages]
 
 

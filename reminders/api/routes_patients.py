@@ -97,10 +97,22 @@ def cancel(
 
 @router.get("/patients")
 def list_patients(
-    ctx: Context, limit: Annotated[int, Query(ge=1, le=5000)] = 500
+    ctx: Context,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=5000, description="At most this many patients.")] = 500,
+    after: Annotated[
+        Text | None,
+        Query(max_length=128, description="Continue after this external id (X-Next-Cursor)."),
+    ] = None,
 ) -> list[PatientOut]:
-    """Patients with their enrollment and message counts, by external id."""
-    return [PatientOut.model_validate(p) for p in ctx.storage.patients.list_patients(limit)]
+    """Patients with their enrollment and message counts, by external id, a page at a time.
+
+    A full page answers with an `X-Next-Cursor` header: pass it as `after` for the next page.
+    """
+    summaries = ctx.storage.patients.list_patients(limit, after=after)
+    if summaries and len({s.external_id for s in summaries}) >= limit:
+        response.headers["X-Next-Cursor"] = summaries[-1].external_id
+    return [PatientOut.model_validate(p) for p in summaries]
 
 
 @router.get("/patients/{external_id}/timeline", responses=_NOT_FOUND)

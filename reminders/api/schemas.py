@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from reminders.inputs import LocalTime, ProcedureDate, Text, storable
 from reminders.schedule_diff import ChangeAction
+from reminders.store.records import MessageCursor
 
 
 def _utc_instant(value: datetime) -> datetime:
@@ -27,7 +28,13 @@ def _key_value(value: str) -> str:
     return value
 
 
+def _message_cursor(value: str) -> str:
+    MessageCursor.parse(value)
+    return value
+
+
 KeyValue = Annotated[str, AfterValidator(storable), AfterValidator(_key_value)]
+MessageCursorText = Annotated[str, AfterValidator(storable), AfterValidator(_message_cursor)]
 Instant = Annotated[datetime, AfterValidator(_utc_instant)]
 
 

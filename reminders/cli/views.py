@@ -22,7 +22,7 @@ from reminders.cli.state import CliState, get_state
 from reminders.cli.texts import preview_text
 from reminders.clock import utc_now
 from reminders.redact import mask_address
-from reminders.store.records import MessageView, PatientSummary
+from reminders.store.records import MessageCursor, MessageView, PatientSummary
 from reminders.store.schema import MessageStatus
 from reminders.templating.context import PatientFacts
 
@@ -89,11 +89,15 @@ def _patient_json(summary: PatientSummary) -> dict[str, Any]:
 
 def patients(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 500,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many patients.")] = 500,
+    after: Annotated[
+        str | None,
+        typer.Option("--after", metavar="EXT", help="Continue after this patient (next page)."),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """List patients with their plan and message counts (phone and email masked)."""
-    summaries = get_state(ctx).app.storage.patients.list_patients(limit=limit)
+    summaries = get_state(ctx).app.storage.patients.list_patients(limit=limit, after=after)
     if json_output:
         print_json([_patient_json(s) for s in summaries])
         return
@@ -118,6 +122,8 @@ def patients(
         for s in summaries
     ]
     stdout().print(table(f"{len(rows)} patient(s)", columns, rows))
+    if len({s.external_id for s in summaries}) >= limit:
+        echo_line(f"More: reminders patients --after {summaries[-1].external_id}")
 
 
 def messages(
@@ -130,13 +136,21 @@ def messages(
         typer.Option("--since", help='Changed since: "24h", "7d" or an ISO time (naive = UTC).'),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 500,
+    before: Annotated[
+        str | None,
+        typer.Option("--before", metavar="CURSOR", help="Continue a list (printed under it)."),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """List messages across patients, most recently changed first."""
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"expected one of: {', '.join(STATUSES)}", param_hint="--status")
+    try:
+        cursor = MessageCursor.parse(before) if before is not None else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--before") from None
     views = get_state(ctx).app.storage.outbox.list_messages(
-        status=status, since=parse_since(since, utc_now()), limit=limit
+        status=status, since=parse_since(since, utc_now()), limit=limit, before=cursor
     )
     if json_output:
         print_json([message_json(v) for v in views])
@@ -144,6 +158,8 @@ def messages(
     columns = ["Patient", "Plan", *MESSAGE_COLUMNS, "Tries"]
     rows = [[v.external_id, v.plan_id, *message_cells(v), v.attempts] for v in views]
     stdout().print(table(f"{len(rows)} message(s)", columns, rows))
+    if len(views) >= limit:
+        echo_line(f"More: reminders messages --before {views[-1].cursor} (same filters)")
 
 
 def _facts(details: Mapping[str, Any]) -> tuple[PatientFacts, str]:

@@ -50,6 +50,7 @@ class InboundMessage(Base):
     __tablename__ = "inbound_messages"
     __table_args__ = (
         Index("ix_inbound_messages_from_phone_received_at", "from_phone", "received_at"),
+        Index("ix_inbound_messages_received_at_id", "received_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -69,6 +70,7 @@ class InboundMessage(Base):
 
 class Outcome(Base):
     __tablename__ = "outcomes"
+    __table_args__ = (Index("ix_outcomes_received_at_id", "received_at", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(
@@ -86,6 +88,7 @@ class Outcome(Base):
 
 class Flag(Base):
     __tablename__ = "flags"
+    __table_args__ = (Index("ix_flags_created_at_id", "created_at", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(

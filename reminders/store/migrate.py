@@ -21,9 +21,19 @@ def alembic_config() -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database schema up to `revision`."""
     config = alembic_config()
-    with engine.begin() as connection:
+    # Not inside one transaction: each migration runs in its own, and a migration may step
+    # outside it (PostgreSQL's CREATE INDEX CONCURRENTLY) so that running workers are not blocked.
+    with engine.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the database schema back to `revision` (tests of the migrations)."""
+    config = alembic_config()
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -7,14 +7,20 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, select, update
+from sqlalchemy import Connection, Table, bindparam, func, literal, select, tuple_, update
 from sqlalchemy.sql.elements import ClauseElement
 
 from reminders.errors import NotFoundError
 from reminders.store.database import Database, chunks
 from reminders.store.queries import claimed, claimed_query, view, view_query
-from reminders.store.records import ClaimedBatch, ClaimedMessage, DeliveryUpdate, MessageView
-from reminders.store.schema import Message, MessageStatus, Patient
+from reminders.store.records import (
+    ClaimedBatch,
+    ClaimedMessage,
+    DeliveryUpdate,
+    MessageCursor,
+    MessageView,
+)
+from reminders.store.schema import Message, MessageStatus, Patient, UTCDateTime
 
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 
@@ -380,13 +386,21 @@ class Outbox:
         status: str | None = None,
         since: datetime | None = None,
         limit: int = 500,
+        before: MessageCursor | None = None,
     ) -> list[MessageView]:
-        """Messages across patients, newest activity first, filtered by status and time."""
+        """Messages across patients, newest activity first, filtered by status and time.
+
+        Read in the order of an (updated_at, id) index, with or without the status in front;
+        `before` continues a list after the last row of the previous page (keyset paging).
+        """
         query = view_query()
         if status:
             query = query.where(Message.status == status)
         if since:
             query = query.where(Message.updated_at >= since)
+        if before is not None:
+            after_row = tuple_(literal(before.updated_at, UTCDateTime()), literal(before.id))
+            query = query.where(tuple_(Message.updated_at, Message.id) < after_row)
         query = query.order_by(Message.updated_at.desc(), Message.id.desc()).limit(limit)
         with self.database.session() as session:
             return [view(row) for row in session.execute(query).all()]

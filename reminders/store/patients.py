@@ -326,46 +326,69 @@ class PatientRepository:
 
     # -- staff views ------------------------------------------------------------------------
 
-    def list_patients(self, limit: int = 500) -> list[PatientSummary]:
-        """Patients with their enrollment and message counts."""
-        counts = (
-            select(
-                Message.enrollment_id,
-                func.sum(_is(MessageStatus.PENDING)).label("pending"),
-                func.sum(_is(MessageStatus.SENT)).label("sent"),
-                func.sum(_is(MessageStatus.FAILED)).label("failed"),
-            )
-            .group_by(Message.enrollment_id)
-            .subquery()
-        )
-        query = (
-            select(Patient, Enrollment, counts.c.pending, counts.c.sent, counts.c.failed)
-            .outerjoin(Enrollment, Enrollment.patient_id == Patient.id)
-            .outerjoin(counts, counts.c.enrollment_id == Enrollment.id)
-            .order_by(Patient.external_id)
-            .limit(limit)
-        )
+    def list_patients(self, limit: int = 500, after: str | None = None) -> list[PatientSummary]:
+        """Patients in external-id order (after `after`, a keyset page) with message counts.
+
+        One page of patients is read by the external-id index and only its enrollments'
+        messages are counted, so a page costs the same at any table size.
+        """
+        page = select(Patient).order_by(Patient.external_id).limit(limit)
+        if after is not None:
+            page = page.where(Patient.external_id > after)
         with self.database.session() as session:
-            rows = session.execute(query).all()
-        return [
-            PatientSummary(
-                external_id=p.external_id,
-                first_name=p.first_name,
-                phone=p.phone,
-                email=p.email,
-                timezone=p.timezone,
-                language=p.language,
-                preferred_channel=p.preferred_channel,
-                sms_opted_out_at=p.sms_opted_out_at,
-                plan_id=e.plan_id if e else None,
-                procedure_date=e.procedure_date if e else None,
-                enrollment_status=e.status if e else None,
-                pending=int(pending or 0),
-                sent=int(sent or 0),
-                failed=int(failed or 0),
+            patients = list(session.scalars(page))
+            enrollments: dict[int, list[Enrollment]] = defaultdict(list)
+            for chunk in chunks([p.id for p in patients]):
+                found = session.scalars(select(Enrollment).where(Enrollment.patient_id.in_(chunk)))
+                for enrollment in sorted(found, key=lambda e: e.id):
+                    enrollments[enrollment.patient_id].append(enrollment)
+            counts = self._message_counts(
+                session, [e.id for rows in enrollments.values() for e in rows]
             )
-            for p, e, pending, sent, failed in rows
-        ]
+        summaries = []
+        for p in patients:
+            rows: list[Enrollment | None] = list(enrollments.get(p.id, [])) or [None]
+            for e in rows:
+                pending, sent, failed = counts.get(e.id, (0, 0, 0)) if e else (0, 0, 0)
+                summaries.append(
+                    PatientSummary(
+                        external_id=p.external_id,
+                        first_name=p.first_name,
+                        phone=p.phone,
+                        email=p.email,
+                        timezone=p.timezone,
+                        language=p.language,
+                        preferred_channel=p.preferred_channel,
+                        sms_opted_out_at=p.sms_opted_out_at,
+                        plan_id=e.plan_id if e else None,
+                        procedure_date=e.procedure_date if e else None,
+                        enrollment_status=e.status if e else None,
+                        pending=pending,
+                        sent=sent,
+                        failed=failed,
+                    )
+                )
+        return summaries
+
+    def _message_counts(
+        self, session: Session, enrollment_ids: Sequence[int]
+    ) -> dict[int, tuple[int, int, int]]:
+        """Pending, sent and failed messages of these enrollments only."""
+        counts: dict[int, tuple[int, int, int]] = {}
+        for chunk in chunks(enrollment_ids):
+            rows = session.execute(
+                select(
+                    Message.enrollment_id,
+                    func.sum(_is(MessageStatus.PENDING)),
+                    func.sum(_is(MessageStatus.SENT)),
+                    func.sum(_is(MessageStatus.FAILED)),
+                )
+                .where(Message.enrollment_id.in_(chunk))
+                .group_by(Message.enrollment_id)
+            )
+            for enrollment_id, pending, sent, failed in rows:
+                counts[enrollment_id] = (int(pending or 0), int(sent or 0), int(failed or 0))
+        return counts
 
 
 def _is(status: MessageStatus) -> Any:

@@ -73,6 +73,7 @@ def view_query() -> Select[*tuple[Any, ...]]:
         Message.error_code,
         Patient.timezone,
         Message.body,
+        Message.updated_at,
     ).join(Patient, Patient.id == Message.patient_id)
 
 

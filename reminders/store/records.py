@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from reminders.schedule import PlannedMessage
@@ -101,6 +101,44 @@ class MessageView:
     error_code: str | None
     timezone: str
     body: str | None
+    updated_at: datetime
+
+    @property
+    def cursor(self) -> MessageCursor:
+        """Where a list of messages continues after this one."""
+        return MessageCursor(self.updated_at, self.id)
+
+
+@dataclass(frozen=True)
+class MessageCursor:
+    """A place in the messages list (newest activity first): continue before this row.
+
+    Written as `<updated_at in UTC, ISO 8601>~<id>` for staff and API clients.
+    """
+
+    updated_at: datetime
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.updated_at.astimezone(UTC).isoformat()}~{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> MessageCursor:
+        """Read a cursor written by `str()`; a ValueError says what is wrong."""
+        instant, sep, number = text.strip().rpartition("~")
+        try:
+            if not sep:
+                raise ValueError
+            updated_at = datetime.fromisoformat(instant)
+            message_id = int(number)
+        except ValueError:
+            raise ValueError(
+                f"not a messages cursor: {text!r} (expected '<UTC time>~<id>' as printed "
+                "with the previous page)"
+            ) from None
+        if updated_at.tzinfo is None:
+            updated_at = updated_at.replace(tzinfo=UTC)
+        return cls(updated_at, message_id)
 
 
 @dataclass(frozen=True)

@@ -109,8 +109,13 @@ class Enrollment(Base):
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
-        Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
+        # The claim's order (status, then due order): a wave due at one instant is read in
+        # index order, never sorted.
+        Index("ix_messages_status_next_attempt_at_id", "status", "next_attempt_at", "id"),
         Index("ix_messages_enrollment_step", "enrollment_id", "step_id"),
+        # Staff lists, newest activity first, with or without a status filter (keyset pages).
+        Index("ix_messages_updated_at_id", "updated_at", "id"),
+        Index("ix_messages_status_updated_at_id", "status", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

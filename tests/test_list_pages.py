@@ -1,0 +1,177 @@
+"""Staff lists page by keyset and read in index order; the claim reads a wave without sorting."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from outbox_fixtures import due_now_requests
+from plan_fixtures import write_demo_plan
+from sqlalchemy import Engine, event
+
+from reminders.catalog import PlanCatalog
+from reminders.store.records import MessageCursor
+from reminders.store.storage import Storage
+
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> PlanCatalog:
+    plans, templates = write_demo_plan(tmp_path)
+    return PlanCatalog(plans, templates)
+
+
+def enroll(storage: Storage, catalog: PlanCatalog, count: int, at: datetime = NOW) -> None:
+    requests = due_now_requests(catalog, at, count, steps=("discharge", "week-one"))
+    storage.patients.enroll_many(requests, at)
+
+
+def test_patient_pages_cover_every_patient_once_in_order(
+    storage: Storage, catalog: PlanCatalog
+) -> None:
+    enroll(storage, catalog, 7)
+
+    pages, after = [], None
+    while page := storage.patients.list_patients(limit=3, after=after):
+        pages.append([s.external_id for s in page])
+        after = page[-1].external_id
+
+    assert pages == [
+        ["P-00000", "P-00001", "P-00002"],
+        ["P-00003", "P-00004", "P-00005"],
+        ["P-00006"],
+    ]
+
+
+def test_a_patient_page_counts_only_its_own_messages(
+    storage: Storage, catalog: PlanCatalog
+) -> None:
+    enroll(storage, catalog, 3)
+
+    (summary,) = storage.patients.list_patients(limit=1, after="P-00000")
+
+    assert (summary.external_id, summary.pending, summary.sent) == ("P-00001", 2, 0)
+
+
+def test_message_pages_cover_every_message_once_even_with_equal_times(
+    storage: Storage, catalog: PlanCatalog
+) -> None:
+    enroll(storage, catalog, 4)  # 8 messages, all changed at the same instant
+    enroll(storage, catalog, 1, at=NOW + timedelta(minutes=5))  # P-00000's rows move: newest
+
+    seen: list[int] = []
+    cursor = None
+    while page := storage.outbox.list_messages(limit=3, before=cursor):
+        seen += [m.id for m in page]
+        cursor = page[-1].cursor
+
+    assert seen == [2, 1, 8, 7, 6, 5, 4, 3]
+
+
+def test_a_cursor_reads_back_what_it_wrote() -> None:
+    cursor = MessageCursor(datetime(2026, 3, 2, 15, 0, 0, 123456, tzinfo=UTC), 42)
+
+    assert MessageCursor.parse(str(cursor)) == cursor
+
+
+@pytest.mark.parametrize("text", ["", "42", "yesterday~4", "2026-03-02T15:00:00~x"])
+def test_a_bad_cursor_is_refused_with_the_expected_shape(text: str) -> None:
+    with pytest.raises(ValueError, match="expected '<UTC time>~<id>'"):
+        MessageCursor.parse(text)
+
+
+# -- query plans ------------------------------------------------------------------------------
+
+
+@contextmanager
+def statements_of(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The SQL statements (with their parameters) that the engine runs meanwhile."""
+    captured: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            captured.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        yield captured
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+
+def plan_lines(engine: Engine, statement: str, parameters: Any) -> list[str]:
+    """How the database would run a statement, one line per step of the plan.
+
+    PostgreSQL is told to avoid sorts and full scans wherever an index can do the job, so a
+    Sort or a Seq Scan in the plan means no index gives that order or that filter.
+    """
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if engine.dialect.name == "postgresql":
+            cursor.execute("SET enable_sort = off")
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+            return list(_pg_nodes(json.loads(json.dumps(cursor.fetchone()[0]))[0]["Plan"]))
+        cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+        return [str(row[-1]) for row in cursor.fetchall()]
+    finally:
+        raw.rollback()
+        raw.close()
+
+
+def _pg_nodes(node: dict[str, Any]) -> Iterator[str]:
+    yield f"{node['Node Type']} {node.get('Relation Name', '')}".strip()
+    for child in node.get("Plans", []):
+        yield from _pg_nodes(child)
+
+
+def sorted_or_scanned(lines: list[str]) -> list[str]:
+    """Plan steps that sort rows or read the whole messages table."""
+    return [
+        line
+        for line in lines
+        if line == "Sort"
+        or line == "Incremental Sort"
+        or line == "Seq Scan messages"
+        or "TEMP B-TREE" in line
+        or line == "SCAN messages"
+    ]
+
+
+VIEWS: dict[str, Callable[[Storage], object]] = {
+    "claim": lambda s: s.outbox.claim_due(NOW + timedelta(days=30), "w1", 200),
+    "next due": lambda s: s.outbox.next_due_at(),
+    "patients": lambda s: s.patients.list_patients(limit=50),
+    "patients after": lambda s: s.patients.list_patients(limit=50, after="P-00002"),
+    "messages": lambda s: s.outbox.list_messages(limit=50),
+    "messages by status": lambda s: s.outbox.list_messages(status="failed", limit=50),
+    "messages since": lambda s: s.outbox.list_messages(since=NOW, limit=50),
+    "messages page 2": lambda s: s.outbox.list_messages(
+        limit=50, before=MessageCursor(NOW + timedelta(hours=1), 10**9)
+    ),
+    "replies": lambda s: s.inbound.list_inbound(limit=50),
+    "outcomes": lambda s: s.outcomes.list_outcomes(limit=50),
+    "flags": lambda s: s.outcomes.list_flags(open_only=False, limit=50),
+}
+
+
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_each_list_and_the_claim_read_in_index_order(
+    storage: Storage, catalog: PlanCatalog, view: str
+) -> None:
+    enroll(storage, catalog, 5)
+    engine = storage.database.engine
+
+    with statements_of(engine) as statements:
+        VIEWS[view](storage)
+
+    assert statements
+    for statement, parameters in statements:
+        assert sorted_or_scanned(plan_lines(engine, statement, parameters)) == [], statement
