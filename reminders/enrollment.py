@@ -11,7 +11,7 @@ from reminders.catalog import PlanCatalog
 from reminders.clock import utc_now
 from reminders.errors import EnrollmentError, InputProblem
 from reminders.patients import EnrollmentInput, parse_enrollment
-from reminders.plans.model import Plan
+from reminders.plans.model import Phase, Plan
 from reminders.schedule import Enrollment, compute_schedule
 from reminders.store.records import (
     EnrollmentOutcome,
@@ -176,6 +176,20 @@ class EnrollmentService:
         """Cancel a patient's enrollment; returns how many pending messages were cancelled."""
         enrollment_id, _ = self.patients.enrollment_id(external_id, plan_id)
         return self.patients.cancel_enrollment(enrollment_id, reason, self.clock())
+
+    def cancel_after_procedure(
+        self, external_id: str, reason: str, plan_id: str | None = None
+    ) -> tuple[int, int]:
+        """Cancel the pending steps from the procedure day on (a no-show); the enrollment stays.
+
+        Returns the patient's id and how many messages were cancelled.
+        """
+        enrollment_id, _ = self.patients.enrollment_id(external_id, plan_id)
+        patient_id = int(self.patients.enrollment_details(enrollment_id)["patient"]["id"])
+        phases = [p.value for p in Phase if p is not Phase.PRE_PROCEDURE]
+        return patient_id, self.patients.cancel_pending_steps(
+            enrollment_id, phases, reason, self.clock()
+        )
 
     def apply_plan(self, plan_id: str, *, dry_run: bool) -> list[EnrollmentOutcome]:
         """Bring every active enrollment on a plan to the plan file's current version."""

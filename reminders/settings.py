@@ -56,6 +56,18 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
+    scheduling_mapping: Path = Field(
+        default=Path("integrations/scheduling.yaml"),
+        description="Which booked appointments (HL7 SIU, FHIR Appointment) start which plan.",
+    )
+    hl7_mllp_port: int | None = Field(
+        default=None, description="Listen for HL7 v2 over MLLP on this port (off when unset)."
+    )
+    hl7_mllp_host: str = "127.0.0.1"
+    feed_raw_retention_days: int = Field(
+        default=30, ge=1, description="Days a received HL7/FHIR message's raw text is kept."
+    )
+
     def live_sending_problems(self) -> list[str]:
         """What must be set before real texts or emails go to patients (none on the console)."""
         live = bool((self.twilio_account_sid and self.twilio_auth_token) or self.smtp_host)

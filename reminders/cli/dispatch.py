@@ -28,6 +28,7 @@ from reminders.diagnostics import check_channels
 from reminders.dispatch.dispatcher import Dispatcher
 from reminders.dispatch.service import DispatchService
 from reminders.errors import FailureKind
+from reminders.integrations.wiring import mllp_line, start_mllp
 from reminders.settings import Settings
 
 
@@ -156,8 +157,9 @@ def serve(
     api = None if no_api else create_app(app, service)
     api_line = "off (--no-api)" if api is None else f"http://{host}:{port}"
     check_channels_at_start(dispatcher)
+    listener = start_mllp(app)
     with stop_on_signals() as stop:
-        for line in banner(app, dispatcher, api_line):
+        for line in [*banner(app, dispatcher, api_line), mllp_line(listener)]:
             echo_line(line)
         service.start()
         try:
@@ -170,6 +172,8 @@ def serve(
                 uvicorn.run(api, host=host, port=port, log_level="info")
         finally:
             echo_line("stopping: finishing the pass in progress")
+            if listener is not None:
+                listener.stop()
             service.stop()
             _close_channels(dispatcher)
     echo_line("stopped")

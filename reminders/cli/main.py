@@ -18,6 +18,7 @@ from reminders.cli import (
     plans,
     views,
 )
+from reminders.cli import hl7 as hl7_cli
 from reminders.cli.errors import ReminderGroup
 from reminders.cli.state import CliState, read_settings
 
@@ -63,6 +64,7 @@ def main(
 app.add_typer(plans.app, name="plans")
 app.add_typer(db.app, name="db")
 app.add_typer(api_keys.app, name="api-keys")
+app.add_typer(hl7_cli.app, name="hl7")
 app.command("enroll")(enroll.enroll)
 app.command("import")(importing.import_csv)
 app.command("reschedule")(enroll.reschedule)

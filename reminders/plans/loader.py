@@ -117,9 +117,9 @@ def field_name(loc: Path_) -> str:
     return text or "(plan)"
 
 
-def _model_at(loc: Path_) -> type[BaseModel] | None:
+def _model_at(loc: Path_, root: type[BaseModel] = Plan) -> type[BaseModel] | None:
     """The pydantic model that owns the mapping at a path (for suggesting known keys)."""
-    model: Any = Plan
+    model: Any = root
     for part in loc:
         if isinstance(part, int):
             continue
@@ -135,12 +135,12 @@ def _model_at(loc: Path_) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def _explain(error: Any) -> str:
+def _explain(error: Any, root: type[BaseModel] = Plan) -> str:
     """A plan author's message for one pydantic error."""
     loc = tuple(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
-        owner = _model_at(loc[:-1])
+        owner = _model_at(loc[:-1], root)
         known = sorted(owner.model_fields) if owner else []
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -153,13 +153,18 @@ def _explain(error: Any) -> str:
 
 
 def problems_from_validation(
-    error: ValidationError, file: str, lines: dict[Path_, int]
+    error: ValidationError,
+    file: str,
+    lines: dict[Path_, int],
+    root: type[BaseModel] = Plan,
 ) -> list[PlanProblem]:
-    """One PlanProblem per pydantic error, each with file, line and field."""
+    """One PlanProblem per pydantic error, each with file, line and field (keys of `root`)."""
     problems = []
     for item in error.errors():
         loc = tuple(item["loc"])
-        problems.append(PlanProblem(file, line_of(lines, loc), field_name(loc), _explain(item)))
+        problems.append(
+            PlanProblem(file, line_of(lines, loc), field_name(loc), _explain(item, root))
+        )
     return problems
 
 

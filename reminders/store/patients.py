@@ -306,6 +306,20 @@ class PatientRepository:
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
+    def cancel_pending_steps(
+        self, enrollment_id: int, phases: Sequence[str], reason: str, now: datetime
+    ) -> int:
+        """Cancel an enrollment's pending messages of some phases; returns how many."""
+        with self.database.session() as session:
+            result = session.execute(
+                update(Message)
+                .where(Message.enrollment_id == enrollment_id)
+                .where(Message.status == MessageStatus.PENDING.value)
+                .where(Message.phase.in_(list(phases)))
+                .values(status=MessageStatus.CANCELLED.value, status_reason=reason, updated_at=now)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
     def mark_sms_opted_out(self, patient_id: int, now: datetime) -> None:
         """Record that the provider says this patient unsubscribed from SMS."""
         with self.database.session() as session:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from reminders.store.access import AccessRepository
 from reminders.store.database import Database
+from reminders.store.feeds import FeedRepository
 from reminders.store.inbound import InboundRepository
 from reminders.store.outbox import Outbox
 from reminders.store.outcomes import OutcomeRepository
@@ -22,6 +23,7 @@ class Storage:
     inbound: InboundRepository
     outcomes: OutcomeRepository
     access: AccessRepository
+    feeds: FeedRepository
 
     @classmethod
     def over(cls, database: Database) -> Storage:
@@ -33,6 +35,7 @@ class Storage:
             inbound=InboundRepository(database),
             outcomes=OutcomeRepository(database),
             access=AccessRepository(database),
+            feeds=FeedRepository(database),
         )
 
     @classmethod

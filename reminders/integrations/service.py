@@ -1,0 +1,425 @@
+"""One appointment event -> enroll, reschedule or cancel, through the enrollment service.
+
+Idempotent by the message's control id (a replay is answered as the first time) and ordered
+by the appointment's own message times (an older message than the last one applied changes
+nothing). Every message is logged with its outcome, and its raw text for a limited time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from reminders.clock import utc_now
+from reminders.enrollment import EnrollmentService, ValidEnrollment
+from reminders.errors import EnrollmentError, NotFoundError
+from reminders.integrations.events import AppointmentAction, AppointmentEvent, PatientFacts
+from reminders.integrations.mapping import Rule, SchedulingMapping, Site
+from reminders.store.feeds import AppointmentRecord, FeedMessageRecord
+from reminders.store.records import NewFlag
+from reminders.store.storage import Storage
+
+log = logging.getLogger(__name__)
+
+FLAG_DUPLICATE_PERSON = "duplicate_person"
+FLAG_NO_SHOW = "no_show"
+
+
+class FeedOutcome(StrEnum):
+    """What became of one message."""
+
+    ENROLLED = "enrolled"
+    MOVED = "moved"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+    IGNORED = "ignored"  # maps to no plan, or cancels what we never enrolled
+    STALE = "stale"  # older than a message already applied to the appointment
+    DUPLICATE = "duplicate"  # this control id was processed before
+    REFUSED = "refused"  # understood but not usable (bad phone, unknown site, ...)
+    REJECTED = "rejected"  # could not be parsed
+
+
+@dataclass(frozen=True)
+class FeedResult:
+    """The outcome, a reason a person can act on, and the acknowledgement code (AA/AE/AR)."""
+
+    outcome: FeedOutcome
+    detail: str
+    ack_code: str = "AA"
+    external_id: str | None = None
+    plan_id: str | None = None
+
+
+# Where each enrollment field comes from, in each feed's own words (for refusals).
+FIELD_SOURCES = {
+    "hl7": {
+        "external_id": "PID-3",
+        "first_name": "PID-5",
+        "phone": "PID-13",
+        "email": "PID-13",
+        "language": "PID-15",
+        "timezone": "site time zone",
+        "procedure_date": "AIS-4",
+        "procedure_time": "AIS-4",
+    },
+    "fhir": {
+        "external_id": "Patient.identifier",
+        "first_name": "Patient.name",
+        "phone": "Patient.telecom",
+        "email": "Patient.telecom",
+        "language": "Patient.communication",
+        "timezone": "site time zone",
+        "procedure_date": "Appointment.start",
+        "procedure_time": "Appointment.start",
+    },
+}
+
+
+class Refusal(Exception):
+    """A message we understood but cannot act on; the reason goes into the acknowledgement."""
+
+
+class AppointmentService:
+    """Applies appointment events to enrollments, the same way for every feed."""
+
+    def __init__(
+        self,
+        enrollment: EnrollmentService,
+        storage: Storage,
+        mapping: SchedulingMapping,
+        *,
+        keep_raw: timedelta = timedelta(days=30),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.enrollment = enrollment
+        self.feeds = storage.feeds
+        self.flags = storage.outcomes
+        self.mapping = mapping
+        self.keep_raw = keep_raw
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._last_purge: datetime | None = None
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def handle(self, event: AppointmentEvent, raw: str | None) -> FeedResult:
+        """Apply one event (once) and log it with its raw text."""
+        with self._lock:
+            self._purge_old_raw()
+            earlier = self.feeds.find_message(event.source, event.sender, event.message_id)
+            if earlier is not None:
+                return FeedResult(
+                    FeedOutcome.DUPLICATE,
+                    f"already received (first: {earlier.outcome}): {earlier.detail}",
+                    earlier.ack_code,
+                    earlier.external_id,
+                    earlier.plan_id,
+                )
+            try:
+                result = self._apply(event)
+            except Refusal as refusal:
+                result = FeedResult(FeedOutcome.REFUSED, str(refusal), self.mapping.refusals)
+            self._log(event, result, raw)
+        log.info("%s %s: %s", event.source, event.event_code, result.outcome.value)
+        return result
+
+    def reject(self, source: str, sender: str, message_id: str, reason: str, raw: str) -> None:
+        """Log a message that could not be parsed at all (answered AR)."""
+        with self._lock:
+            self.feeds.record_message(
+                FeedMessageRecord(
+                    0,
+                    source,
+                    sender,
+                    message_id,
+                    self.clock(),
+                    None,
+                    "(unparsed)",
+                    None,
+                    None,
+                    None,
+                    FeedOutcome.REJECTED.value,
+                    "AR",
+                    reason,
+                    raw,
+                )
+            )
+        log.info("%s message rejected", source)
+
+    # -- the rules ------------------------------------------------------------------------
+
+    def _apply(self, event: AppointmentEvent) -> FeedResult:
+        site = self.mapping.site_for(event.location, event.facility)
+        if site is None:
+            raise Refusal(
+                f"no site for location '{event.location or ''}' or facility "
+                f"'{event.facility or ''}', so no time zone: add it to the mapping file's sites"
+            )
+        zone = ZoneInfo(site.timezone)
+        sent_at = _instant(event.sent_at, zone)
+        known = self.feeds.appointment(event.source, event.sender, event.appointment_id)
+        if known and known.last_sent_at and sent_at and sent_at < known.last_sent_at:
+            return FeedResult(
+                FeedOutcome.STALE,
+                f"older than the last message applied to this appointment "
+                f"({known.last_sent_at:%Y-%m-%d %H:%M:%S} UTC); nothing changed",
+                external_id=known.external_id,
+                plan_id=known.plan_id,
+            )
+        if event.action is AppointmentAction.OTHER:
+            return FeedResult(FeedOutcome.IGNORED, f"event {event.event_code} is not used")
+        if event.action in (AppointmentAction.BOOKED, AppointmentAction.MOVED):
+            result, record = self._book(event, site, known, sent_at)
+        else:
+            result, record = self._stop(event, site, known, sent_at)
+        self.feeds.save_appointment(record, self.clock())
+        return result
+
+    def _book(
+        self,
+        event: AppointmentEvent,
+        site: Site,
+        known: AppointmentRecord | None,
+        sent_at: datetime | None,
+    ) -> tuple[FeedResult, AppointmentRecord]:
+        rule = self.mapping.rule_for(event.codes, event.location)
+        if rule is None:
+            codes = ", ".join(f"{c.system}|{c.code}" for c in event.codes) or "none"
+            return (
+                FeedResult(FeedOutcome.IGNORED, f"no plan for codes {codes}"),
+                _record(event, known, None, None, "unmapped", None, sent_at),
+            )
+        entry = self._entry(event, site, rule)
+        external_id = entry.record.external_id
+        self._refuse_duplicate_person(event, entry)
+        if known and known.plan_id and known.external_id and known.plan_id != rule.plan:
+            self._cancel(known.external_id, known.plan_id, "the appointment changed procedure")
+        outcome = self.enrollment.enroll([entry])[0]
+        start_at = datetime.combine(
+            entry.item.procedure_date, entry.item.procedure_time or datetime.min.time()
+        ).replace(tzinfo=ZoneInfo(site.timezone))
+        kind = FeedOutcome.ENROLLED if outcome.created else FeedOutcome.MOVED
+        moved = sum(1 for change in outcome.changes if change.action in ("add", "move", "restore"))
+        detail = (
+            f"{kind.value} on plan {rule.plan}, procedure {entry.item.procedure_date} "
+            f"{entry.item.procedure_time or ''} ({site.timezone}); {moved} message(s) planned"
+        )
+        return (
+            FeedResult(kind, detail, external_id=external_id, plan_id=rule.plan),
+            _record(event, known, external_id, rule.plan, "booked", start_at, sent_at),
+        )
+
+    def _stop(
+        self,
+        event: AppointmentEvent,
+        site: Site,
+        known: AppointmentRecord | None,
+        sent_at: datetime | None,
+    ) -> tuple[FeedResult, AppointmentRecord]:
+        status = "no_show" if event.action is AppointmentAction.NO_SHOW else "cancelled"
+        target = self._target(event, known)
+        start_at = known.start_at if known else None
+        if target is None:
+            return (
+                FeedResult(FeedOutcome.IGNORED, f"{status}: no enrollment for this appointment"),
+                _record(event, known, None, None, status, start_at, sent_at),
+            )
+        external_id, plan_id = target
+        reason = event.reason or ("no-show" if status == "no_show" else "appointment cancelled")
+        try:
+            if event.action is AppointmentAction.NO_SHOW:
+                patient_id, count = self.enrollment.cancel_after_procedure(
+                    external_id, f"no-show: {reason}", plan_id
+                )
+                self.flags.create_flags(
+                    [NewFlag(patient_id, FLAG_NO_SHOW, f"did not attend the procedure ({reason})")],
+                    self.clock(),
+                )
+                result = FeedResult(
+                    FeedOutcome.NO_SHOW,
+                    f"no-show: {count} pending message(s) from the procedure day on cancelled; "
+                    "flagged for staff",
+                    external_id=external_id,
+                    plan_id=plan_id,
+                )
+            else:
+                count = self._cancel(external_id, plan_id, reason)
+                result = FeedResult(
+                    FeedOutcome.CANCELLED,
+                    f"cancelled ({reason}): {count} pending message(s) cancelled",
+                    external_id=external_id,
+                    plan_id=plan_id,
+                )
+        except NotFoundError:
+            result = FeedResult(FeedOutcome.IGNORED, f"{status}: no enrollment for this patient")
+        return result, _record(event, known, external_id, plan_id, status, start_at, sent_at)
+
+    def _target(
+        self, event: AppointmentEvent, known: AppointmentRecord | None
+    ) -> tuple[str, str] | None:
+        """Whose enrollment a cancel or no-show is about."""
+        if known and known.external_id and known.plan_id:
+            return known.external_id, known.plan_id
+        rule = self.mapping.rule_for(event.codes, event.location)
+        external_id = self._external_id(event.patient) if event.patient else None
+        if rule is None or external_id is None:
+            return None
+        return external_id, rule.plan
+
+    def _cancel(self, external_id: str, plan_id: str, reason: str) -> int:
+        return self.enrollment.cancel(external_id, reason, plan_id)
+
+    def _external_id(self, patient: PatientFacts) -> str | None:
+        wanted = self.mapping.patient_identifier
+        return patient.identifier(wanted.type, wanted.assigning_authority)
+
+    def _entry(self, event: AppointmentEvent, site: Site, rule: Rule) -> ValidEnrollment:
+        """The enrollment input the message gives, validated by the enrollment service."""
+        sources = FIELD_SOURCES.get(event.source, {})
+        patient = event.patient
+        if patient is None:
+            raise Refusal(f"no patient in the message ({sources.get('external_id', 'patient')})")
+        external_id = self._external_id(patient)
+        if external_id is None:
+            wanted = self.mapping.patient_identifier
+            authority = f" from {wanted.assigning_authority}" if wanted.assigning_authority else ""
+            raise Refusal(
+                f"{sources.get('external_id', 'patient identifier')}: no identifier of type "
+                f"{wanted.type}{authority}"
+            )
+        if event.start is None:
+            raise Refusal(f"{sources.get('procedure_date', 'start')}: no start time")
+        local_start = _local(event.start, ZoneInfo(site.timezone))
+        phone = patient.best_phone()
+        consent = (rule.consent or self.mapping.consent).sms
+        sms_consent = consent == "granted" or (
+            consent == "if_mobile" and phone is not None and phone.mobile
+        )
+        channel = self.mapping.defaults.preferred_channel
+        if channel == "sms" and (phone is None or not sms_consent) and patient.email:
+            channel = "email"
+        data = {
+            "external_id": external_id,
+            "first_name": patient.first_name or "",
+            "phone": phone.number if phone else None,
+            "email": patient.email,
+            "timezone": site.timezone,
+            "language": self.mapping.language(patient.language),
+            "preferred_channel": channel,
+            "sms_consent": sms_consent,
+            "plan": rule.plan,
+            "procedure_date": local_start.date(),
+            "procedure_time": local_start.time().replace(second=0, microsecond=0),
+            "attributes": {**self.mapping.defaults.attributes, **rule.attributes},
+        }
+        try:
+            return self.enrollment.validate(data)
+        except EnrollmentError as exc:
+            raise Refusal(
+                "; ".join(f"{sources.get(p.field, p.field)}: {p.message}" for p in exc.problems)
+            ) from None
+
+    def _refuse_duplicate_person(self, event: AppointmentEvent, entry: ValidEnrollment) -> None:
+        """Someone with this phone and first name is enrolled under another id: flag, refuse."""
+        record = entry.record
+        if record.phone is None:
+            return
+        others = [
+            person
+            for person in self.feeds.enrolled_with_phone(record.phone)
+            if person.external_id != record.external_id
+            and person.first_name.casefold() == record.first_name.casefold()
+        ]
+        if not others:
+            return
+        self.flags.create_flags(
+            [
+                NewFlag(
+                    person.patient_id,
+                    FLAG_DUPLICATE_PERSON,
+                    f"a {event.source} booking for patient id {record.external_id} has the same "
+                    f"name and phone as this patient ({person.external_id}); not enrolled twice",
+                )
+                for person in others
+            ],
+            self.clock(),
+        )
+        ids = ", ".join(person.external_id for person in others)
+        raise Refusal(
+            f"possible duplicate: the same name and phone are enrolled under id {ids}; "
+            "flagged for staff, not enrolled"
+        )
+
+    # -- log ------------------------------------------------------------------------------
+
+    def _log(self, event: AppointmentEvent, result: FeedResult, raw: str | None) -> None:
+        self.feeds.record_message(
+            FeedMessageRecord(
+                0,
+                event.source,
+                event.sender,
+                event.message_id,
+                self.clock(),
+                _utc(event.sent_at),
+                event.event_code or event.action.value,
+                event.appointment_id,
+                result.external_id,
+                result.plan_id,
+                result.outcome.value,
+                result.ack_code,
+                result.detail,
+                raw,
+            )
+        )
+
+    def _purge_old_raw(self) -> None:
+        now = self.clock()
+        if self._last_purge is None or now - self._last_purge >= timedelta(hours=1):
+            self.feeds.purge_raw(now - self.keep_raw)
+            self._last_purge = now
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> datetime:
+    """A feed's time on the site's wall clock: instants converted, local times kept."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return moment.replace(tzinfo=zone)
+    return moment.astimezone(zone)
+
+
+def _instant(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
+    return None if moment is None else _local(moment, zone).astimezone(UTC)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is None or moment.utcoffset() is None:
+        return None
+    return moment.astimezone(UTC)
+
+
+def _record(
+    event: AppointmentEvent,
+    known: AppointmentRecord | None,
+    external_id: str | None,
+    plan_id: str | None,
+    status: str,
+    start_at: datetime | None,
+    sent_at: datetime | None,
+) -> AppointmentRecord:
+    last = sent_at
+    if known and known.last_sent_at and (last is None or known.last_sent_at > last):
+        last = known.last_sent_at
+    return AppointmentRecord(
+        event.source,
+        event.sender,
+        event.appointment_id,
+        external_id or (known.external_id if known else None),
+        plan_id or (known.plan_id if known else None),
+        status,
+        start_at.astimezone(UTC) if start_at else None,
+        last,
+    )

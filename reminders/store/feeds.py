@@ -1,0 +1,210 @@
+"""Every query of the scheduling feeds: the message log and the appointment -> plan mapping.
+
+Values in, plain records out, as in the other repositories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from reminders.store.database import Database
+from reminders.store.feed_schema import FeedAppointment, FeedMessage
+from reminders.store.schema import Enrollment, EnrollmentStatus, Patient
+
+
+@dataclass(frozen=True)
+class FeedMessageRecord:
+    """One logged message: what we made of it and how we acknowledged it."""
+
+    id: int
+    source: str
+    sender: str
+    message_id: str
+    received_at: datetime
+    sent_at: datetime | None
+    event: str
+    appointment_id: str | None
+    external_id: str | None
+    plan_id: str | None
+    outcome: str
+    ack_code: str
+    detail: str
+    raw: str | None
+
+
+@dataclass(frozen=True)
+class EnrolledPerson:
+    """A patient with an active enrollment, as the duplicate-person check compares them."""
+
+    patient_id: int
+    external_id: str
+    first_name: str
+
+
+@dataclass(frozen=True)
+class AppointmentRecord:
+    """What we last knew of an appointment."""
+
+    source: str
+    sender: str
+    appointment_id: str
+    external_id: str | None
+    plan_id: str | None
+    status: str
+    start_at: datetime | None
+    last_sent_at: datetime | None
+
+
+def _message(row: FeedMessage) -> FeedMessageRecord:
+    return FeedMessageRecord(
+        row.id,
+        row.source,
+        row.sender,
+        row.message_id,
+        row.received_at,
+        row.sent_at,
+        row.event,
+        row.appointment_id,
+        row.external_id,
+        row.plan_id,
+        row.outcome,
+        row.ack_code,
+        row.detail,
+        row.raw,
+    )
+
+
+def _appointment(row: FeedAppointment) -> AppointmentRecord:
+    return AppointmentRecord(
+        row.source,
+        row.sender,
+        row.appointment_id,
+        row.external_id,
+        row.plan_id,
+        row.status,
+        row.start_at,
+        row.last_sent_at,
+    )
+
+
+class FeedRepository:
+    """The scheduling feeds' tables."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def find_message(self, source: str, sender: str, message_id: str) -> FeedMessageRecord | None:
+        """A message already received with this control id from this sender."""
+        with self.database.session() as session:
+            row = session.scalars(
+                select(FeedMessage).where(
+                    FeedMessage.source == source,
+                    FeedMessage.sender == sender,
+                    FeedMessage.message_id == message_id,
+                )
+            ).one_or_none()
+            return None if row is None else _message(row)
+
+    def record_message(self, record: FeedMessageRecord) -> bool:
+        """Log a message (its `id` is ignored); False when its control id was already logged."""
+        values = {k: v for k, v in record.__dict__.items() if k != "id"}
+        try:
+            with self.database.session() as session:
+                session.add(FeedMessage(**values))
+        except IntegrityError:
+            return False
+        return True
+
+    def appointment(
+        self, source: str, sender: str, appointment_id: str
+    ) -> AppointmentRecord | None:
+        """What we know of an appointment, if anything."""
+        with self.database.session() as session:
+            row = session.scalars(
+                select(FeedAppointment).where(
+                    FeedAppointment.source == source,
+                    FeedAppointment.sender == sender,
+                    FeedAppointment.appointment_id == appointment_id,
+                )
+            ).one_or_none()
+            return None if row is None else _appointment(row)
+
+    def save_appointment(self, record: AppointmentRecord, now: datetime) -> None:
+        """Insert or update what we know of an appointment."""
+        with self.database.session() as session:
+            row = session.scalars(
+                select(FeedAppointment).where(
+                    FeedAppointment.source == record.source,
+                    FeedAppointment.sender == record.sender,
+                    FeedAppointment.appointment_id == record.appointment_id,
+                )
+            ).one_or_none()
+            if row is None:
+                row = FeedAppointment(
+                    source=record.source,
+                    sender=record.sender,
+                    appointment_id=record.appointment_id,
+                )
+                session.add(row)
+            row.external_id = record.external_id
+            row.plan_id = record.plan_id
+            row.status = record.status
+            row.start_at = record.start_at
+            row.last_sent_at = record.last_sent_at
+            row.updated_at = now
+
+    def list_messages(
+        self,
+        *,
+        source: str | None = None,
+        refused_only: bool = False,
+        limit: int = 100,
+    ) -> list[FeedMessageRecord]:
+        """Logged messages, newest first."""
+        query = select(FeedMessage)
+        if source:
+            query = query.where(FeedMessage.source == source)
+        if refused_only:
+            query = query.where(FeedMessage.outcome.in_(("refused", "rejected")))
+        query = query.order_by(FeedMessage.received_at.desc(), FeedMessage.id.desc()).limit(limit)
+        with self.database.session() as session:
+            return [_message(row) for row in session.scalars(query)]
+
+    def outcome_counts(self, source: str | None = None) -> dict[str, int]:
+        """How many logged messages ended each way."""
+        query = select(FeedMessage.outcome, func.count()).group_by(FeedMessage.outcome)
+        if source:
+            query = query.where(FeedMessage.source == source)
+        with self.database.session() as session:
+            return {outcome: int(count) for outcome, count in session.execute(query)}
+
+    def enrolled_with_phone(self, phone: str) -> list[EnrolledPerson]:
+        """Patients with this phone number and an active enrollment."""
+        query = (
+            select(Patient.id, Patient.external_id, Patient.first_name)
+            .where(Patient.phone == phone)
+            .where(
+                Patient.id.in_(
+                    select(Enrollment.patient_id).where(
+                        Enrollment.status == EnrollmentStatus.ACTIVE.value
+                    )
+                )
+            )
+            .order_by(Patient.id)
+        )
+        with self.database.session() as session:
+            return [EnrolledPerson(*row) for row in session.execute(query)]
+
+    def purge_raw(self, received_before: datetime) -> int:
+        """Forget the raw text of messages received before a moment; the log line stays."""
+        with self.database.session() as session:
+            result = session.execute(
+                update(FeedMessage)
+                .where(FeedMessage.received_at < received_before, FeedMessage.raw.is_not(None))
+                .values(raw=None)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,64 @@
+"""The scheduling feeds' tables on each database: migration 0003, the log, the appointments."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from alembic import command
+
+from reminders.store import migrate
+from reminders.store.feeds import AppointmentRecord, FeedMessageRecord
+from reminders.store.storage import Storage
+
+NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def logged(message_id: str, received_at: datetime) -> FeedMessageRecord:
+    return FeedMessageRecord(
+        0, "hl7", "RIVERSIDE", message_id, received_at, None, "S12", "APT1", "MRN1", "demo",
+        "enrolled", "AA", "enrolled on plan demo", "MSH|...",
+    )  # fmt: skip
+
+
+def test_migration_0003_downgrades_and_upgrades_again(storage: Storage) -> None:
+    config = migrate.alembic_config()
+    with storage.database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+
+    migrate.upgrade(storage.database.engine)
+
+    assert storage.feeds.list_messages() == []
+
+
+def test_a_control_id_is_logged_once_per_sender(storage: Storage) -> None:
+    feeds = storage.feeds
+
+    assert feeds.record_message(logged("M1", NOW)) is True
+    assert feeds.record_message(logged("M1", NOW)) is False
+    assert feeds.find_message("hl7", "RIVERSIDE", "M1") is not None
+    assert feeds.find_message("hl7", "LAKESIDE", "M1") is None
+
+
+def test_raw_text_is_purged_but_the_log_line_stays(storage: Storage) -> None:
+    feeds = storage.feeds
+    feeds.record_message(logged("OLD", NOW - timedelta(days=40)))
+    feeds.record_message(logged("NEW", NOW))
+
+    assert feeds.purge_raw(NOW - timedelta(days=30)) == 1
+
+    raw = {m.message_id: m.raw for m in feeds.list_messages()}
+    assert raw == {"OLD": None, "NEW": "MSH|..."}
+
+
+def test_an_appointment_is_saved_and_updated_in_place(storage: Storage) -> None:
+    feeds = storage.feeds
+    first = AppointmentRecord("hl7", "RIVERSIDE", "APT1", "MRN1", "demo", "booked", NOW, NOW)
+    feeds.save_appointment(first, NOW)
+    moved = AppointmentRecord(
+        "hl7", "RIVERSIDE", "APT1", "MRN1", "demo", "cancelled", None, NOW + timedelta(hours=1)
+    )
+
+    feeds.save_appointment(moved, NOW)
+
+    assert feeds.appointment("hl7", "RIVERSIDE", "APT1") == moved
