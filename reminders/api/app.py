@@ -12,6 +12,7 @@ from reminders.api.context import ApiContext
 from reminders.api.errors import CatchAllMiddleware, install_error_handlers
 from reminders.app import App
 from reminders.dispatch.service import DispatchService
+from reminders.integrations.fhir import routes as fhir_routes
 
 DESCRIPTION = """\
 Enroll patients on recovery plans, follow what was sent and what they answered.
@@ -39,6 +40,7 @@ def create_app(app: App, service: DispatchService | None = None) -> FastAPI:
     api.include_router(routes_activity.router)
     api.include_router(routes_plans.router)
     api.include_router(webhooks.router)
+    api.include_router(fhir_routes.router)
     api.include_router(routes_health.router)
     api.add_middleware(ApiKeyMiddleware, access=context.storage.access)
     api.add_middleware(BodyLimitMiddleware)  # before the key and signature checks read anything

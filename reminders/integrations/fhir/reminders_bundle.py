@@ -1,0 +1,143 @@
+"""A patient's reminders as FHIR R4 resources, so the EHR can file them.
+
+Planned messages are CommunicationRequests, sent (or failed) ones Communications, and
+relief-check answers Observations (leg pain 0-10, walking improved). Each resource is
+checked against fhir.resources' R4B model before it leaves.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fhir.resources.R4B.bundle import Bundle
+
+from reminders.store.records import MessageView, OutcomeView
+
+SYSTEM = "urn:reminders"
+PAIN_LOINC = "72514-3"  # Pain severity - 0-10 verbal numeric rating [Score] - Reported
+MEDIUM = {
+    "sms": ("SMSWRIT", "SMS message"),
+    "email": ("EMAILWRIT", "email"),
+}
+MEDIUM_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode"
+REQUEST_STATUS = {"pending": "active", "sending": "active", "cancelled": "revoked"}
+SENT = {"sent": "completed", "failed": "not-done", "skipped": "not-done"}
+
+
+def _instant(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def _medium(channel: str) -> list[dict[str, Any]]:
+    code, display = MEDIUM.get(channel, ("WRITTEN", channel))
+    return [{"coding": [{"system": MEDIUM_SYSTEM, "code": code, "display": display}]}]
+
+
+def _subject(external_id: str) -> dict[str, Any]:
+    return {"reference": f"Patient/{external_id}"}
+
+
+def _identifier(kind: str, value: int) -> list[dict[str, str]]:
+    return [{"system": f"{SYSTEM}:{kind}", "value": str(value)}]
+
+
+def communication(message: MessageView) -> dict[str, Any]:
+    """One message as a CommunicationRequest (planned) or a Communication (sent or failed)."""
+    step = {"text": f"{message.plan_id} / {message.step_id} ({message.phase})"}
+    if message.status in SENT:
+        resource: dict[str, Any] = {
+            "resourceType": "Communication",
+            "id": f"message-{message.id}",
+            "identifier": _identifier("message", message.id),
+            "status": SENT[message.status],
+            "category": [step],
+            "medium": _medium(message.channel),
+            "subject": _subject(message.external_id),
+            "sent": _instant(message.sent_at),
+        }
+        if message.body:
+            resource["payload"] = [{"contentString": message.body}]
+        if message.status != "sent" and message.status_reason:
+            resource["statusReason"] = {"text": message.status_reason}
+        return resource
+    return {
+        "resourceType": "CommunicationRequest",
+        "id": f"message-{message.id}",
+        "identifier": _identifier("message", message.id),
+        "status": REQUEST_STATUS.get(message.status, "unknown"),
+        "category": [step],
+        "medium": _medium(message.channel),
+        "subject": _subject(message.external_id),
+        "occurrenceDateTime": _instant(message.due_at),
+        **({"statusReason": {"text": message.status_reason}} if message.status_reason else {}),
+    }
+
+
+def observations(outcome: OutcomeView) -> list[dict[str, Any]]:
+    """A relief-check answer as up to two Observations."""
+    common = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "survey",
+                    }
+                ]
+            }
+        ],
+        "subject": _subject(outcome.external_id),
+        "effectiveDateTime": _instant(outcome.received_at),
+        "identifier": _identifier("outcome", outcome.id),
+    }
+    found = []
+    if outcome.leg_pain is not None:
+        found.append(
+            {
+                **common,
+                "id": f"outcome-{outcome.id}-leg-pain",
+                "code": {
+                    "coding": [{"system": "http://loinc.org", "code": PAIN_LOINC}],
+                    "text": "Leg pain (0-10), reported by text message",
+                },
+                "valueInteger": outcome.leg_pain,
+            }
+        )
+    if outcome.walking_improved is not None:
+        found.append(
+            {
+                **common,
+                "id": f"outcome-{outcome.id}-walking",
+                "code": {
+                    "coding": [{"system": SYSTEM, "code": "walking-improved"}],
+                    "text": "Walking improved since the procedure, reported by text message",
+                },
+                "valueBoolean": outcome.walking_improved,
+            }
+        )
+    return found
+
+
+def reminders_bundle(
+    external_id: str, messages: list[MessageView], outcomes: list[OutcomeView], now: datetime
+) -> dict[str, Any]:
+    """A searchset Bundle of the patient's reminders and answers."""
+    resources = [communication(m) for m in messages]
+    resources += [item for outcome in outcomes for item in observations(outcome)]
+    bundle = Bundle.model_validate(
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "timestamp": _instant(now),
+            "total": len(resources),
+            "link": [{"relation": "self", "url": f"Patient/{external_id}/$reminders"}],
+            "entry": [
+                {"fullUrl": f"urn:reminders:{r['id']}", "resource": r, "search": {"mode": "match"}}
+                for r in resources
+            ],
+        }
+    )
+    return bundle.model_dump(mode="json", exclude_none=True)

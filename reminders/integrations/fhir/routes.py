@@ -1,0 +1,147 @@
+"""FHIR R4 endpoints: POST/PUT /fhir/Appointment, GET /fhir/Patient/{id}/$reminders.
+
+Answers are FHIR JSON; every error is an OperationOutcome. Every request needs an API key
+(`Authorization: Bearer <key>` or `X-API-Key`); changes go through the appointment service,
+and so through the same enrollment service as the CLI, CSV import and /v1 API.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from reminders.api.auth import presented_key
+from reminders.errors import NotFoundError, ReminderError
+from reminders.integrations.fhir.appointment import appointment_event, parse_body
+from reminders.integrations.fhir.outcome import FHIR_JSON, FhirError, Issue, operation_outcome
+from reminders.integrations.fhir.reminders_bundle import reminders_bundle
+from reminders.integrations.service import AppointmentService, FeedOutcome
+from reminders.store.records import ApiKeyRecord
+
+MAX_BODY_BYTES = 1_000_000
+router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
+CREATED = {FeedOutcome.ENROLLED}
+UNPROCESSABLE = {FeedOutcome.REFUSED}
+
+
+def fhir_response(status: int, body: dict[str, Any], **headers: str) -> JSONResponse:
+    """A FHIR JSON answer."""
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def error_response(error: FhirError) -> JSONResponse:
+    """The OperationOutcome for a refused request."""
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    return fhir_response(error.status, operation_outcome(error.issues), **headers)
+
+
+async def _staff_key(request: Request) -> ApiKeyRecord:
+    """The caller's API key; the staff scope is required once keys carry scopes."""
+    key = presented_key(request.headers)
+    context = request.app.state.context
+    record = await run_in_threadpool(context.storage.access.verify_api_key, key) if key else None
+    if record is None:
+        raise FhirError(
+            401,
+            [Issue("login", "a valid API key is required: 'Authorization: Bearer <key>'")],
+        )
+    scope = getattr(record, "scope", None)
+    if scope is not None and scope not in ("staff", "admin"):
+        raise FhirError(403, [Issue("forbidden", "this API key needs the staff scope")])
+    return record
+
+
+def _service(request: Request) -> AppointmentService:
+    """The appointment service, built on first use (the mapping file is read then)."""
+    state = request.app.state
+    service: AppointmentService | None = getattr(state, "appointment_service", None)
+    if service is None:
+        from reminders.integrations.wiring import appointment_service
+
+        try:
+            service = appointment_service(state.context.app)
+        except ReminderError as exc:
+            raise FhirError(
+                503, [Issue("exception", f"the scheduling mapping is not usable: {exc}")]
+            ) from None
+        state.appointment_service = service
+    return service
+
+
+async def _read_json(request: Request) -> tuple[Any, bytes]:
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_BODY_BYTES:
+            raise FhirError(413, [Issue("too-costly", "the body is larger than 1 MB")])
+    try:
+        return json.loads(body), bytes(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FhirError(400, [Issue("structure", f"not JSON: {exc}")]) from None
+
+
+async def _apply(request: Request, appointment_id: str | None) -> JSONResponse:
+    try:
+        key = await _staff_key(request)
+        data, body = await _read_json(request)
+        appointment, patient = parse_body(data)
+        if appointment_id is not None and appointment.id and appointment.id != appointment_id:
+            raise FhirError(
+                400,
+                [Issue("invalid", f"the body's id {appointment.id!r} is not {appointment_id!r}")],
+            )
+        resolved_id = appointment_id or appointment.id or str(uuid.uuid4())
+        event = appointment_event(appointment, patient, resolved_id, body)
+        service = _service(request)
+        result = await run_in_threadpool(
+            service.handle, event, body.decode("utf-8"), f"fhir:{key.name}"
+        )
+    except FhirError as error:
+        return error_response(error)
+    if result.outcome in UNPROCESSABLE:
+        return error_response(FhirError(422, [Issue("business-rule", result.detail)]))
+    request.app.state.context.wake_dispatcher()
+    status = 201 if result.outcome in CREATED else 200
+    headers = {"Location": f"Appointment/{resolved_id}", "X-Reminders-Outcome": result.outcome}
+    if "return=OperationOutcome" in request.headers.get("prefer", ""):
+        outcome = operation_outcome([Issue("informational", result.detail, "information")])
+        return fhir_response(status, outcome, **headers)
+    appointment.id = resolved_id
+    return fhir_response(status, appointment.model_dump(mode="json", exclude_none=True), **headers)
+
+
+@router.post("/Appointment", summary="Book, move or cancel from a FHIR R4 Appointment")
+async def post_appointment(request: Request) -> JSONResponse:
+    """Status booked enrolls or reschedules; cancelled, noshow or entered-in-error cancels."""
+    return await _apply(request, None)
+
+
+@router.put("/Appointment/{appointment_id}", summary="Update an Appointment (FHIR R4)")
+async def put_appointment(request: Request, appointment_id: str) -> JSONResponse:
+    """As POST, for the appointment with this id."""
+    return await _apply(request, appointment_id)
+
+
+@router.get("/Patient/{external_id}/$reminders", summary="A patient's reminders as FHIR")
+async def patient_reminders(request: Request, external_id: str) -> JSONResponse:
+    """Planned messages (CommunicationRequest), sent ones (Communication), relief-check
+    answers (Observation). The id is the patient's external id (the mapping's identifier)."""
+    try:
+        await _staff_key(request)
+        storage = request.app.state.context.storage
+        try:
+            messages = await run_in_threadpool(storage.outbox.timeline, external_id)
+        except NotFoundError:
+            raise FhirError(404, [Issue("not-found", f"no patient '{external_id}'")]) from None
+        outcomes = await run_in_threadpool(
+            lambda: storage.outcomes.list_outcomes(external_id=external_id)
+        )
+    except FhirError as error:
+        return error_response(error)
+    service_clock = request.app.state.context.enrollment.clock
+    return fhir_response(200, reminders_bundle(external_id, messages, outcomes, service_clock()))
