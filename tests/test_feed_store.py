@@ -15,8 +15,8 @@ NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 
 def logged(message_id: str, received_at: datetime) -> FeedMessageRecord:
     return FeedMessageRecord(
-        0, "hl7", "RIVERSIDE", message_id, received_at, None, "S12", "APT1", "MRN1", "demo",
-        "enrolled", "AA", "enrolled on plan demo", "MSH|...",
+        0, "hl7", "RIVERSIDE", message_id, "hl7:RIVERSIDE", received_at, None, "S12", "APT1",
+        "MRN1", "demo", "enrolled", "AA", "enrolled on plan demo", "MSH|...",
     )  # fmt: skip
 
 

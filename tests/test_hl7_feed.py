@@ -365,3 +365,18 @@ def test_serve_listens_for_mllp_when_a_port_is_set(feed: Feed) -> None:
     assert ack_code(ack) == "AA"
     assert process.returncode == 0, rest
     assert feed.enrollment("MRN1")["procedure_date"] == date(2027, 3, 10)
+
+
+def test_a_reschedule_keeps_what_staff_added_to_the_patient(feed: Feed) -> None:
+    feed.handler.handle(siu("S12", control_id="M1"))
+    data = feed.service.enrollment.current_input(feed.enrollment("MRN1")["id"])  # type: ignore[arg-type]
+    data["attributes"] = {"takes_blood_thinners": True}
+    data["email"] = "ana@example.org"
+    feed.service.enrollment.enroll_one(data)
+
+    feed.handler.handle(siu("S13", control_id="M2", sent="20270302090000"))
+
+    enrollment = feed.enrollment("MRN1")
+    assert enrollment["attributes"] == {"takes_blood_thinners": True}
+    assert enrollment["email"] == "ana@example.org"
+    assert "medicines" in pending(feed, "MRN1")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from reminders.clock import utc_now
@@ -107,11 +108,19 @@ class AppointmentService:
 
     # -- entry points ---------------------------------------------------------------------
 
-    def handle(self, event: AppointmentEvent, raw: str | None) -> FeedResult:
-        """Apply one event (once) and log it with its raw text."""
+    def handle(
+        self, event: AppointmentEvent, raw: str | None, actor: str | None = None
+    ) -> FeedResult:
+        """Apply one event (once) and log it with its raw text.
+
+        `actor` names who sent it for the log: by default `hl7:<sending facility>`.
+        """
+        actor = actor or f"{event.source}:{event.sender}"
         with self._lock:
             self._purge_old_raw()
-            earlier = self.feeds.find_message(event.source, event.sender, event.message_id)
+            earlier, known = self.feeds.lookup(
+                event.source, event.sender, event.message_id, event.appointment_id
+            )
             if earlier is not None:
                 return FeedResult(
                     FeedOutcome.DUPLICATE,
@@ -120,11 +129,12 @@ class AppointmentService:
                     earlier.external_id,
                     earlier.plan_id,
                 )
+            record = None
             try:
-                result = self._apply(event)
+                result, record = self._apply(event, known)
             except Refusal as refusal:
                 result = FeedResult(FeedOutcome.REFUSED, str(refusal), self.mapping.refusals)
-            self._log(event, result, raw)
+            self.feeds.record(self._log_line(event, result, raw, actor), record)
         log.info("%s %s: %s", event.source, event.event_code, result.outcome.value)
         return result
 
@@ -137,6 +147,7 @@ class AppointmentService:
                     source,
                     sender,
                     message_id,
+                    f"{source}:{sender}",
                     self.clock(),
                     None,
                     "(unparsed)",
@@ -153,7 +164,10 @@ class AppointmentService:
 
     # -- the rules ------------------------------------------------------------------------
 
-    def _apply(self, event: AppointmentEvent) -> FeedResult:
+    def _apply(
+        self, event: AppointmentEvent, known: AppointmentRecord | None
+    ) -> tuple[FeedResult, AppointmentRecord | None]:
+        """What the event does, and what we then know of its appointment (None: unchanged)."""
         site = self.mapping.site_for(event.location, event.facility)
         if site is None:
             raise Refusal(
@@ -162,23 +176,20 @@ class AppointmentService:
             )
         zone = ZoneInfo(site.timezone)
         sent_at = _instant(event.sent_at, zone)
-        known = self.feeds.appointment(event.source, event.sender, event.appointment_id)
         if known and known.last_sent_at and sent_at and sent_at < known.last_sent_at:
-            return FeedResult(
+            stale = FeedResult(
                 FeedOutcome.STALE,
                 f"older than the last message applied to this appointment "
                 f"({known.last_sent_at:%Y-%m-%d %H:%M:%S} UTC); nothing changed",
                 external_id=known.external_id,
                 plan_id=known.plan_id,
             )
+            return stale, None
         if event.action is AppointmentAction.OTHER:
-            return FeedResult(FeedOutcome.IGNORED, f"event {event.event_code} is not used")
+            return FeedResult(FeedOutcome.IGNORED, f"event {event.event_code} is not used"), None
         if event.action in (AppointmentAction.BOOKED, AppointmentAction.MOVED):
-            result, record = self._book(event, site, known, sent_at)
-        else:
-            result, record = self._stop(event, site, known, sent_at)
-        self.feeds.save_appointment(record, self.clock())
-        return result
+            return self._book(event, site, known, sent_at)
+        return self._stop(event, site, known, sent_at)
 
     def _book(
         self,
@@ -303,7 +314,7 @@ class AppointmentService:
         channel = self.mapping.defaults.preferred_channel
         if channel == "sms" and (phone is None or not sms_consent) and patient.email:
             channel = "email"
-        data = {
+        data: dict[str, Any] = {
             "external_id": external_id,
             "first_name": patient.first_name or "",
             "phone": phone.number if phone else None,
@@ -317,12 +328,24 @@ class AppointmentService:
             "procedure_time": local_start.time().replace(second=0, microsecond=0),
             "attributes": {**self.mapping.defaults.attributes, **rule.attributes},
         }
+        current = self._current_input(external_id, rule.plan)
+        if current is not None:  # what staff added since stays: attributes, an email
+            data["attributes"] = {**data["attributes"], **(current["attributes"] or {})}
+            data["email"] = data["email"] or current["email"]
         try:
             return self.enrollment.validate(data)
         except EnrollmentError as exc:
             raise Refusal(
                 "; ".join(f"{sources.get(p.field, p.field)}: {p.message}" for p in exc.problems)
             ) from None
+
+    def _current_input(self, external_id: str, plan_id: str) -> dict[str, Any] | None:
+        """The patient's enrollment on this plan as stored, if there is one."""
+        try:
+            enrollment_id, _ = self.enrollment.patients.enrollment_id(external_id, plan_id)
+        except NotFoundError:
+            return None
+        return self.enrollment.current_input(enrollment_id)
 
     def _refuse_duplicate_person(self, event: AppointmentEvent, entry: ValidEnrollment) -> None:
         """Someone with this phone and first name is enrolled under another id: flag, refuse."""
@@ -357,24 +380,25 @@ class AppointmentService:
 
     # -- log ------------------------------------------------------------------------------
 
-    def _log(self, event: AppointmentEvent, result: FeedResult, raw: str | None) -> None:
-        self.feeds.record_message(
-            FeedMessageRecord(
-                0,
-                event.source,
-                event.sender,
-                event.message_id,
-                self.clock(),
-                _utc(event.sent_at),
-                event.event_code or event.action.value,
-                event.appointment_id,
-                result.external_id,
-                result.plan_id,
-                result.outcome.value,
-                result.ack_code,
-                result.detail,
-                raw,
-            )
+    def _log_line(
+        self, event: AppointmentEvent, result: FeedResult, raw: str | None, actor: str
+    ) -> FeedMessageRecord:
+        return FeedMessageRecord(
+            0,
+            event.source,
+            event.sender,
+            event.message_id,
+            actor,
+            self.clock(),
+            _utc(event.sent_at),
+            event.event_code or event.action.value,
+            event.appointment_id,
+            result.external_id,
+            result.plan_id,
+            result.outcome.value,
+            result.ack_code,
+            result.detail,
+            raw,
         )
 
     def _purge_old_raw(self) -> None:

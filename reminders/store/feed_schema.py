@@ -26,6 +26,7 @@ class FeedMessage(Base):
     source: Mapped[str] = mapped_column(String(8))
     sender: Mapped[str] = mapped_column(String(128))
     message_id: Mapped[str] = mapped_column(String(128))
+    actor: Mapped[str] = mapped_column(String(160))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     event: Mapped[str] = mapped_column(String(32))

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from reminders.store.database import Database
 from reminders.store.feed_schema import FeedAppointment, FeedMessage
@@ -24,6 +25,7 @@ class FeedMessageRecord:
     source: str
     sender: str
     message_id: str
+    actor: str
     received_at: datetime
     sent_at: datetime | None
     event: str
@@ -65,6 +67,7 @@ def _message(row: FeedMessage) -> FeedMessageRecord:
         row.source,
         row.sender,
         row.message_id,
+        row.actor,
         row.received_at,
         row.sent_at,
         row.event,
@@ -96,6 +99,46 @@ class FeedRepository:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+
+    def lookup(
+        self, source: str, sender: str, message_id: str, appointment_id: str
+    ) -> tuple[FeedMessageRecord | None, AppointmentRecord | None]:
+        """In one read: the message if already received, and what we know of its appointment."""
+        with self.database.session() as session:
+            message = session.scalars(
+                select(FeedMessage).where(
+                    FeedMessage.source == source,
+                    FeedMessage.sender == sender,
+                    FeedMessage.message_id == message_id,
+                )
+            ).one_or_none()
+            appointment = session.scalars(
+                select(FeedAppointment).where(
+                    FeedAppointment.source == source,
+                    FeedAppointment.sender == sender,
+                    FeedAppointment.appointment_id == appointment_id,
+                )
+            ).one_or_none()
+            return (
+                None if message is None else _message(message),
+                None if appointment is None else _appointment(appointment),
+            )
+
+    def record(self, message: FeedMessageRecord, appointment: AppointmentRecord | None) -> bool:
+        """Log a message and (when given) what we now know of its appointment, together.
+
+        False when the message's control id was already logged (nothing is written then).
+        """
+        values = {k: v for k, v in message.__dict__.items() if k != "id"}
+        try:
+            with self.database.session() as session:
+                session.add(FeedMessage(**values))
+                session.flush()
+                if appointment is not None:
+                    self._save_appointment(session, appointment, message.received_at)
+        except IntegrityError:
+            return False
+        return True
 
     def find_message(self, source: str, sender: str, message_id: str) -> FeedMessageRecord | None:
         """A message already received with this control id from this sender."""
@@ -136,26 +179,30 @@ class FeedRepository:
     def save_appointment(self, record: AppointmentRecord, now: datetime) -> None:
         """Insert or update what we know of an appointment."""
         with self.database.session() as session:
-            row = session.scalars(
-                select(FeedAppointment).where(
-                    FeedAppointment.source == record.source,
-                    FeedAppointment.sender == record.sender,
-                    FeedAppointment.appointment_id == record.appointment_id,
-                )
-            ).one_or_none()
-            if row is None:
-                row = FeedAppointment(
-                    source=record.source,
-                    sender=record.sender,
-                    appointment_id=record.appointment_id,
-                )
-                session.add(row)
-            row.external_id = record.external_id
-            row.plan_id = record.plan_id
-            row.status = record.status
-            row.start_at = record.start_at
-            row.last_sent_at = record.last_sent_at
-            row.updated_at = now
+            self._save_appointment(session, record, now)
+
+    @staticmethod
+    def _save_appointment(session: Session, record: AppointmentRecord, now: datetime) -> None:
+        row = session.scalars(
+            select(FeedAppointment).where(
+                FeedAppointment.source == record.source,
+                FeedAppointment.sender == record.sender,
+                FeedAppointment.appointment_id == record.appointment_id,
+            )
+        ).one_or_none()
+        if row is None:
+            row = FeedAppointment(
+                source=record.source,
+                sender=record.sender,
+                appointment_id=record.appointment_id,
+            )
+            session.add(row)
+        row.external_id = record.external_id
+        row.plan_id = record.plan_id
+        row.status = record.status
+        row.start_at = record.start_at
+        row.last_sent_at = record.last_sent_at
+        row.updated_at = now
 
     def list_messages(
         self,

@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(8), nullable=False),
         sa.Column("sender", sa.String(128), nullable=False),
         sa.Column("message_id", sa.String(128), nullable=False),
+        sa.Column("actor", sa.String(160), nullable=False),
         sa.Column("received_at", UTCDateTime(), nullable=False),
         sa.Column("sent_at", UTCDateTime()),
         sa.Column("event", sa.String(32), nullable=False),
