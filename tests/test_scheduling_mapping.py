@@ -73,3 +73,11 @@ def test_a_missing_mapping_file_is_a_clear_error(tmp_path: Path) -> None:
     assert str(caught.value).endswith(
         "missing.yaml: (file): cannot read: No such file or directory"
     )
+
+
+def test_the_shipped_mapping_file_is_valid_for_the_shipped_plans() -> None:
+    root = Path(__file__).resolve().parents[1]
+
+    mapping = load_mapping(root / "integrations" / "scheduling.yaml", ["mild"])
+
+    assert mapping.rule_for([Code(system="C4", code="0275T")], "ASC-OR1") is not None
