@@ -19,6 +19,7 @@ from hl7.containers import Message
 from plan_fixtures import write_demo_plan
 
 from reminders.app import App
+from reminders.enrollment import EnrollmentService
 from reminders.errors import NotFoundError
 from reminders.integrations.hl7.handler import Hl7Handler
 from reminders.integrations.hl7.listener import MllpListener
@@ -176,7 +177,7 @@ def build_feed(root: Path, database_url: str, mapping: str = MAPPING) -> Feed:
     clock = Clock()
     service = appointment_service(app)
     service.clock = clock
-    service.enrollment.clock = clock
+    service.enrollment_for = lambda actor: EnrollmentService(app.storage, app.catalog, clock=clock)
     return Feed(app, service, Hl7Handler(service), clock, root)
 
 

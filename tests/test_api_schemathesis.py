@@ -40,9 +40,16 @@ OPERATIONS = [
     ("GET", "/v1/plans"),
     ("GET", "/v1/plans/{plan_id}/preview"),
     ("GET", "/health"),
+    ("POST", "/fhir/Appointment"),
+    ("PUT", "/fhir/Appointment/{appointment_id}"),
+    ("GET", "/fhir/Patient/{external_id}/$reminders"),
 ]
 # Nothing to make invalid: no negative cases exist.
-NO_INPUT = {("GET", "/v1/plans"), ("GET", "/health")}
+NO_INPUT = {
+    ("GET", "/v1/plans"),
+    ("GET", "/health"),
+    ("GET", "/fhir/Patient/{external_id}/$reminders"),  # any string is a valid id
+}
 CASES = [
     pytest.param(method, path, mode, id=f"{method} {path} {mode.value}")
     for method, path in OPERATIONS

@@ -90,14 +90,16 @@ class AppointmentService:
 
     def __init__(
         self,
-        enrollment: EnrollmentService,
+        enrollment_for: Callable[[str], EnrollmentService],
         storage: Storage,
         mapping: SchedulingMapping,
         *,
         keep_raw: timedelta = timedelta(days=30),
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.enrollment = enrollment
+        self.enrollment_for = enrollment_for
+        self._enrollments: dict[str, EnrollmentService] = {}
+        self._actor = ""
         self.feeds = storage.feeds
         self.flags = storage.outcomes
         self.mapping = mapping
@@ -117,6 +119,7 @@ class AppointmentService:
         """
         actor = actor or f"{event.source}:{event.sender}"
         with self._lock:
+            self._actor = actor
             self._purge_old_raw()
             earlier, known = self.feeds.lookup(
                 event.source, event.sender, event.message_id, event.appointment_id
@@ -161,6 +164,14 @@ class AppointmentService:
                 )
             )
         log.info("%s message rejected", source)
+
+    @property
+    def enrollment(self) -> EnrollmentService:
+        """The enrollment service acting (and audited) in the name of the current sender."""
+        service = self._enrollments.get(self._actor)
+        if service is None:
+            service = self._enrollments[self._actor] = self.enrollment_for(self._actor)
+        return service
 
     # -- the rules ------------------------------------------------------------------------
 

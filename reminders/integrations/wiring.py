@@ -12,10 +12,13 @@ from reminders.integrations.service import AppointmentService
 
 
 def appointment_service(app: App) -> AppointmentService:
-    """The appointment service over the app's enrollment service and the mapping file."""
+    """The appointment service over the app's enrollment service and the mapping file.
+
+    Each sender (`hl7:<facility>`, `fhir:<key name>`) gets its own enrollment service.
+    """
     mapping = load_mapping(app.settings.scheduling_mapping, app.catalog.ids())
     return AppointmentService(
-        app.enrollment(),
+        lambda actor: app.enrollment(),
         app.storage,
         mapping,
         keep_raw=timedelta(days=app.settings.feed_raw_retention_days),

@@ -8,6 +8,7 @@ and so through the same enrollment service as the CLI, CSV import and /v1 API.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -24,7 +25,41 @@ from reminders.integrations.service import AppointmentService, FeedOutcome
 from reminders.store.records import ApiKeyRecord
 
 MAX_BODY_BYTES = 1_000_000
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
+_RESOURCE = {
+    "type": "object",
+    "required": ["resourceType"],
+    "properties": {"resourceType": {"type": "string"}},
+}
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {FHIR_JSON: {"schema": _RESOURCE}}}
+
+
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: _documented("Applied, ignored or already received: the Appointment"),
+    201: _documented("The patient was enrolled: the Appointment"),
+    400: _documented("OperationOutcome: not JSON, not a valid R4 Appointment or Bundle"),
+    401: _documented("OperationOutcome: no valid API key"),
+    403: _documented("OperationOutcome: the key lacks the staff scope"),
+    413: _documented("OperationOutcome: the body is larger than 1 MB"),
+    422: _documented("OperationOutcome: refused (e.g. an invalid phone number)"),
+    503: _documented("OperationOutcome: the scheduling mapping file is missing or invalid"),
+}
+WRITE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {FHIR_JSON: {"schema": _RESOURCE}, "application/json": {"schema": _RESOURCE}},
+    }
+}
+READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: _documented("A searchset Bundle"),
+    401: _documented("OperationOutcome: no valid API key"),
+    403: _documented("OperationOutcome: the key lacks the staff scope"),
+    404: _documented("OperationOutcome: no such patient"),
+}
 CREATED = {FeedOutcome.ENROLLED}
 UNPROCESSABLE = {FeedOutcome.REFUSED}
 
@@ -96,6 +131,8 @@ async def _apply(request: Request, appointment_id: str | None) -> JSONResponse:
                 [Issue("invalid", f"the body's id {appointment.id!r} is not {appointment_id!r}")],
             )
         resolved_id = appointment_id or appointment.id or str(uuid.uuid4())
+        if not FHIR_ID.fullmatch(resolved_id):
+            raise FhirError(400, [Issue("invalid", "an id is 1-64 letters, digits, '-' or '.'")])
         event = appointment_event(appointment, patient, resolved_id, body)
         service = _service(request)
         result = await run_in_threadpool(
@@ -115,25 +152,44 @@ async def _apply(request: Request, appointment_id: str | None) -> JSONResponse:
     return fhir_response(status, appointment.model_dump(mode="json", exclude_none=True), **headers)
 
 
-@router.post("/Appointment", summary="Book, move or cancel from a FHIR R4 Appointment")
+@router.post(
+    "/Appointment",
+    summary="Book, move or cancel from a FHIR R4 Appointment",
+    responses=WRITE_RESPONSES,
+    openapi_extra=WRITE_BODY,
+    response_class=JSONResponse,
+)
 async def post_appointment(request: Request) -> JSONResponse:
     """Status booked enrolls or reschedules; cancelled, noshow or entered-in-error cancels."""
     return await _apply(request, None)
 
 
-@router.put("/Appointment/{appointment_id}", summary="Update an Appointment (FHIR R4)")
+@router.put(
+    "/Appointment/{appointment_id}",
+    summary="Update an Appointment (FHIR R4)",
+    responses=WRITE_RESPONSES,
+    openapi_extra=WRITE_BODY,
+    response_class=JSONResponse,
+)
 async def put_appointment(request: Request, appointment_id: str) -> JSONResponse:
     """As POST, for the appointment with this id."""
     return await _apply(request, appointment_id)
 
 
-@router.get("/Patient/{external_id}/$reminders", summary="A patient's reminders as FHIR")
+@router.get(
+    "/Patient/{external_id}/$reminders",
+    summary="A patient's reminders as FHIR",
+    responses=READ_RESPONSES,
+    response_class=JSONResponse,
+)
 async def patient_reminders(request: Request, external_id: str) -> JSONResponse:
     """Planned messages (CommunicationRequest), sent ones (Communication), relief-check
     answers (Observation). The id is the patient's external id (the mapping's identifier)."""
     try:
         await _staff_key(request)
         storage = request.app.state.context.storage
+        if "\x00" in external_id or len(external_id) > 128:
+            raise FhirError(404, [Issue("not-found", "no such patient")])
         try:
             messages = await run_in_threadpool(storage.outbox.timeline, external_id)
         except NotFoundError:

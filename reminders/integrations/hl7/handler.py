@@ -59,6 +59,9 @@ class Hl7Handler:
             return Hl7Reply("", "error", reason, "AE", reject_unparsed(raw, reason, "207", "AE"))
 
     def _handle(self, raw: str) -> Hl7Reply:
+        if "\x00" in raw:
+            reason = "a NUL character is not allowed in an HL7 message"
+            return Hl7Reply("", FeedOutcome.REJECTED, reason, "AR", reject_unparsed(raw, reason))
         try:
             message = hl7.parse(raw)
             message.segment("MSH")

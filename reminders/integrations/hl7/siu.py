@@ -95,19 +95,23 @@ def read_siu(message: Message) -> AppointmentEvent:
     message_id = get(msh, 10)
     if not message_id:
         raise SiuError("MSH-10: no message control id", "101")
+    if len(message_id) > 128:
+        raise SiuError("MSH-10: longer than 128 characters", "102")
     sch = first(message, "SCH")
     if sch is None:
         raise SiuError("no SCH segment", "100")
     appointment_id = get(sch, 2) or get(sch, 1)
     if not appointment_id:
         raise SiuError("SCH-1/SCH-2: no placer or filler appointment id", "101")
+    if len(appointment_id) > 256:
+        raise SiuError("SCH-1/SCH-2: longer than 256 characters", "102")
     ais, ail, tq1, pv1 = (first(message, s) for s in ("AIS", "AIL", "TQ1", "PV1"))
     pid = first(message, "PID")
     start_text = (get(tq1, 7) if tq1 else "") or (get(ais, 4) if ais else "") or get(sch, 11, 1, 4)
     location = (get(ail, 3) if ail else "") or (get(pv1, 3) if pv1 else "")
     return AppointmentEvent(
         source="hl7",
-        sender=get(msh, 4) or get(msh, 3),
+        sender=(get(msh, 4) or get(msh, 3))[:128],
         message_id=message_id,
         sent_at=timestamp(get(msh, 7), "MSH-7"),
         appointment_id=appointment_id,
@@ -118,7 +122,7 @@ def read_siu(message: Message) -> AppointmentEvent:
         location=location or None,
         facility=get(msh, 4) or None,
         reason=get(sch, 6, 1, 2) or get(sch, 6, 1, 1) or None,
-        event_code=event_code or "(none)",
+        event_code=(event_code or "(none)")[:32],
     )
 
 
