@@ -322,6 +322,11 @@ def test_hl7_import_and_log_from_the_command_line(feed: Feed, monkeypatch: Monke
     data = json.loads(logged.stdout)
     assert data["counts"] == {"enrolled": 1, "refused": 1}
     assert [m["message_id"] for m in data["messages"]] == ["M2"]
+    assert data["messages"][0]["actor"] == "hl7:RIVERSIDE"
+    shown = runner.invoke(app, ["hl7", "log", "--show", str(data["messages"][0]["id"])])
+    assert shown.exit_code == 0
+    assert shown.stdout.startswith("refused (AE): PID-13: not a valid phone number")
+    assert "\nPID|1||MRN1^^^RIVERSIDE^MR" in shown.stdout
 
 
 @pytest.mark.slow
