@@ -1,4 +1,4 @@
-"""The scheduling feeds' tables on each database: migration 0003, the log, the appointments."""
+"""The scheduling feeds' tables on each database: migration 0004, the log, the appointments."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ def logged(message_id: str, received_at: datetime) -> FeedMessageRecord:
     )  # fmt: skip
 
 
-def test_migration_0003_downgrades_and_upgrades_again(storage: Storage) -> None:
+def test_migration_0004_downgrades_and_upgrades_again(storage: Storage) -> None:
     config = migrate.alembic_config()
     with storage.database.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0002")
+        command.downgrade(config, "0003")
 
     migrate.upgrade(storage.database.engine)
 
