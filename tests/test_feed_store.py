@@ -1,10 +1,8 @@
-"""The scheduling feeds' tables on each database: migration 0004, the log, the appointments."""
+"""The scheduling feeds' tables on each database: migration 0005, the log, the appointments."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-
-from alembic import command
 
 from reminders.store import migrate
 from reminders.store.feeds import AppointmentRecord, FeedMessageRecord
@@ -20,14 +18,13 @@ def logged(message_id: str, received_at: datetime) -> FeedMessageRecord:
     )  # fmt: skip
 
 
-def test_migration_0004_downgrades_and_upgrades_again(storage: Storage) -> None:
-    config = migrate.alembic_config()
-    with storage.database.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0003")
+def test_migration_0005_downgrades_and_upgrades_again(storage: Storage) -> None:
+    migrate.downgrade(storage.database.engine, "0004")
+    assert migrate.current_revision(storage.database.engine) == "0004"
 
     migrate.upgrade(storage.database.engine)
 
+    assert migrate.current_revision(storage.database.engine) == "0005"
     assert storage.feeds.list_messages() == []
 
 
