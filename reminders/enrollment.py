@@ -12,7 +12,7 @@ from reminders.clock import utc_now
 from reminders.errors import EnrollmentError, InputProblem
 from reminders.patients import EnrollmentInput, parse_enrollment
 from reminders.plans.model import Phase, Plan
-from reminders.schedule import Enrollment, compute_schedule
+from reminders.schedule import Enrollment, compute_schedule, skip_past_windows
 from reminders.store.records import (
     EnrollmentOutcome,
     EnrollmentRequest,
@@ -129,7 +129,7 @@ class EnrollmentService:
                     plan_version=plan.version,
                     procedure_date=entry.item.procedure_date,
                     procedure_time=entry.item.procedure_time,
-                    messages=compute_schedule(plan, enrollment),
+                    messages=skip_past_windows(compute_schedule(plan, enrollment), now),
                     clear_phone_invalid=renumbered,
                 )
             )

@@ -7,7 +7,7 @@ No database, clock or network here. Times are planned on the patient's local wal
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -195,6 +195,21 @@ class SendDecision:
     action: str  # "send", "defer" or "skip"
     at: datetime | None = None  # for "defer": the UTC instant to try again
     reason: str | None = None
+
+
+def skip_past_windows(messages: list[PlannedMessage], now: datetime) -> list[PlannedMessage]:
+    """Messages whose send window has already ended at `now` (enrolled late, or a procedure
+    moved into the past) are skipped at once, with the reason, instead of waiting for a pass."""
+    reason = f"its send window ended before it was scheduled (on {now:%Y-%m-%d})"
+    return [
+        m if m.skip_reason or m.send_before > now else replace(m, skip_reason=reason)
+        for m in messages
+    ]
+
+
+def waits_until(at: datetime, zone: str) -> str:
+    """ "waits until 2026-03-08 08:00 EDT": when a held message will be tried, in local time."""
+    return f"waits until {at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M %Z}"
 
 
 def decide_send(

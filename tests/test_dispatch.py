@@ -167,6 +167,7 @@ def test_late_send_waits_for_the_end_of_quiet_hours(world: World, tmp_path: Path
     assert check_in.next_attempt_at == local("2026-03-16 08:00")
     assert check_in.attempts == 0
     assert "quiet hours" in (check_in.status_reason or "")
+    assert "waits until 2026-03-16 08:00 EDT" in (check_in.status_reason or "")
     with freeze_time(local("2026-03-16 08:00")):
         assert world.dispatcher().run_once().outcomes == {"sent": 1}
 
@@ -312,6 +313,7 @@ def test_daily_cap_defers_to_the_next_morning_without_dropping(
     assert same_day.status == "pending"
     assert same_day.next_attempt_at == local("2026-03-18 08:00")
     assert "daily SMS cap" in (same_day.status_reason or "")
+    assert "waits until 2026-03-18 08:00 EDT" in (same_day.status_reason or "")
     with freeze_time(local("2026-03-18 08:00")):
         assert world.dispatcher().run_once().outcomes == {"sent": 1}
 

@@ -33,7 +33,7 @@ from reminders.dispatch.retry import retry_at
 from reminders.errors import DeliveryError, FailureKind, NotFoundError, PlanError
 from reminders.plans.model import Phase, Plan
 from reminders.redact import mask_address
-from reminders.schedule import decide_send, resolve_local
+from reminders.schedule import decide_send, resolve_local, waits_until
 from reminders.store.records import ClaimedMessage
 from reminders.store.schema import EnrollmentStatus
 from reminders.store.storage import Storage
@@ -236,9 +236,10 @@ class Dispatcher:
             return "skipped"
         if decision.action == "defer":
             assert decision.at is not None
-            self.outbox.record_deferred(
-                message.id, now, decision.at, decision.reason or "deferred", worker=self.worker_id
+            reason = (
+                f"{decision.reason or 'deferred'}; {waits_until(decision.at, message.timezone)}"
             )
+            self.outbox.record_deferred(message.id, now, decision.at, reason, worker=self.worker_id)
             return "deferred"
         refusal = self._refusal(message)
         if refusal:
@@ -313,7 +314,10 @@ class Dispatcher:
         tomorrow = local.date() + timedelta(days=1)
         resume = resolve_local(tomorrow, plan.defaults.quiet_hours.end, zone)[0].astimezone(UTC)
         which = "daily" if history.today >= caps.per_day else "weekly"
-        reason = f"{which} SMS cap reached ({caps.per_day}/day, {caps.per_week}/week); deferred"
+        reason = (
+            f"{which} SMS cap reached ({caps.per_day}/day, {caps.per_week}/week); "
+            + waits_until(resume, message.timezone)
+        )
         send_before = message.send_before
         if resume >= send_before:
             if message.phase == Phase.PRE_PROCEDURE.value:
