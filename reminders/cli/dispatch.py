@@ -151,7 +151,11 @@ def serve(
     app = state.app
     dispatcher = app.dispatcher()
     replies = app.replies()
-    service = DispatchService(dispatcher, on_pass=lambda _report: replies.flag_missing_replies())
+    service = DispatchService(
+        dispatcher,
+        on_pass=lambda _report: replies.flag_missing_replies(),
+        changes=app.storage.database.change_listener,
+    )
     host = host or state.settings.api_host
     port = port or state.settings.api_port
     api = None if no_api else create_app(app, service)

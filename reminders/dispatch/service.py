@@ -1,7 +1,8 @@
 """The long-running dispatcher: an APScheduler job that wakes when the next message is due.
 
 One date-triggered job, re-armed after every pass for the earliest pending message (or an
-idle poll, so that enrollments made by other processes are noticed). Messages themselves are
+idle poll, so that enrollments made by other processes are noticed; on PostgreSQL they wake it
+at once through LISTEN/NOTIFY). Messages themselves are
 rows in the outbox, never pickled scheduler jobs.
 """
 
@@ -18,6 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from reminders.clock import utc_now
 from reminders.dispatch.dispatcher import Dispatcher, PassReport
+from reminders.store.changes import ChangeListener
 
 log = logging.getLogger(__name__)
 JOB_ID = "dispatch-pass"
@@ -33,11 +35,15 @@ class DispatchService:
         idle_poll: timedelta = timedelta(seconds=30),
         clock: Callable[[], datetime] = utc_now,
         on_pass: Callable[[PassReport], object] | None = None,
+        changes: Callable[[Callable[[], object]], ChangeListener | None] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.idle_poll = idle_poll
         self.clock = clock
         self.on_pass = on_pass
+        # Changes written by other processes wake a pass at once where the database can say
+        # so (PostgreSQL LISTEN/NOTIFY); the idle poll stays as the fall-back.
+        self.listener = changes(self.wake) if changes is not None else None
         self.passes = 0
         self._lock = threading.Lock()
         self._running_pass = False
@@ -54,9 +60,13 @@ class DispatchService:
         """Start the scheduler with a pass right away."""
         self.scheduler.start()
         self._arm(self.clock())
+        if self.listener is not None:
+            self.listener.start()
 
     def stop(self) -> None:
         """Stop after the pass in progress, if any."""
+        if self.listener is not None:
+            self.listener.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
 

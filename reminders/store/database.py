@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from reminders.store import migrate
+from reminders.store.changes import ChangeListener
 
 CHUNK = 500
 
@@ -40,6 +41,13 @@ class Database:
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
+
+    def change_listener(self, on_change: Callable[[], object]) -> ChangeListener | None:
+        """A listener that calls `on_change` when another process changes patients or
+        enrollments (PostgreSQL); None where the database cannot notify (SQLite)."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        return ChangeListener(self.engine, on_change)
 
     def new_session(self) -> Session:
         """A session whose transaction the caller begins and ends."""
