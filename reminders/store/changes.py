@@ -1,6 +1,6 @@
 """Hearing about outbox changes made by other processes (PostgreSQL LISTEN/NOTIFY).
 
-Migration 0004 makes every write to patients or enrollments (enrolling, rescheduling,
+Migration 0006 makes every write to patients or enrollments (enrolling, rescheduling,
 cancelling, opting out or in, a plan rollout) send a notification on `CHANNEL` when its
 transaction commits, with the schema as payload. A dispatcher listens on its own connection
 and wakes at once instead of at its next idle poll, which stays as the fall-back.

@@ -7,14 +7,14 @@ another process wakes within a second instead of at its idle poll. Statement-lev
 one notification per statement, whatever the number of rows; PostgreSQL folds repeats within
 a transaction into one. The dispatcher's own writes to messages notify nobody.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
