@@ -18,13 +18,15 @@ from fastapi.testclient import TestClient
 from feed_fixtures import Feed, open_feed
 from fhir.resources.R4B.appointment import Appointment
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.communication import Communication
+from fhir.resources.R4B.communicationrequest import CommunicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 
 from reminders.api.app import create_app
-from reminders.integrations.fhir.reminders_bundle import observations
-from reminders.store.records import OutcomeView
+from reminders.integrations.fhir.reminders_bundle import communication, observations
+from reminders.store.records import MessageView, OutcomeView
 
 EXAMPLES = Path(__file__).parent / "fhir_r4_examples"
 MAPPING = """\
@@ -335,3 +337,31 @@ def test_relief_check_answers_become_observations() -> None:
     assert pain.valueInteger == 3
     assert walking.valueBoolean is True
     assert pain.subject.reference == "Patient/MRN-77"
+
+
+@pytest.mark.parametrize(
+    ("status", "resource", "fhir_status"),
+    [
+        ("pending", "CommunicationRequest", "active"),
+        ("sending", "CommunicationRequest", "active"),
+        ("cancelled", "CommunicationRequest", "revoked"),
+        ("sent", "Communication", "completed"),
+        ("undelivered", "Communication", "not-done"),
+        ("failed", "Communication", "not-done"),
+        ("skipped", "Communication", "not-done"),
+    ],
+)
+def test_every_message_status_has_a_fhir_resource_and_status(
+    status: str, resource: str, fhir_status: str
+) -> None:
+    at = datetime(2027, 3, 8, 16, 0, tzinfo=UTC)
+    message = MessageView(
+        7, "MRN-77", "demo", "prepare", "pre-procedure", "sms", status, "carrier 30003", at, at,
+        at, 1, at, "SM7", None, None, "America/Chicago", "Riverside: see you soon.", at,
+    )  # fmt: skip
+
+    built = communication(message)
+
+    model = CommunicationRequest if resource == "CommunicationRequest" else Communication
+    assert model.model_validate(built).status == fhir_status
+    assert built["resourceType"] == resource

@@ -12,6 +12,7 @@ from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 
+from reminders.schedule_diff import MessageStatus
 from reminders.store.records import MessageView, OutcomeView
 
 SYSTEM = "urn:reminders"
@@ -21,8 +22,18 @@ MEDIUM = {
     "email": ("EMAILWRIT", "email"),
 }
 MEDIUM_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode"
-REQUEST_STATUS = {"pending": "active", "sending": "active", "cancelled": "revoked"}
-SENT = {"sent": "completed", "failed": "not-done", "skipped": "not-done"}
+# Planned messages (CommunicationRequest.status) and handled ones (Communication.status).
+REQUEST_STATUS: dict[str, str] = {
+    MessageStatus.PENDING: "active",
+    MessageStatus.SENDING: "active",
+    MessageStatus.CANCELLED: "revoked",
+}
+SENT: dict[str, str] = {
+    MessageStatus.SENT: "completed",
+    MessageStatus.UNDELIVERED: "not-done",
+    MessageStatus.FAILED: "not-done",
+    MessageStatus.SKIPPED: "not-done",
+}
 
 
 def _instant(moment: datetime | None) -> str | None:
@@ -58,7 +69,7 @@ def communication(message: MessageView) -> dict[str, Any]:
         }
         if message.body:
             resource["payload"] = [{"contentString": message.body}]
-        if message.status != "sent" and message.status_reason:
+        if message.status != MessageStatus.SENT and message.status_reason:
             resource["statusReason"] = {"text": message.status_reason}
         return resource
     return {
