@@ -29,6 +29,7 @@ from feed_fixtures import (
     open_feed,
     open_sender,
     parse_ack,
+    segment,
     siu,
 )
 from hl7.client import MLLPClient
@@ -385,3 +386,37 @@ def test_a_reschedule_keeps_what_staff_added_to_the_patient(feed: Feed) -> None:
     assert enrollment["attributes"] == {"takes_blood_thinners": True}
     assert enrollment["email"] == "ana@example.org"
     assert "medicines" in pending(feed, "MRN1")
+
+
+def test_the_start_is_read_from_tq1_7_first_and_from_sch_11_for_older_senders(
+    feed: Feed,
+) -> None:
+    with_tq1 = siu("S12", control_id="M1", start="").replace(
+        "\rRGS|1", "\rTQ1|1||||||20270317153000+0000\rRGS|1"
+    )
+    v23 = "\r".join(
+        segment("SCH", {1: "APT2^EPIC", 2: "APT2^EPIC", 11: "^^^20270324093000", 25: "Booked"})
+        if line.startswith("SCH|")
+        else line
+        for line in siu("S12", control_id="M2", mrn="MRN2", first_name="Bo", start="")
+        .replace(MOBILE, "^PRN^CP^^1^312^5550177")
+        .split("\r")
+    )
+
+    feed.handler.handle(with_tq1)
+    feed.handler.handle(v23)
+
+    assert (
+        feed.enrollment("MRN1")["procedure_date"],
+        feed.enrollment("MRN1")["procedure_time"],
+    ) == (
+        date(2027, 3, 17),
+        time(10, 30),
+    )
+    assert (
+        feed.enrollment("MRN2")["procedure_date"],
+        feed.enrollment("MRN2")["procedure_time"],
+    ) == (
+        date(2027, 3, 24),
+        time(9, 30),
+    )
