@@ -168,11 +168,17 @@ def test_db_upgrade_reports_the_revision(env: dict[str, str]) -> None:
 # -- plans check ------------------------------------------------------------------------------
 
 
-def test_plans_check_passes_a_clean_plan_and_shows_samples(env: dict[str, str]) -> None:
+def test_plans_check_passes_a_clean_plan_in_one_line(env: dict[str, str]) -> None:
     result = run(env, "plans", "check")
 
     assert result.exit_code == 0, result.output
-    assert "checked knee v1: 0 error(s), 0 warning(s)" in result.stdout
+    assert result.stdout.strip() == "checked knee v1: 0 error(s), 0 warning(s)"
+
+
+def test_plans_check_shows_the_rendered_samples_when_asked(env: dict[str, str]) -> None:
+    result = run(env, "plans", "check", "--samples")
+
+    assert result.exit_code == 0, result.output
     assert "Rendered samples" in result.stdout
     assert "GSM-7" in result.stdout
 
@@ -760,6 +766,8 @@ def test_serve_prints_a_banner_and_stops_cleanly_on_sigterm(env: dict[str, str])
 
     output = "".join(banner) + rest
     assert process.returncode == 0, output
+    assert banner[0].strip() == "reminders service"
+    assert len(banner) == 6, banner  # a short banner: the samples table is `plans check --samples`
     assert "plans:    knee v1" in output
     assert "channels: sms via console" in output
     assert "stopped" in output

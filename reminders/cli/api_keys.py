@@ -6,12 +6,11 @@ from typing import Annotated
 
 import typer
 
-from reminders.api.keys import create_key, list_keys, revoke_key
-from reminders.cli.options import JsonOption
+from reminders.cli.options import JsonOption, command_group
 from reminders.cli.output import echo_line, print_json, stdout, table, utc_time
 from reminders.cli.state import get_state
 
-app = typer.Typer(help="Create, list and revoke HTTP API keys.", no_args_is_help=True)
+app = command_group("Create, list and revoke HTTP API keys.")
 
 
 @app.command("create")
@@ -20,6 +19,8 @@ def create(
     name: Annotated[str, typer.Argument(help="Who or what will use the key.")],
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
+    from reminders.api.keys import create_key
+
     if not name.strip():
         raise typer.BadParameter("give the key a name", param_hint="NAME")
     key, record = create_key(get_state(ctx).app, name)
@@ -34,6 +35,8 @@ def create(
 @app.command("list")
 def list_(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Every key (never the keys themselves), revoked ones included."""
+    from reminders.api.keys import list_keys
+
     records = list_keys(get_state(ctx).app)
     if json_output:
         print_json(records)
@@ -51,5 +54,7 @@ def revoke(
     key: Annotated[str, typer.Argument(metavar="ID_OR_PREFIX", help="As `list` shows it.")],
 ) -> None:
     """Revoke a key; requests using it are refused from now on."""
+    from reminders.api.keys import revoke_key
+
     record = revoke_key(get_state(ctx).app, key)
     echo_line(f"revoked API key {record.id} '{record.name}' ({record.prefix}…)")

@@ -10,26 +10,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.engine import make_url
 
-from reminders.api.app import create_app
-from reminders.app import App
-from reminders.channels.base import Channel
-from reminders.channels.console import ConsoleChannel
-from reminders.channels.registry import build_channels, describe_channels
 from reminders.cli.options import JsonOption
 from reminders.cli.output import counts_line, echo_line, print_json, utc_time
 from reminders.cli.state import get_state
 from reminders.clock import utc_now
-from reminders.diagnostics import check_channels
-from reminders.dispatch.dispatcher import Dispatcher
-from reminders.dispatch.service import DispatchService
 from reminders.errors import FailureKind
-from reminders.integrations.wiring import mllp_line, start_mllp
-from reminders.settings import Settings
+
+if TYPE_CHECKING:
+    from reminders.app import App
+    from reminders.channels.base import Channel
+    from reminders.dispatch.dispatcher import Dispatcher
+    from reminders.settings import Settings
 
 
 def _close_channels(dispatcher: Dispatcher) -> None:
@@ -39,6 +34,9 @@ def _close_channels(dispatcher: Dispatcher) -> None:
 
 def _channels(settings: Settings, quiet_stdout: bool) -> dict[str, Channel]:
     """The configured channels; with `quiet_stdout` the console channel prints on stderr."""
+    from reminders.channels.console import ConsoleChannel
+    from reminders.channels.registry import build_channels
+
     channels = build_channels(settings)
     if not quiet_stdout:
         return channels
@@ -69,11 +67,15 @@ def send_due(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
 def database_label(url: str) -> str:
     """The database URL without its password."""
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
 def check_channels_at_start(dispatcher: Dispatcher) -> None:
     """Check each channel's settings once; a configuration error stops that channel."""
+    from reminders.diagnostics import check_channels
+
     now = utc_now()
     for check in check_channels(dispatcher.channels):
         if check.error is not None and check.error.kind is FailureKind.CHANNEL_CONFIGURATION:
@@ -82,6 +84,8 @@ def check_channels_at_start(dispatcher: Dispatcher) -> None:
 
 def banner(app: App, dispatcher: Dispatcher, api: str) -> list[str]:
     """What the service runs with, for the first lines of its output."""
+    from reminders.channels.registry import describe_channels
+
     plans = [app.catalog.get(plan_id).plan for plan_id in app.catalog.ids()]
     next_due = app.storage.outbox.next_due_at()
     stopped = [
@@ -142,6 +146,10 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", help="API port.")] = None,
 ) -> None:
     """Send messages as they fall due and serve the HTTP API, until Ctrl-C or SIGTERM."""
+    from reminders.api.app import create_app
+    from reminders.integrations.wiring import mllp_line, start_mllp
+    from reminders.dispatch.service import DispatchService
+
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import typer
 
-from reminders.channels.registry import build_channels
 from reminders.cli.options import JsonOption
 from reminders.cli.output import echo_line, print_json
 from reminders.cli.state import get_state
-from reminders.diagnostics import Check, check_channels, check_database_url, check_plans
 from reminders.errors import SettingsError
 
 
 def doctor(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Check the database, the plans and each channel (Twilio: fetch the account; SMTP:
     connect, STARTTLS, log in, NOOP) without texting or emailing anyone."""
+    from reminders.channels.registry import build_channels
+    from reminders.diagnostics import Check, check_channels, check_database_url, check_plans
+
     state = get_state(ctx)
     checks = [check_database_url(state.settings.database_url), check_plans(state.catalog)]
     try:

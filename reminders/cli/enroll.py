@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,7 +12,9 @@ from reminders.cli.output import counts_line, echo_line, local_time, print_json,
 from reminders.cli.state import CliState, get_state
 from reminders.cli.views import MESSAGE_COLUMNS, message_cells, message_json
 from reminders.clock import utc_now
-from reminders.store.records import EnrollmentOutcome
+
+if TYPE_CHECKING:
+    from reminders.store.records import EnrollmentOutcome
 
 PlanOption = Annotated[
     str | None, typer.Option("--plan", help="Plan id (needed when the patient is on several).")

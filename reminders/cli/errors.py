@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
 
+from reminders.cli.options import QuickGroup
 from reminders.cli.output import echo_line
 from reminders.cli.state import SettingsError
 from reminders.errors import EnrollmentError, PlanError, ReminderError
@@ -38,7 +38,7 @@ def report(error: ReminderError) -> None:
         echo_line(f"error: {line}", err=True)
 
 
-class ReminderGroup(TyperGroup):
+class ReminderGroup(QuickGroup):
     """The top-level command group; catches ReminderError from any command below it."""
 
     def invoke(self, ctx: Any) -> Any:  # typer's Context class differs across typer versions

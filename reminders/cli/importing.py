@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from reminders.cli.errors import EXIT_BAD_INPUT
 from reminders.cli.options import JsonOption
 from reminders.cli.output import echo_line, print_json, stderr
 from reminders.cli.state import get_state
-from reminders.csv_import import ImportSummary, batched, parse_rows, read_rows
 from reminders.errors import EnrollmentError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from reminders.csv_import import ImportSummary
 
 BATCH_SIZE = 1000
 SHOWN_PROBLEMS = 100
@@ -26,6 +29,14 @@ def _count_lines(path: Path) -> int:
 
 
 def _progress(disabled: bool) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("importing"),
         BarColumn(),
@@ -48,6 +59,8 @@ def import_csv(
     json_output: JsonOption = False,
 ) -> None:
     """Enroll or update patients from a CSV file; exit 1 when any row was rejected."""
+    from reminders.csv_import import ImportSummary, batched, parse_rows, read_rows
+
     state = get_state(ctx)
     try:
         total = _count_lines(file)

@@ -8,21 +8,27 @@ from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime, time
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 
 def stdout() -> Console:
     """A console on the current standard output (tests swap it, so never cache one)."""
+    from rich.console import Console
+
     return Console(highlight=False)
 
 
 def stderr() -> Console:
     """A console on standard error, for problems and progress."""
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
 
 
@@ -76,6 +82,8 @@ def utc_iso(instant: datetime | None) -> str | None:
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     """A rich table; None cells print empty."""
+    from rich.table import Table
+
     grid = Table(title=title, title_justify="left", show_lines=False)
     for column in columns:
         grid.add_column(column, overflow="fold")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,8 +21,10 @@ from reminders.cli.output import (
     utc_iso,
 )
 from reminders.cli.state import CliState, get_state
-from reminders.plans.model import Plan
-from reminders.store.records import EnrollmentOutcome, ScheduleChange
+
+if TYPE_CHECKING:
+    from reminders.plans.model import Plan
+    from reminders.store.records import EnrollmentOutcome, ScheduleChange
 
 
 @dataclass(frozen=True)

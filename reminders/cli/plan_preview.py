@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.panel import Panel
 
 from reminders.cli.options import JsonOption, parse_attrs, parse_date, parse_time, parse_zone
 from reminders.cli.output import local_iso, local_time, print_json, stdout, table, utc_iso, utc_time
 from reminders.cli.state import get_state
 from reminders.cli.texts import with_subject
-from reminders.preview import preview_plan
-from reminders.schedule import Enrollment, PlannedMessage
-from reminders.templating.context import SAMPLE_PATIENT, PatientFacts
-from reminders.templating.render import RenderedMessage
+
+if TYPE_CHECKING:
+    from reminders.schedule import PlannedMessage
+    from reminders.templating.render import RenderedMessage
 
 WIDE = 140  # columns from which the timeline fits one table
 
@@ -35,6 +34,12 @@ def preview(
     json_output: JsonOption = False,
 ) -> None:
     """Show every message of a plan for a sample patient, in the patient's local time."""
+    from rich.panel import Panel
+
+    from reminders.preview import preview_plan
+    from reminders.schedule import Enrollment
+    from reminders.templating.context import SAMPLE_PATIENT, PatientFacts
+
     state = get_state(ctx)
     if channel not in ("sms", "email"):
         raise typer.BadParameter("expected sms or email", param_hint="--channel")

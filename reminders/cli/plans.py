@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from reminders.cli import plan_apply, plan_preview
+from reminders.cli.options import command_group
 from reminders.cli.output import echo_line, stdout, table
 from reminders.cli.plan_preview import WIDE
 from reminders.cli.state import get_state
 from reminders.cli.texts import with_subject
 from reminders.errors import PlanProblem
-from reminders.plan_check.check import RenderedSample, check_paths
 
-app = typer.Typer(help="Check, preview and roll out plan files.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from reminders.plan_check.check import RenderedSample
+
+app = command_group("Check, preview and roll out plan files.")
 app.command("preview")(plan_preview.preview)
 app.command("apply")(plan_apply.apply)
 
@@ -49,13 +52,18 @@ def check(
         list[Path] | None,
         typer.Argument(help="Plan files or folders (default: the plans folder in settings)."),
     ] = None,
+    samples: Annotated[
+        bool, typer.Option("--samples", help="Also show every template rendered for a sample.")
+    ] = False,
 ) -> None:
     """Validate plan files and their templates; exit 1 when any error is found."""
+    from reminders.plan_check.check import check_paths
+
     settings = get_state(ctx).settings
     result = check_paths(paths or [settings.plans_dir], settings.templates_dir)
     for problem in result.problems:
         echo_line(format_problem(problem))
-    if result.samples:
+    if samples and result.samples:
         console = stdout()
         with_text = console.width >= WIDE  # narrow terminals: `plans preview` shows the texts
         columns = ["Plan", "Step", "Channel", "Lang", "SMS size"] + (["Text"] if with_text else [])

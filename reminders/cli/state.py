@@ -1,15 +1,22 @@
-"""What one CLI invocation shares between commands: fresh settings and a lazily opened App."""
+"""What one CLI invocation shares between commands: settings and an App, each made on first use.
+
+Nothing heavy is imported here at start-up (see reminders/cli/main.py): settings, the App and
+the plan catalog are imported and built only by the commands that need them.
+"""
 
 from __future__ import annotations
 
-import typer
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
-from reminders.app import App
-from reminders.catalog import PlanCatalog
+import typer
+
 from reminders.errors import InputProblem, ReminderError
-from reminders.settings import Settings
-from reminders.templating.context import Clinic
+
+if TYPE_CHECKING:
+    from reminders.app import App
+    from reminders.catalog import PlanCatalog
+    from reminders.settings import Settings
+    from reminders.templating.context import Clinic
 
 
 class SettingsError(ReminderError):
@@ -22,6 +29,10 @@ class SettingsError(ReminderError):
 
 def read_settings() -> Settings:
     """Settings read now from the environment (never the process-wide cached copy)."""
+    from pydantic import ValidationError
+
+    from reminders.settings import Settings
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -37,17 +48,27 @@ def read_settings() -> Settings:
 
 
 class CliState:
-    """Settings for this invocation; the database is opened only by commands that need it."""
+    """Settings for this invocation, read on first use; the database is opened only by commands
+    that need it."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
         self._app: App | None = None
         self._catalog: PlanCatalog | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The settings, read from the environment the first time a command asks."""
+        if self._settings is None:
+            self._settings = read_settings()
+        return self._settings
 
     @property
     def app(self) -> App:
         """The composition root, opening (and migrating) the database on first use."""
         if self._app is None:
+            from reminders.app import App
+
             self._app = App.from_settings(self.settings)
         return self._app
 
@@ -57,12 +78,16 @@ class CliState:
         if self._app is not None:
             return self._app.catalog
         if self._catalog is None:
+            from reminders.catalog import PlanCatalog
+
             self._catalog = PlanCatalog(self.settings.plans_dir, self.settings.templates_dir)
         return self._catalog
 
     @property
     def clinic(self) -> Clinic:
         """Who messages come from, as templates name it."""
+        from reminders.templating.context import Clinic
+
         return Clinic.from_settings(self.settings)
 
     def close(self) -> None:
@@ -76,7 +101,7 @@ def get_state(ctx: typer.Context) -> CliState:
     """The state the top-level callback put on the context."""
     state = ctx.find_object(CliState)
     if state is None:  # a command invoked without the top-level group (should not happen)
-        state = CliState(read_settings())
+        state = CliState()
         ctx.obj = state
         ctx.call_on_close(state.close)
     return state

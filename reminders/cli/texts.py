@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from reminders.catalog import PlanCatalog
+from typing import TYPE_CHECKING
+
 from reminders.errors import NotFoundError, PlanError, TemplateError
-from reminders.templating.context import Clinic, PatientFacts, render_step
-from reminders.templating.render import RenderedMessage
+
+if TYPE_CHECKING:
+    from reminders.catalog import PlanCatalog
+    from reminders.templating.context import Clinic, PatientFacts
+    from reminders.templating.render import RenderedMessage
 
 
 def preview_text(
@@ -20,6 +24,8 @@ def preview_text(
     first_sms: bool,
 ) -> str:
     """The text a stored, not yet sent message would have, or why it cannot be shown."""
+    from reminders.templating.context import render_step
+
     try:
         plan = catalog.get(plan_id).plan
         language = language if language in plan.languages else plan.defaults.language

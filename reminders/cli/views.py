@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,11 +22,13 @@ from reminders.cli.state import CliState, get_state
 from reminders.cli.texts import preview_text
 from reminders.clock import utc_now
 from reminders.redact import mask_address
-from reminders.store.records import MessageCursor, MessageView, PatientSummary
-from reminders.store.schema import MessageStatus
-from reminders.templating.context import PatientFacts
 
-STATUSES = [status.value for status in MessageStatus]
+if TYPE_CHECKING:
+    from reminders.store.records import MessageView, PatientSummary
+    from reminders.templating.context import PatientFacts
+
+# MessageStatus's values, written out so that help needs no database module (a test compares).
+STATUSES = ("pending", "sending", "sent", "failed", "skipped", "cancelled")
 
 
 def message_json(view: MessageView) -> dict[str, Any]:
@@ -146,6 +148,8 @@ def messages(
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"expected one of: {', '.join(STATUSES)}", param_hint="--status")
     try:
+        from reminders.store.records import MessageCursor
+
         cursor = MessageCursor.parse(before) if before is not None else None
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--before") from None
@@ -163,6 +167,8 @@ def messages(
 
 
 def _facts(details: Mapping[str, Any]) -> tuple[PatientFacts, str]:
+    from reminders.templating.context import PatientFacts
+
     patient, enrollment = details["patient"], details["enrollment"]
     facts = PatientFacts(
         first_name=patient["first_name"],
@@ -177,6 +183,8 @@ def timeline_texts(
     state: CliState, views: list[MessageView], details: Mapping[str, Mapping[str, Any]]
 ) -> dict[int, tuple[str, bool]]:
     """Each message's text and whether it is a preview (not sent yet) rather than what was sent."""
+    from reminders.store.schema import MessageStatus
+
     sms_sent = any(v.channel == "sms" and v.status == MessageStatus.SENT.value for v in views)
     first_sms_open = not sms_sent
     texts: dict[int, tuple[str, bool]] = {}
