@@ -299,3 +299,32 @@ def test_sms_over_the_segment_limit_is_reported(tmp_path: Path) -> None:
     ]
     assert "renders to 467 GSM-7 characters = 4 SMS segments" in errors[0].message
     assert "the plan allows 3 (defaults.sms_max_segments)" in errors[0].message
+
+
+def test_email_text_outside_the_blocks_is_reported_at_its_line(tmp_path: Path) -> None:
+    stray = GOOD_EMAIL + "\n\nPlease bring your insurance card.\n"
+    templates = write_templates(tmp_path, {"demo/en/check-in.email.j2": stray})
+    errors = check_errors(tmp_path, VALID, templates)
+    assert [(p.file, p.line, p.field) for p in errors] == [
+        (str(templates / "demo/en/check-in.email.j2"), 4, "steps[1].template")
+    ]
+    assert errors[0].message.startswith(
+        "text outside the subject/text/html blocks is never sent: 'Please bring your insurance"
+    )
+
+
+def test_email_expression_outside_the_blocks_is_reported(tmp_path: Path) -> None:
+    stray = "{{ clinic.name }}\n" + GOOD_EMAIL
+    templates = write_templates(tmp_path, {"demo/en/welcome.email.j2": stray})
+    errors = check_errors(tmp_path, VALID, templates)
+    assert [(p.line, p.field) for p in errors] == [(1, "steps[0].template")]
+    assert "never sent: '{{ ... }}'" in errors[0].message
+
+
+def test_email_text_inside_a_condition_outside_the_blocks_is_reported(tmp_path: Path) -> None:
+    stray = GOOD_EMAIL + "\n{% if first_sms %}\nWelcome!\n{% endif %}\n"
+    templates = write_templates(tmp_path, {"demo/en/welcome.email.j2": stray})
+    errors = check_errors(tmp_path, VALID, templates)
+    assert [(p.line, p.message.split(": ", 1)[1]) for p in errors] == [
+        (4, "'Welcome!'; move it into a block or delete it")
+    ]

@@ -108,7 +108,22 @@ def _templates(
                             "warning",
                         )
                     continue
+                if channel == "email":
+                    yield from _text_outside_blocks(renderer, name, where)
                 yield from _render_sample(loaded, renderer, step, index, channel, language, samples)
+
+
+def _text_outside_blocks(
+    renderer: TemplateRenderer, name: str, where: str
+) -> Iterable[PlanProblem]:
+    for line, text in renderer.text_outside_blocks(name):
+        yield PlanProblem(
+            str(renderer.templates_dir / name),
+            line,
+            where,
+            f"text outside the subject/text/html blocks is never sent: {text!r}; "
+            "move it into a block or delete it",
+        )
 
 
 def _render_sample(

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 from babel import Locale
 from babel.dates import format_date, format_time
+from jinja2 import nodes
 
 from reminders.errors import TemplateError
 from reminders.templating.limits import (
@@ -191,6 +192,36 @@ class TemplateRenderer:
             language=used,
             template_path=name,
         )
+
+    def text_outside_blocks(self, name: str) -> list[tuple[int, str]]:
+        """What an email template writes outside its blocks, with its line: never sent, since
+        only the `subject`, `text` and `html` blocks become the message. Empty for a template
+        that does not parse (rendering reports that)."""
+        env = self._text_env
+        assert env.loader is not None
+        source, _, _ = env.loader.get_source(env, name)
+        try:
+            tree = env.parse(source, name)
+        except jinja2.TemplateSyntaxError:
+            return []
+        found: list[tuple[int, str]] = []
+
+        def visit(node: nodes.Node) -> None:
+            if isinstance(node, nodes.Block):
+                return
+            if not isinstance(node, nodes.Output):
+                for inner in node.iter_child_nodes():
+                    visit(inner)
+                return
+            for child in node.nodes:
+                if not isinstance(child, nodes.TemplateData):
+                    found.append((child.lineno, "{{ ... }}"))
+                elif text := child.data.strip():
+                    before = child.data[: child.data.index(text[0])]
+                    found.append((child.lineno + before.count("\n"), text.splitlines()[0]))
+
+        visit(tree)
+        return found
 
     def _email_parts(self, name: str, context: dict[str, Any]) -> dict[str, str]:
         text_template = self._text_env.get_template(name)
