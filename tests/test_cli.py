@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -382,6 +383,64 @@ def test_patients_list_masks_phone_and_email(env: dict[str, str]) -> None:
     assert "+12025550101" not in table
     assert "maria@example.org" not in table
     assert "+1********01" in table
+
+
+# -- 80-column terminals ----------------------------------------------------------------------
+
+LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} [A-Z]{3,4}\b")
+
+
+def narrow(env: dict[str, str], *args: str) -> str:
+    """A command's output on an 80-column terminal, checked to fit it."""
+    result = run({**env, "COLUMNS": "80"}, *args)
+    assert result.exit_code == 0, result.output
+    too_wide = [line for line in result.stdout.splitlines() if len(line.rstrip()) > 80]
+    assert too_wide == []
+    return str(result.stdout)
+
+
+def test_patients_fit_80_columns_with_whole_headers_and_say_what_is_hidden(
+    env: dict[str, str],
+) -> None:
+    enroll(env, "--email", "maria@example.org")
+
+    output = narrow(env, "patients")
+
+    header = next(line for line in output.splitlines() if "ID" in line)
+    shown = re.findall(r"\w+", header)
+    hidden = re.findall(r"hidden at this width: (.*) \(see --json\)", output)[0].split(", ")
+    every = "ID Name Phone Email Zone Lang Prefers Plan Procedure Status Pending Sent Failed"
+    assert sorted(shown + hidden) == sorted(every.split())
+    assert {"ID", "Name", "Phone", "Procedure", "Status"} <= set(shown)
+    assert "+1********01" in output
+
+
+def test_messages_fit_80_columns_with_each_date_on_one_line(env: dict[str, str]) -> None:
+    enroll(env)
+
+    output = narrow(env, "messages")
+
+    assert len(LOCAL_TIME.findall(output)) == 4
+    assert "blood-thinners" not in output  # the patient does not take them
+    assert "day-before" in output
+
+
+def test_timeline_on_80_columns_shows_one_record_per_message(env: dict[str, str]) -> None:
+    enroll(env)
+
+    lines = narrow(env, "timeline", "p1").splitlines()
+
+    headings = [line for line in lines if LOCAL_TIME.match(line)]
+    assert headings[0] == "2030-02-26 09:00 EST (2030-02-26 14:00Z) · welcome · sms · pending"
+    assert len(headings) == 4
+    text = lines[lines.index(headings[0]) + 1]
+    assert text.startswith("  (preview) Lakeside Ortho: Hi Maria")
+
+
+def test_enroll_fits_80_columns(env: dict[str, str]) -> None:
+    output = narrow(env, *enroll_args())
+
+    assert len(LOCAL_TIME.findall(output)) == 4
 
 
 # -- import -----------------------------------------------------------------------------------

@@ -147,8 +147,8 @@ def serve(
 ) -> None:
     """Send messages as they fall due and serve the HTTP API, until Ctrl-C or SIGTERM."""
     from reminders.api.app import create_app
-    from reminders.integrations.wiring import mllp_line, start_mllp
     from reminders.dispatch.service import DispatchService
+    from reminders.integrations.wiring import mllp_line, start_mllp
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from reminders.cli.options import JsonOption, parse_attrs, parse_date, parse_time
-from reminders.cli.output import counts_line, echo_line, local_time, print_json, stdout, table
+from reminders.cli.output import (
+    counts_line,
+    echo_line,
+    fitted_table,
+    local_time,
+    print_json,
+    stdout,
+    table,
+)
 from reminders.cli.state import CliState, get_state
 from reminders.cli.views import MESSAGE_COLUMNS, message_cells, message_json
 from reminders.clock import utc_now
@@ -85,11 +93,13 @@ def enroll(
         return
     verb = "enrolled" if outcome.created else "updated"
     pending = [v for v in views if v.status == "pending"]
-    stdout().print(
-        table(
+    console = stdout()
+    console.print(
+        fitted_table(
             f"{verb} {outcome.external_id} on {entry.item.plan}: {len(pending)} message(s) pending",
             MESSAGE_COLUMNS,
             (message_cells(v) for v in views),
+            console.width,
         )
     )
     overdue = sum(1 for v in pending if v.due_at <= utc_now())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, date, datetime, time
 from enum import Enum
 from pathlib import Path
@@ -89,6 +89,61 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
         grid.add_column(column, overflow="fold")
     for row in rows:
         grid.add_row(*("" if cell is None else str(cell) for cell in row))
+    return grid
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a table that fits the terminal.
+
+    `keep`: how long the column stays as the terminal narrows (the lowest goes first; KEEP
+    never goes). `wrap_at`: the narrowest the column's text may be wrapped to; None keeps each
+    cell on one line (dates, ids, counts).
+    """
+
+    header: str
+    keep: int = 5
+    wrap_at: int | None = None
+
+
+KEEP = 10
+
+
+def _natural_width(lines: Iterable[str]) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(line) for line in lines), default=0)
+
+
+def fitted_table(
+    title: str | None, columns: Sequence[Column], rows: Iterable[Sequence[Any]], width: int
+) -> Table:
+    """A table no wider than `width`: columns are left out, lowest `keep` first, until it fits;
+    the caption names them (and --json has every field)."""
+    from rich.table import Table
+
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    needed = []
+    for index, column in enumerate(columns):
+        natural = _natural_width(
+            [column.header, *(line for row in cells for line in row[index].splitlines())]
+        )
+        fitted = natural if column.wrap_at is None else min(natural, column.wrap_at)
+        needed.append(fitted + 3)  # a space either side and a border
+    shown = list(range(len(columns)))
+    while 1 + sum(needed[i] for i in shown) > width:
+        droppable = [i for i in shown if columns[i].keep < KEEP]
+        if not droppable:
+            break
+        shown.remove(min(droppable, key=lambda i: (columns[i].keep, -i)))
+    hidden = [column.header for i, column in enumerate(columns) if i not in shown]
+    caption = f"hidden at this width: {', '.join(hidden)} (see --json)" if hidden else None
+    grid = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    for i in shown:
+        column = columns[i]
+        grid.add_column(column.header, no_wrap=column.wrap_at is None, overflow="fold")
+    for row in cells:
+        grid.add_row(*(row[i] for i in shown))
     return grid
 
 

@@ -9,12 +9,14 @@ import typer
 
 from reminders.cli.options import JsonOption, parse_since
 from reminders.cli.output import (
+    KEEP,
+    Column,
     echo_line,
+    fitted_table,
     local_iso,
     local_time,
     print_json,
     stdout,
-    table,
     utc_iso,
     utc_time,
 )
@@ -67,7 +69,15 @@ def message_cells(view: MessageView) -> list[str | None]:
     ]
 
 
-MESSAGE_COLUMNS = ["Local time", "UTC", "Step", "Channel", "Status", "Reason"]
+MESSAGE_COLUMNS = [
+    Column("Local time", keep=8),
+    Column("UTC", keep=2),
+    Column("Step", keep=7),
+    Column("Channel", keep=3),
+    Column("Status", keep=9),
+    Column("Reason", keep=6, wrap_at=14),
+]
+TIMELINE_TABLE_WIDTH = 140  # narrower terminals get one record per message
 
 
 def _patient_json(summary: PatientSummary) -> dict[str, Any]:
@@ -103,8 +113,13 @@ def patients(
     if json_output:
         print_json([_patient_json(s) for s in summaries])
         return
-    columns = ["ID", "Name", "Phone", "Email", "Zone", "Lang", "Prefers", "Plan", "Procedure"]
-    columns += ["Status", "Pending", "Sent", "Failed"]
+    columns = [
+        *(Column("ID", keep=KEEP), Column("Name", keep=8, wrap_at=10), Column("Phone", keep=7)),
+        *(Column("Email", keep=3), Column("Zone", keep=2), Column("Lang", keep=1)),
+        *(Column("Prefers", keep=2, wrap_at=10), Column("Plan", keep=4)),
+        *(Column("Procedure", keep=6), Column("Status", keep=6), Column("Pending", keep=5)),
+        *(Column("Sent", keep=4), Column("Failed", keep=5)),
+    ]
     rows = [
         [
             s.external_id,
@@ -123,7 +138,8 @@ def patients(
         ]
         for s in summaries
     ]
-    stdout().print(table(f"{len(rows)} patient(s)", columns, rows))
+    console = stdout()
+    console.print(fitted_table(f"{len(rows)} patient(s)", columns, rows, console.width))
     if len({s.external_id for s in summaries}) >= limit:
         echo_line(f"More: reminders patients --after {summaries[-1].external_id}")
 
@@ -159,9 +175,11 @@ def messages(
     if json_output:
         print_json([message_json(v) for v in views])
         return
-    columns = ["Patient", "Plan", *MESSAGE_COLUMNS, "Tries"]
+    columns = [Column("Patient", keep=KEEP), Column("Plan", keep=1), *MESSAGE_COLUMNS]
+    columns.append(Column("Tries", keep=1))
     rows = [[v.external_id, v.plan_id, *message_cells(v), v.attempts] for v in views]
-    stdout().print(table(f"{len(rows)} message(s)", columns, rows))
+    console = stdout()
+    console.print(fitted_table(f"{len(rows)} message(s)", columns, rows, console.width))
     if len(views) >= limit:
         echo_line(f"More: reminders messages --before {views[-1].cursor} (same filters)")
 
@@ -248,10 +266,39 @@ def timeline(
         echo_line(_header(patient))
         for enrollment in enrollments:
             echo_line(_enrollment_line(enrollment))
-    rows = [[*message_cells(v), _text_cell(*texts[v.id])] for v in views]
-    grid = table(f"{len(rows)} message(s)", [*MESSAGE_COLUMNS, "Text"], rows)
-    grid.show_lines = True
-    stdout().print(grid)
+    console = stdout()
+    title = f"{len(views)} message(s)"
+    if console.width >= TIMELINE_TABLE_WIDTH:
+        rows = [[*message_cells(v), _text_cell(*texts[v.id])] for v in views]
+        columns = [*MESSAGE_COLUMNS, Column("Text", keep=KEEP, wrap_at=40)]
+        grid = fitted_table(title, columns, rows, console.width)
+        grid.show_lines = True
+        console.print(grid)
+        return
+    console.print(title)
+    for view in views:
+        console.print(_message_record(view, *texts[view.id]))
+
+
+def _message_record(view: MessageView, text: str, is_preview: bool) -> Any:
+    """One message on a narrow terminal: a heading line, then its text indented below."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.text import Text
+
+    heading = " · ".join(
+        part
+        for part in (
+            f"{local_time(view.due_at, view.timezone)} ({utc_time(view.due_at)})",
+            view.step_id,
+            view.channel,
+            view.status,
+            view.status_reason,
+        )
+        if part
+    )
+    body = Text(_text_cell(text, is_preview), overflow="fold")
+    return Group(Text(heading, style="bold"), Padding(body, (0, 0, 1, 2)))
 
 
 def _contact(patient: Mapping[str, Any]) -> dict[str, Any]:
