@@ -197,10 +197,13 @@ class SendDecision:
     reason: str | None = None
 
 
+PAST_WINDOW = "its send window ended before it was scheduled"
+
+
 def skip_past_windows(messages: list[PlannedMessage], now: datetime) -> list[PlannedMessage]:
     """Messages whose send window has already ended at `now` (enrolled late, or a procedure
     moved into the past) are skipped at once, with the reason, instead of waiting for a pass."""
-    reason = f"its send window ended before it was scheduled (on {now:%Y-%m-%d})"
+    reason = f"{PAST_WINDOW} (on {now:%Y-%m-%d})"
     return [
         m if m.skip_reason or m.send_before > now else replace(m, skip_reason=reason)
         for m in messages

@@ -37,6 +37,7 @@ class ChangeAction(StrEnum):
     RESTORE = "restore"  # back from cancelled
     KEEP = "keep"
     CANCEL = "cancel"
+    SKIP = "skip"  # recorded as skipped at once, with the reason (already past, no channel, ...)
 
 
 # Statuses after which a step is history: planning never sends it again.
@@ -152,7 +153,13 @@ def diff_schedule(
         if row is None:
             diff.inserts.append(message)
             diff.changes.append(
-                ScheduleChange(step_id, ChangeAction.ADD, None, message.due_at, message.skip_reason)
+                ScheduleChange(
+                    step_id,
+                    ChangeAction.SKIP if message.skip_reason else ChangeAction.ADD,
+                    None,
+                    message.due_at,
+                    message.skip_reason,
+                )
             )
             continue
         if _unchanged(row, message, plan_version, status):
@@ -162,6 +169,7 @@ def diff_schedule(
         action = (
             ChangeAction.RESTORE if row.status == MessageStatus.CANCELLED else ChangeAction.MOVE
         )
+        action = ChangeAction.SKIP if message.skip_reason else action
         diff.changes.append(
             ScheduleChange(step_id, action, row.due_at, message.due_at, message.skip_reason)
         )

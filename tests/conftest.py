@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import uuid
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -14,6 +16,21 @@ from reminders.store.database import database_reachable
 from reminders.store.storage import Storage
 
 pytest_plugins = ["reminders.testing.pytest_plugin"]
+
+
+def _import_every_module() -> None:
+    """The CLI imports most of the application on first use (to start fast). A first import
+    inside a test's freeze_time would build pydantic models around freezegun's fake date
+    class, so every module is imported here, before any test runs."""
+    import reminders
+
+    for module in pkgutil.walk_packages(reminders.__path__, "reminders."):
+        skipped = (".migrations", "__main__", "pytest_plugin")
+        if not any(part in module.name for part in skipped):
+            importlib.import_module(module.name)
+
+
+_import_every_module()
 
 POSTGRES_URL = os.environ.get(
     "REMINDERS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

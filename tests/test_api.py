@@ -325,6 +325,23 @@ def test_reschedule_moves_pending_messages(world: World) -> None:
     assert statuses(world, "ana")["relief-check-week-4"][2] == "2026-04-06T10:00:00Z"
 
 
+def test_reschedule_to_a_near_date_reports_the_steps_skipped_as_past(world: World) -> None:
+    world.enroll("ana", ANA)
+
+    response = world.client.post(
+        "/v1/patients/ana/reschedule", json={"procedure_date": "2026-02-21"}, headers=world.headers
+    )
+
+    assert response.status_code == 200
+    skipped = [c for c in response.json()["changes"] if c["action"] == "skip"]
+    assert skipped, response.json()["changes"]
+    assert all(
+        c["reason"].startswith("its send window ended before it was scheduled") for c in skipped
+    )
+    for change in skipped:
+        assert statuses(world, "ana")[change["step_id"]][1] == "skipped"
+
+
 def test_reschedule_validates_its_body(world: World) -> None:
     world.enroll("ana", ANA)
 

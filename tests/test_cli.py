@@ -628,6 +628,39 @@ def test_reschedule_moves_pending_messages_and_keeps_sent_ones(env: dict[str, st
     assert data["enrollments"][0]["procedure_date"] == "2026-03-17"
 
 
+def test_reschedule_to_a_near_date_names_the_steps_skipped_as_past(env: dict[str, str]) -> None:
+    with freeze_time("2026-02-01 12:00:00"):
+        enroll(env, "--procedure-date", "2026-03-10")
+    with freeze_time("2026-03-01 15:00:00"):  # 10:00 in New York
+        result = run(env, "reschedule", "p1", "--procedure-date", "2026-03-05")
+        steps = by_step(timeline(env))
+
+    assert result.exit_code == 0, result.output
+    assert "skipped as already past: welcome" in result.stdout
+    assert "messages: skip 1, move 3 (sent ones stay as they were)" in result.stdout
+    assert steps["welcome"]["status"] == "skipped"
+    assert (
+        steps["welcome"]["reason"]
+        == "its send window ended before it was scheduled (on 2026-03-01)"
+    )
+    assert steps["day-before"]["status"] == "pending"
+    assert steps["day-before"]["local"] == "2026-03-04 16:00 EST"
+
+
+def test_enrolling_after_a_step_is_past_records_it_as_skipped_at_once(
+    env: dict[str, str],
+) -> None:
+    with freeze_time("2030-03-01 15:00:00"):
+        first = run_json(env, *enroll_args())
+
+    assert first["changes"] == {"skip": 1, "add": 3}
+    welcome = by_step(first)["welcome"]
+    assert (welcome["status"], welcome["reason"]) == (
+        "skipped",
+        "its send window ended before it was scheduled (on 2030-03-01)",
+    )
+
+
 def test_cancel_cancels_every_pending_message_with_the_reason(env: dict[str, str]) -> None:
     enroll(env)
 

@@ -19,6 +19,7 @@ from reminders.schedule import (
     decide_send,
     procedure_start,
     resolve_local,
+    skip_past_windows,
 )
 
 ZONES = [
@@ -159,6 +160,34 @@ def test_a_day_step_lands_at_its_time_unless_quiet_hours_or_a_dst_gap_move_it(
             enrollment.procedure_date + timedelta(offset.day_offset),
             offset.at,
         )
+
+
+@PROPERTY
+@given(
+    plan=plans(),
+    enrollment=enrollments(),
+    hours=st.integers(min_value=-24 * 60, max_value=24 * 400),
+)
+def test_planning_skips_exactly_the_messages_whose_window_has_ended(
+    plan: Plan, enrollment: Enrollment, hours: int
+) -> None:
+    start = procedure_start(plan, enrollment).astimezone(UTC)
+    now = start + timedelta(hours=hours)
+    planned = compute_schedule(plan, enrollment)
+
+    marked = skip_past_windows(planned, now)
+
+    for before, after in zip(planned, marked, strict=True):
+        if before.skip_reason is None and before.send_before <= now:
+            assert after.skip_reason is not None
+            assert after.skip_reason.startswith("its send window ended before it was scheduled")
+            assert after.due_at == before.due_at
+            decision = decide_send(
+                now, before.due_at, before.send_before, enrollment.timezone, QUIET
+            )
+            assert decision.action == "skip"  # the dispatcher would have skipped it too
+        else:
+            assert after == before
 
 
 @PROPERTY

@@ -9,13 +9,14 @@ import typer
 
 from reminders.cli.options import JsonOption, parse_attrs, parse_date, parse_time
 from reminders.cli.output import (
+    KEEP,
+    Column,
     counts_line,
     echo_line,
     fitted_table,
     local_time,
     print_json,
     stdout,
-    table,
 )
 from reminders.cli.state import CliState, get_state
 from reminders.cli.views import MESSAGE_COLUMNS, message_cells, message_json
@@ -105,8 +106,8 @@ def enroll(
     overdue = sum(1 for v in pending if v.due_at <= utc_now())
     if overdue:
         echo_line(
-            f"note: {overdue} message(s) are already due; the next dispatch pass sends those "
-            "still within their window and skips the rest as too late"
+            f"note: {overdue} message(s) are already due and go out with the next dispatch "
+            "pass (steps already past their window are recorded as skipped above)"
         )
 
 
@@ -118,27 +119,33 @@ def _show_outcome(state: CliState, outcome: EnrollmentOutcome, title: str) -> No
     zone = state.app.storage.patients.enrollment_details(outcome.enrollment_id)["patient"][
         "timezone"
     ]
+    from reminders.schedule import PAST_WINDOW
+
     changed = [c for c in outcome.changes if c.action != "keep"]
     if changed:
-        stdout().print(
-            table(
-                title,
-                ["Step", "Change", "Old (local)", "New (local)", "Reason"],
-                (
-                    [
-                        c.step_id,
-                        c.action,
-                        local_time(c.old_due_at, zone),
-                        local_time(c.new_due_at, zone),
-                        c.reason,
-                    ]
-                    for c in changed
-                ),
-            )
+        console = stdout()
+        columns = [
+            *(Column("Step", keep=KEEP), Column("Change", keep=KEEP)),
+            *(Column("Old (local)", keep=3), Column("New (local)", keep=5)),
+            Column("Reason", keep=4, wrap_at=16),
+        ]
+        rows = (
+            [
+                c.step_id,
+                c.action,
+                local_time(c.old_due_at, zone),
+                local_time(c.new_due_at, zone),
+                c.reason,
+            ]
+            for c in changed
         )
+        console.print(fitted_table(title, columns, rows, console.width))
     else:
         echo_line(title)
-    echo_line(f"pending messages: {counts_line(_action_counts(outcome))} (sent ones stay)")
+    echo_line(f"messages: {counts_line(_action_counts(outcome))} (sent ones stay as they were)")
+    past = [c.step_id for c in changed if c.action == "skip" and PAST_WINDOW in (c.reason or "")]
+    if past:
+        echo_line(f"skipped as already past: {', '.join(past)}")
 
 
 def reschedule(
