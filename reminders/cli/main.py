@@ -25,6 +25,7 @@ import typer
 from reminders.cli import (
     api_keys,
     db,
+    demo,
     dispatch,
     doctor,
     enroll,
@@ -90,6 +91,7 @@ app.command("messages")(views.messages)
 app.command("outcomes")(outcomes.outcomes)
 app.command("flags")(outcomes.flags)
 app.command("doctor")(doctor.doctor)
+app.command("demo")(demo.demo)
 
 
 if __name__ == "__main__":

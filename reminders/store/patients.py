@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, case, func, insert, select, update
+from sqlalchemy import Table, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from reminders.errors import NotFoundError
@@ -403,6 +403,13 @@ class PatientRepository:
             for enrollment_id, pending, sent, failed in rows:
                 counts[enrollment_id] = (int(pending or 0), int(sent or 0), int(failed or 0))
         return counts
+
+    def delete_patient(self, external_id: str) -> bool:
+        """Remove a patient and what is stored for them (enrollments, messages, outcomes and
+        flags go with them; inbound texts stay, unlinked). False when there was none."""
+        with self.database.session() as session:
+            result = session.execute(delete(Patient).where(Patient.external_id == external_id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _is(status: MessageStatus) -> Any:
