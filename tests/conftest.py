@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from reminders.store.database import database_reachable
 from reminders.store.storage import Storage
@@ -37,12 +37,17 @@ POSTGRES_URL = os.environ.get(
 )
 HOW_TO_RUN_POSTGRES = (
     "PostgreSQL is not reachable at {url}: start it (on Debian: pg_ctlcluster <version> main "
-    "start) or point REMINDERS_TEST_POSTGRES_URL at a server with trust auth and a database "
-    "named test; `bash .ci/run` starts the local one."
+    "start; `bash scripts/test.sh` does) and create the database {database!r} with trust auth "
+    "for its user, or point REMINDERS_TEST_POSTGRES_URL at another server."
 )
 
 
 _PG_OK: bool | None = None
+
+
+def how_to_run_postgres(url: str) -> str:
+    """The skip message, naming the server and the database these tests use."""
+    return HOW_TO_RUN_POSTGRES.format(url=url, database=make_url(url).database)
 
 
 def postgres_schema_url() -> Iterator[str]:
@@ -51,7 +56,7 @@ def postgres_schema_url() -> Iterator[str]:
     if _PG_OK is None:
         _PG_OK = database_reachable(POSTGRES_URL)
     if not _PG_OK:
-        pytest.skip(HOW_TO_RUN_POSTGRES.format(url=POSTGRES_URL))
+        pytest.skip(how_to_run_postgres(POSTGRES_URL))
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as connection:
