@@ -124,6 +124,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "REMINDERS_DATABASE_URL": f"sqlite:///{scratch}/latency.sqlite3",
             "COLUMNS": "80",
         }
+        # `plans check` also reads which plan versions enrolled patients follow: give it a
+        # database to read, as on any machine where the service has run.
+        subprocess.run(
+            [str(args.executable), "db", "upgrade"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            check=True,
+        )
         load_before = os.getloadavg()[0]
         timings = [
             time_command(args.executable, command, target, args.runs, env)

@@ -12,6 +12,7 @@ from reminders.clock import utc_now
 from reminders.errors import EnrollmentError, InputProblem
 from reminders.patients import EnrollmentInput, parse_enrollment
 from reminders.plans.model import Phase, Plan
+from reminders.plans.versions import schedule_digest
 from reminders.schedule import Enrollment, compute_schedule, skip_past_windows
 from reminders.store.records import (
     EnrollmentOutcome,
@@ -127,6 +128,7 @@ class EnrollmentService:
                     patient=entry.record,
                     plan_id=plan.id,
                     plan_version=plan.version,
+                    plan_digest=schedule_digest(plan),
                     procedure_date=entry.item.procedure_date,
                     procedure_time=entry.item.procedure_time,
                     messages=skip_past_windows(compute_schedule(plan, enrollment), now),

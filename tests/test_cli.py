@@ -746,6 +746,57 @@ def test_plans_apply_json_lists_moves(env: dict[str, str], tmp_path: Path) -> No
     assert change["new_local"] == "2030-03-10T16:00:00-04:00"
 
 
+def test_plans_check_warns_when_timing_changed_but_the_version_did_not(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    enroll(env)
+    plan = tmp_path / "plans" / "knee.yaml"
+    plan.write_text(PLAN.replace("offset: {weeks: 1}", "offset: {weeks: 2}"), encoding="utf-8")
+
+    result = run(env, "plans", "check")
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f"{plan}:3: version: warning: steps or timing differ from v1 as applied to 1 enrolled "
+        "patient(s), but the version is still 1: raise it, then `reminders plans apply knee`"
+    ) in result.stdout
+    version_2 = PLAN.replace("offset: {weeks: 1}", "offset: {weeks: 2}")
+    plan.write_text(version_2.replace("version: 1", "version: 2"), encoding="utf-8")
+    assert "0 warning(s)" in run(env, "plans", "check").stdout
+
+
+def test_plans_check_is_quiet_about_wording_and_an_unchanged_plan(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    enroll(env)
+    plan = tmp_path / "plans" / "knee.yaml"
+    plan.write_text(PLAN.replace("name: Knee arthroscopy", "name: Knee scope"), encoding="utf-8")
+
+    assert "0 warning(s)" in run(env, "plans", "check").stdout
+
+
+def test_plans_apply_of_an_older_version_warns_and_asks(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    plan = tmp_path / "plans" / "knee.yaml"
+    plan.write_text(PLAN.replace("version: 1", "version: 2"), encoding="utf-8")
+    enroll(env)
+    plan.write_text(PLAN.replace("offset: {weeks: 1}", "offset: {weeks: 2}"), encoding="utf-8")
+
+    check = run(env, "plans", "check")
+    dry = run(env, "plans", "apply", "knee")  # no terminal to answer: nothing is applied
+    data = run_json(env, "plans", "apply", "knee")
+
+    assert "1 enrolled patient(s) follow v2, newer than this file's v1" in check.stdout
+    assert "warning: 1 enrolled patient(s) follow v2, newer than this file's v1" in dry.stdout
+    assert "dry run: nothing changed" in dry.stdout
+    assert timeline(env)["enrollments"][0]["plan_version"] == 2
+    assert data["warnings"] == [
+        "1 enrolled patient(s) follow v2, newer than this file's v1; `plans apply` would move "
+        "them back (it asks first)"
+    ]
+
+
 # -- store behaviour seen through the CLI -----------------------------------------------------
 
 

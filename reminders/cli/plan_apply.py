@@ -109,29 +109,41 @@ def apply(
     json_output: JsonOption = False,
 ) -> None:
     """Show what the plan file's current version changes for enrolled patients; apply it."""
+    from reminders.plans.versions import version_problems
+
     state = get_state(ctx)
-    plan = state.app.catalog.get(plan_id).plan
+    loaded = state.app.catalog.get(plan_id)
+    plan = loaded.plan
+    applied = [a for a in state.app.storage.patients.applied_versions() if a.plan_id == plan.id]
+    warnings = [p.message for p in version_problems(loaded, applied)]
+    newer = max((a.version for a in applied if a.version > plan.version), default=None)
     service = state.app.enrollment()
     outcomes = service.apply_plan(plan_id, dry_run=True)
     changes = _patient_changes(state, outcomes)
     if json_output:
-        applied = bool(changes) and yes
-        if applied:
+        done = bool(changes) and yes
+        if done:
             service.apply_plan(plan_id, dry_run=False)
         print_json(
             {
                 "plan_id": plan.id,
                 "version": plan.version,
                 "enrollments": len(outcomes),
-                "applied": applied,
+                "applied": done,
+                "warnings": warnings,
                 "changes": [c.to_json() for c in changes],
             }
         )
         return
+    for warning in warnings:
+        echo_line(f"warning: {warning}")
     _show_changes(plan, len(outcomes), changes)
     if not changes:
         return
-    if yes or (sys.stdin.isatty() and typer.confirm(f"Apply {plan.id} v{plan.version} now?")):
+    question = f"Apply {plan.id} v{plan.version} now?"
+    if newer is not None:
+        question = f"Move patients on {plan.id} v{newer} back to the older v{plan.version}?"
+    if yes or (sys.stdin.isatty() and typer.confirm(question)):
         service.apply_plan(plan_id, dry_run=False)
         echo_line(f"applied {plan.id} v{plan.version} to {len(outcomes)} enrollment(s)")
     else:

@@ -11,7 +11,9 @@ from sqlalchemy import Table, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from reminders.errors import NotFoundError
+from reminders.plans.versions import AppliedVersion
 from reminders.schedule_diff import StoredMessage, diff_schedule
+from reminders.store.applied import read_applied_versions
 from reminders.store.database import Database, chunks
 from reminders.store.records import (
     EnrollmentOutcome,
@@ -164,6 +166,7 @@ class PatientRepository:
             key = (r.patient.external_id, r.plan_id)
             values = {
                 "plan_version": r.plan_version,
+                "plan_digest": r.plan_digest,
                 "procedure_date": r.procedure_date,
                 "procedure_time": r.procedure_time,
                 "status": EnrollmentStatus.ACTIVE.value,
@@ -261,6 +264,10 @@ class PatientRepository:
                     c.name: getattr(enrollment, c.key) for c in Enrollment.__table__.columns
                 },
             }
+
+    def applied_versions(self) -> list[AppliedVersion]:
+        """Every (plan, version, digest) that active enrollments follow, with how many do."""
+        return read_applied_versions(self.database.engine)
 
     def active_enrollment_ids(self, plan_id: str) -> list[int]:
         """Every active enrollment on a plan."""

@@ -46,6 +46,7 @@ class EnrollmentRequest:
     procedure_time: time | None
     messages: list[PlannedMessage]
     clear_phone_invalid: bool = False  # a new number: the provider's refusal of the old one ends
+    plan_digest: str | None = None  # plans.versions.schedule_digest of the plan applied
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,7 @@ class Enrollment(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     plan_id: Mapped[str] = mapped_column(String(64), index=True)
     plan_version: Mapped[int] = mapped_column(Integer)
+    plan_digest: Mapped[str | None] = mapped_column(String(16))  # plans.versions.schedule_digest
     procedure_date: Mapped[date] = mapped_column(Date)
     procedure_time: Mapped[time | None] = mapped_column(Time)
     status: Mapped[str] = mapped_column(String(16), default=EnrollmentStatus.ACTIVE.value)
