@@ -640,7 +640,7 @@ def test_reschedule_to_a_near_date_names_the_steps_skipped_as_past(env: dict[str
     assert "messages: skip 1, move 3 (sent ones stay as they were)" in result.stdout
     assert steps["welcome"]["status"] == "skipped"
     assert (
-        steps["welcome"]["reason"]
+        steps["welcome"]["status_reason"]
         == "its send window ended before it was scheduled (on 2026-03-01)"
     )
     assert steps["day-before"]["status"] == "pending"
@@ -655,7 +655,7 @@ def test_enrolling_after_a_step_is_past_records_it_as_skipped_at_once(
 
     assert first["changes"] == {"skip": 1, "add": 3}
     welcome = by_step(first)["welcome"]
-    assert (welcome["status"], welcome["reason"]) == (
+    assert (welcome["status"], welcome["status_reason"]) == (
         "skipped",
         "its send window ended before it was scheduled (on 2030-03-01)",
     )

@@ -50,7 +50,7 @@ def run(env: dict[str, str], *args: str) -> Any:
 def messages(env: dict[str, str], external_id: str) -> dict[str, dict[str, Any]]:
     result = run(env, "timeline", external_id, "--json")
     assert result.exit_code == 0, result.output
-    return {m["step"]: m for m in json.loads(result.stdout)["messages"]}
+    return {m["step_id"]: m for m in json.loads(result.stdout)["messages"]}
 
 
 def outbox(env: dict[str, str]) -> list[dict[str, Any]]:
