@@ -29,6 +29,7 @@ HEAVY_MODULES = [
     "reminders.plan_check",
     *("reminders.templating", "reminders.dispatch", "reminders.channels.registry"),
     *("reminders.api", "reminders.replies", "reminders.csv_import", "reminders.enrollment"),
+    "reminders.integrations",
 ]
 
 EVERY_HELP = [list(command) for command in help_commands(typer.main.get_command(app))]

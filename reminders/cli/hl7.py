@@ -8,16 +8,12 @@ from typing import Annotated
 
 import typer
 
-from reminders.cli.options import JsonOption
+from reminders.cli.options import JsonOption, command_group
 from reminders.cli.output import counts_line, echo_line, print_json, stdout, table, utc_time
 from reminders.cli.state import get_state
-from reminders.integrations.mapping import load_mapping
-from reminders.integrations.wiring import hl7_handler
 
-app = typer.Typer(
-    help="HL7 v2 scheduling messages (SIU): import files, read the message log, check the "
-    "mapping file.",
-    no_args_is_help=True,
+app = command_group(
+    "HL7 v2 scheduling messages (SIU): import files, read the message log, check the mapping file."
 )
 
 
@@ -31,6 +27,8 @@ def import_file(
     json_output: JsonOption = False,
 ) -> None:
     """Process every SIU message in a file (plain or MLLP-framed); exit 1 if any was refused."""
+    from reminders.integrations.wiring import hl7_handler
+
     replies = hl7_handler(get_state(ctx).app).handle_file(file.read_bytes())
     counts = Counter(reply.outcome for reply in replies)
     if json_output:
@@ -113,6 +111,8 @@ def check(
     ] = None,
 ) -> None:
     """Check the mapping file: structure, time zones and that every plan exists."""
+    from reminders.integrations.mapping import load_mapping
+
     state = get_state(ctx)
     path = file or state.settings.scheduling_mapping
     mapping = load_mapping(path, state.catalog.ids())

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from reminders.templating.context import PatientFacts
 
 # MessageStatus's values, written out so that help needs no database module (a test compares).
-STATUSES = ("pending", "sending", "sent", "failed", "skipped", "cancelled")
+STATUSES = ("pending", "sending", "sent", "failed", "skipped", "cancelled", "undelivered")
 
 
 def message_json(view: MessageView) -> dict[str, Any]:
