@@ -1,15 +1,15 @@
 """Add enrollments.plan_digest: the digest of the plan's steps and timing each enrollment
 follows, so that a changed plan whose version was not raised can be told apart.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
