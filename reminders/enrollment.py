@@ -63,6 +63,9 @@ def schedule_input(
         has_phone=record.phone is not None and not invalid,
         has_email=record.email is not None,
         sms_allowed=record.sms_consent and not opted_out,
+        sms_opted_out_on=state.sms_opted_out_at.date()
+        if state is not None and state.sms_opted_out_at is not None
+        else None,
     )
 
 

@@ -30,6 +30,7 @@ class Enrollment:
     has_phone: bool = True
     has_email: bool = False
     sms_allowed: bool = True
+    sms_opted_out_on: date | None = None  # when the patient opted out, if that is why
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,8 @@ def _unreachable(plan: Plan, step: Step, enrollment: Enrollment, channel: str) -
     if channel == "sms":
         if not enrollment.has_phone:
             return f"no phone number {fallback}"
+        if not enrollment.sms_allowed and enrollment.sms_opted_out_on is not None:
+            return f"opted out of SMS on {enrollment.sms_opted_out_on:%Y-%m-%d} {fallback}"
         if not enrollment.sms_allowed:
             return f"no SMS consent {fallback}"
     if channel == "email" and not enrollment.has_email:

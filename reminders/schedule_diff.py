@@ -40,6 +40,10 @@ class ChangeAction(StrEnum):
     SKIP = "skip"  # recorded as skipped at once, with the reason (already past, no channel, ...)
 
 
+# Reasons a message was held back only because SMS to the patient had stopped (an opt-out,
+# or no consent at the time): opting in brings such a message back while its window is open.
+SMS_STOPPED_REASONS = ("opted out of SMS", "patient opted out of SMS", "no SMS consent")
+
 # Statuses after which a step is history: planning never sends it again.
 FINAL_FOR_STEP = frozenset({MessageStatus.SENT, MessageStatus.UNDELIVERED})
 
@@ -144,6 +148,8 @@ def diff_schedule(
         if row is None and previous is not None:
             if previous.status == MessageStatus.CANCELLED:
                 row = previous  # enrolled again after a cancel: the row comes back
+            elif _sms_stopped(previous) and status == MessageStatus.PENDING:
+                row = previous  # opted back in: what the opt-out held back comes back
             elif previous.due_at == message.due_at:
                 # Skipped or failed at this same time: that outcome stands, once.
                 diff.changes.append(
@@ -166,10 +172,12 @@ def diff_schedule(
             diff.changes.append(ScheduleChange(step_id, ChangeAction.KEEP, row.due_at, row.due_at))
             continue
         diff.replans.append(Replan(row.id, message))
-        action = (
-            ChangeAction.RESTORE if row.status == MessageStatus.CANCELLED else ChangeAction.MOVE
-        )
-        action = ChangeAction.SKIP if message.skip_reason else action
+        if status == MessageStatus.SKIPPED:
+            action = ChangeAction.SKIP
+        elif row.status in (MessageStatus.CANCELLED, MessageStatus.SKIPPED):
+            action = ChangeAction.RESTORE
+        else:
+            action = ChangeAction.MOVE
         diff.changes.append(
             ScheduleChange(step_id, action, row.due_at, message.due_at, message.skip_reason)
         )
@@ -180,6 +188,13 @@ def diff_schedule(
                 ScheduleChange(step_id, ChangeAction.CANCEL, row.due_at, None, NO_LONGER_APPLIES)
             )
     return diff
+
+
+def _sms_stopped(row: StoredMessage) -> bool:
+    """Held back (skipped or cancelled) only because SMS to the patient had stopped."""
+    return row.status in (MessageStatus.SKIPPED, MessageStatus.CANCELLED) and (
+        row.status_reason or ""
+    ).startswith(SMS_STOPPED_REASONS)
 
 
 def _unchanged(

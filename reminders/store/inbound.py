@@ -184,7 +184,7 @@ class InboundRepository:
             self._insert_events(session, ids, channel, "opt_out", keyword, now)
             insert_flags(session, flags, now)
             moved, cancelled = self._stop_pending_sms(
-                session, ids, now, f"patient opted out of SMS ({keyword})", email_steps
+                session, ids, now, f"opted out of SMS on {now:%Y-%m-%d} ({keyword})", email_steps
             )
         return SmsStop(changed, moved, cancelled)
 
