@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from reminders.access.actor import Actor
+from reminders.access.audit import AuditTrail
+from reminders.access.passwords import Passwords
+from reminders.access.service import AccessPolicy, AccessService
 from reminders.catalog import PlanCatalog
 from reminders.channels.base import Channel
 from reminders.clock import utc_now
@@ -24,6 +28,7 @@ class App:
     settings: Settings
     storage: Storage
     catalog: PlanCatalog
+    _passwords: Passwords | None = field(default=None, init=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> App:
@@ -36,15 +41,40 @@ class App:
         """Who the messages come from."""
         return Clinic.from_settings(self.settings)
 
-    def enrollment(self) -> EnrollmentService:
-        """The enrollment operations."""
+    def audit(self, actor: Actor) -> AuditTrail:
+        """The audit log, written in `actor`'s name."""
+        return AuditTrail(self.storage.access, actor)
+
+    def enrollment(self, actor: Actor) -> EnrollmentService:
+        """The enrollment operations, recorded in the audit log as `actor`'s."""
         return EnrollmentService(
-            self.storage, self.catalog, default_region=self.settings.default_region
+            self.storage,
+            self.catalog,
+            default_region=self.settings.default_region,
+            audit=self.audit(actor),
         )
 
     def replies(self, *, clock: Callable[[], datetime] = utc_now) -> ReplyService:
         """The service that acts on inbound SMS and delivery reports."""
-        return ReplyService(self.storage, self.catalog, self.enrollment(), self.clinic, clock=clock)
+        return ReplyService(
+            self.storage,
+            self.catalog,
+            self.enrollment(Actor.system("inbound-sms")),
+            self.clinic,
+            clock=clock,
+        )
+
+    def access(self) -> AccessService:
+        """Staff users, sign-in, sessions and API keys."""
+        if self._passwords is None:
+            self._passwords = Passwords(self.settings.password_hash_memory_kib)
+        s = self.settings
+        policy = AccessPolicy(
+            session_timeout=timedelta(minutes=s.session_timeout_minutes),
+            lock_after=s.sign_in_lock_after,
+            lock_for=timedelta(minutes=s.sign_in_lock_minutes),
+        )
+        return AccessService(self.storage.access, self._passwords, policy)
 
     def dispatch_settings(self) -> DispatchSettings:
         """Dispatcher knobs from the service settings."""

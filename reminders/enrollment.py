@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import Any
 
+from reminders.access.audit import AuditTrail
 from reminders.catalog import PlanCatalog
 from reminders.clock import utc_now
 from reminders.errors import EnrollmentError, InputProblem
@@ -85,12 +87,14 @@ class EnrollmentService:
         *,
         default_region: str = "US",
         clock: Callable[[], datetime] = utc_now,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.patients = storage.patients
         self.inbound = storage.inbound
         self.catalog = catalog
         self.default_region = default_region
         self.clock = clock
+        self.audit = audit  # every front end passes one (App.enrollment); bare tests may not
 
     def validate(self, data: dict[str, Any], row: int | None = None) -> ValidEnrollment:
         """Validate one input record, including that its plan exists."""
@@ -108,9 +112,16 @@ class EnrollmentService:
         return ValidEnrollment(item, record)
 
     def enroll(
-        self, entries: Sequence[ValidEnrollment], *, dry_run: bool = False
+        self,
+        entries: Sequence[ValidEnrollment],
+        *,
+        dry_run: bool = False,
+        action: str | None = None,
     ) -> list[EnrollmentOutcome]:
-        """Enroll (or update) validated patients; idempotent by external id and plan."""
+        """Enroll (or update) validated patients; idempotent by external id and plan.
+
+        Each change is recorded in the audit log as `action` (default: enroll or update).
+        """
         now = self.clock()
         states = self.patients.patient_states(e.record.external_id for e in entries)
         stopped = self._numbers_that_stopped(entries, states)
@@ -143,7 +154,25 @@ class EnrollmentService:
             for outcome in outcomes:
                 if outcome.external_id in stopped:
                     self.patients.mark_sms_opted_out(outcome.patient_id, now)
+            self._record(outcomes, requests, action)
         return outcomes
+
+    def _record(
+        self,
+        outcomes: Sequence[EnrollmentOutcome],
+        requests: Sequence[EnrollmentRequest],
+        action: str | None,
+    ) -> None:
+        if self.audit is None:
+            return
+        self.audit.record_many(
+            (
+                action or ("enroll" if outcome.created else "update"),
+                outcome.external_id,
+                _change_detail(outcome, request),
+            )
+            for outcome, request in zip(outcomes, requests, strict=True)
+        )
 
     def _numbers_that_stopped(
         self, entries: Sequence[ValidEnrollment], states: dict[str, PatientState]
@@ -173,14 +202,52 @@ class EnrollmentService:
         plan_id: str | None = None,
     ) -> EnrollmentOutcome:
         """Move a patient's procedure; pending messages are recomputed, sent ones stay."""
+        return self.preview_reschedule(
+            external_id, procedure_date, procedure_time, plan_id, dry_run=False
+        )
+
+    def preview_reschedule(
+        self,
+        external_id: str,
+        procedure_date: date,
+        procedure_time: time | None = None,
+        plan_id: str | None = None,
+        *,
+        dry_run: bool = True,
+    ) -> EnrollmentOutcome:
+        """What a reschedule would change (with dry_run=False: make the change)."""
         enrollment_id, plan_id = self.patients.enrollment_id(external_id, plan_id)
         entry = self._current(enrollment_id, procedure_date, procedure_time)
-        return self.enroll([entry])[0]
+        return self.enroll([entry], dry_run=dry_run, action="reschedule")[0]
 
     def cancel(self, external_id: str, reason: str, plan_id: str | None = None) -> int:
         """Cancel a patient's enrollment; returns how many pending messages were cancelled."""
+        enrollment_id, plan_id = self.patients.enrollment_id(external_id, plan_id)
+        count = self.patients.cancel_enrollment(enrollment_id, reason, self.clock())
+        if self.audit is not None:
+            self.audit.record(
+                "cancel", external_id, f"plan {plan_id}; {count} pending cancelled: {reason}"
+            )
+        return count
+
+    def update_patient(
+        self,
+        external_id: str,
+        changes: dict[str, Any],
+        plan_id: str | None = None,
+        *,
+        dry_run: bool = True,
+    ) -> EnrollmentOutcome:
+        """Change a patient's details (contact, language, ...); the schedule is recomputed.
+
+        With dry_run, only says what would change.
+        """
         enrollment_id, _ = self.patients.enrollment_id(external_id, plan_id)
-        return self.patients.cancel_enrollment(enrollment_id, reason, self.clock())
+        current = self.current_input(enrollment_id)
+        valid = self.validate({**current, **changes})
+        fields = ", ".join(sorted(k for k in changes if changes[k] != current.get(k)))
+        action = f"update ({fields})" if fields else "update"
+        return self.enroll([valid], dry_run=dry_run, action=action)[0]
 
     def cancel_after_procedure(
         self, external_id: str, reason: str, plan_id: str | None = None
@@ -201,7 +268,8 @@ class EnrollmentService:
         entries = [self._current(eid) for eid in self.patients.active_enrollment_ids(plan_id)]
         outcomes: list[EnrollmentOutcome] = []
         for start in range(0, len(entries), 1000):
-            outcomes.extend(self.enroll(entries[start : start + 1000], dry_run=dry_run))
+            batch = entries[start : start + 1000]
+            outcomes.extend(self.enroll(batch, dry_run=dry_run, action="plan.apply"))
         return outcomes
 
     def current_input(self, enrollment_id: int) -> dict[str, Any]:
@@ -224,3 +292,13 @@ class EnrollmentService:
         data["procedure_date"] = procedure_date or data["procedure_date"]
         data["procedure_time"] = procedure_time or data["procedure_time"]
         return self.validate(data)
+
+
+def _change_detail(outcome: EnrollmentOutcome, request: EnrollmentRequest) -> str:
+    """What the audit log says about one enrollment change (no contact details)."""
+    counts = Counter(c.action for c in outcome.changes if c.action != "keep")
+    changed = ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "no change"
+    return (
+        f"plan {request.plan_id} v{request.plan_version}, procedure "
+        f"{request.procedure_date.isoformat()}; messages: {changed}"
+    )

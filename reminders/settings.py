@@ -68,6 +68,22 @@ class Settings(BaseSettings):
         default=30, ge=1, description="Days a received HL7/FHIR message's raw text is kept."
     )
 
+    # The staff console and API access (reminders/access, reminders/console).
+    session_timeout_minutes: float = Field(
+        default=30, gt=0, description="Sign a console user out after this long idle."
+    )
+    sign_in_lock_after: int = Field(
+        default=5, ge=1, description="Failed sign-ins in a row that lock a console user."
+    )
+    sign_in_lock_minutes: float = Field(default=15, gt=0, description="How long a lockout lasts.")
+    password_hash_memory_kib: int = Field(
+        default=65536, ge=8, description="Argon2id memory cost for staff passwords."
+    )
+    public_api_docs: bool = Field(
+        default=False,
+        description="Serve /docs and /openapi.json to all (else: an API key or a console admin).",
+    )
+
     def live_sending_problems(self) -> list[str]:
         """What must be set before real texts or emails go to patients (none on the console)."""
         live = bool((self.twilio_account_sid and self.twilio_auth_token) or self.smtp_host)

@@ -117,6 +117,7 @@ def make_settings(root: Path, **overrides: Any) -> Settings:
         "public_base_url": PUBLIC_URL,
         "sms_per_second": 0,
         "email_per_second": 0,
+        "password_hash_memory_kib": 1024,  # Argon2id, cheap for tests
         **overrides,
     }
     return Settings(_env_file=None, **values)

@@ -543,7 +543,7 @@ def test_request_logs_never_hold_contact_details(
 
 
 def test_the_openapi_schema_documents_every_endpoint_and_both_key_schemes(world: World) -> None:
-    schema = world.client.get("/openapi.json").json()
+    schema = world.client.get("/openapi.json", headers=world.headers).json()
 
     assert set(schema["paths"]) >= {
         "/v1/enrollments",
@@ -562,8 +562,8 @@ def test_the_openapi_schema_documents_every_endpoint_and_both_key_schemes(world:
     assert schema["paths"]["/v1/patients"]["get"]["security"]
 
 
-def test_the_docs_page_is_served(world: World) -> None:
-    response = world.client.get("/docs")
+def test_the_docs_page_is_served_with_a_key(world: World) -> None:
+    response = world.client.get("/docs", headers=world.headers)
 
     assert response.status_code == 200
     assert "swagger" in response.text.lower()
@@ -592,3 +592,8 @@ def test_a_bad_messages_cursor_is_422_naming_it(world: World) -> None:
     assert response.status_code == 422
     assert [f["field"] for f in response.json()["fields"]] == ["before"]
     assert "<UTC time>~<id>" in response.json()["message"]
+
+
+def test_the_docs_and_the_schema_need_a_key(world: World) -> None:
+    assert world.client.get("/docs").status_code == 401
+    assert world.client.get("/openapi.json").status_code == 401

@@ -21,6 +21,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from reminders.access.actor import Actor
 from reminders.api.app import create_app
 from reminders.api.keys import create_key
 from reminders.app import App
@@ -89,9 +90,9 @@ def target(
     root = tmp_path_factory.mktemp("schemathesis")
     urls = postgres_schema_url() if request.param == "postgresql" else None
     overrides = {"database_url": next(urls)} if urls is not None else {}
-    app = App.from_settings(make_settings(root, **overrides))
+    app = App.from_settings(make_settings(root, public_api_docs=True, **overrides))
     key, _ = create_key(app, "schemathesis")
-    app.enrollment().enroll_one(
+    app.enrollment(Actor.cli("tests")).enroll_one(
         {
             "external_id": "ana",
             "first_name": "Ana",

@@ -86,7 +86,7 @@ def test_migrations_downgrade_to_0001_and_upgrade_again(storage: Storage) -> Non
 
 def test_api_keys_verify_until_revoked(storage: Storage) -> None:
     keys = storage.access
-    key, record = keys.create_api_key("front desk", NOW)
+    key, record = keys.create_api_key("front desk", "staff", NOW)
 
     assert keys.verify_api_key(key) == record
     assert keys.verify_api_key(key + "x") is None

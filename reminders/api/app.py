@@ -17,8 +17,9 @@ from reminders.integrations.fhir import routes as fhir_routes
 DESCRIPTION = """\
 Enroll patients on recovery plans, follow what was sent and what they answered.
 
-Every `/v1` request needs an API key (`reminders api-keys create`), sent as
-`Authorization: Bearer <key>` or `X-API-Key: <key>`. Errors are JSON
+Every `/v1` request needs an API key (`reminders api-keys create NAME --scope viewer|staff|admin`),
+sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`. A `viewer` key reads; changes
+need `staff`; the scopes are the console's roles. Errors are JSON
 `{"error", "message", "fields"}`; a 422 names each bad field.
 """
 
@@ -42,7 +43,11 @@ def create_app(app: App, service: DispatchService | None = None) -> FastAPI:
     api.include_router(webhooks.router)
     api.include_router(fhir_routes.router)
     api.include_router(routes_health.router)
-    api.add_middleware(ApiKeyMiddleware, access=context.storage.access)
+    api.add_middleware(
+        ApiKeyMiddleware,
+        access=context.access,
+        public_docs=app.settings.public_api_docs,
+    )
     api.add_middleware(BodyLimitMiddleware)  # before the key and signature checks read anything
     api.add_middleware(CatchAllMiddleware)  # added last: the outermost, so it sees everything
     install_access_log_scrubber()

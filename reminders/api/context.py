@@ -8,6 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from reminders.access.actor import Actor
+from reminders.access.service import AccessService
 from reminders.app import App
 from reminders.dispatch.service import DispatchService
 from reminders.enrollment import EnrollmentService
@@ -23,8 +25,8 @@ class ApiContext:
 
     app: App
     storage: Storage
-    enrollment: EnrollmentService
     replies: ReplyService
+    access: AccessService
     service: DispatchService | None = None
 
     @classmethod
@@ -33,10 +35,14 @@ class ApiContext:
         return cls(
             app=app,
             storage=app.storage,
-            enrollment=app.enrollment(),
             replies=app.replies(),
+            access=app.access(),
             service=service,
         )
+
+    def enrollment(self, actor: Actor) -> EnrollmentService:
+        """The enrollment operations in `actor`'s name (the audit log records them)."""
+        return self.app.enrollment(actor)
 
     def wake_dispatcher(self) -> None:
         """Ask the dispatcher for a pass now; a failure here never fails the request."""

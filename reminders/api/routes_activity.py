@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 
-from reminders.api.auth import RequireApiKey
+from reminders.api.auth import FORBIDDEN_RESPONSE, RequireApiKey, StaffKey
 from reminders.api.context import ApiContext, Context
 from reminders.api.schemas import (
     ERROR_RESPONSES,
@@ -17,8 +17,10 @@ from reminders.api.schemas import (
     MessageCursorText,
     MessageOut,
     OutcomeOut,
+    ResolveBody,
     Text,
 )
+from reminders.clock import utc_now
 from reminders.errors import EnrollmentError, InputProblem
 from reminders.inputs import since_instant
 from reminders.store.inbound_schema import FlagKind, InboundKind
@@ -31,6 +33,7 @@ router = APIRouter(
     dependencies=[RequireApiKey],
     responses={
         **ERROR_RESPONSES,
+        403: {"model": ErrorOut, **FORBIDDEN_RESPONSE[403]},
     },
 )
 
@@ -51,7 +54,7 @@ def _since(value: str | None, ctx: ApiContext) -> datetime | None:
     if value is None:
         return None
     try:
-        return since_instant(value, ctx.enrollment.clock())
+        return since_instant(value, utc_now())
     except ValueError as exc:
         raise EnrollmentError([InputProblem("since", str(exc))]) from None
 
@@ -140,8 +143,12 @@ def list_flags(
     "/flags/{flag_id}/resolve",
     responses={404: {"model": ErrorOut, "description": "No such flag."}},
 )
-def resolve_flag(flag_id: Annotated[int, Path(ge=1, le=2**31 - 1)], ctx: Context) -> FlagOut:
-    """Mark a flag as dealt with."""
-    return FlagOut.model_validate(
-        ctx.storage.outcomes.resolve_flag(flag_id, ctx.enrollment.clock())
-    )
+def resolve_flag(
+    flag_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    ctx: Context,
+    actor: StaffKey,
+    body: Annotated[ResolveBody | None, Body()] = None,
+) -> FlagOut:
+    """Mark a flag as dealt with, with an optional note."""
+    note = body.note if body else ""
+    return FlagOut.model_validate(ctx.replies.resolve_flag(flag_id, note, ctx.app.audit(actor)))

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
-from reminders.api.auth import RequireApiKey
+from reminders.api.auth import FORBIDDEN_RESPONSE, RequireApiKey, StaffKey
 from reminders.api.context import Context
 from reminders.api.schemas import (
     ERROR_RESPONSES,
@@ -31,6 +31,7 @@ router = APIRouter(
     dependencies=[RequireApiKey],
     responses={
         **ERROR_RESPONSES,
+        403: {"model": ErrorOut, **FORBIDDEN_RESPONSE[403]},
     },
 )
 
@@ -48,9 +49,11 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     status_code=status.HTTP_201_CREATED,
     responses={200: {"model": EnrollmentOut, "description": "An existing enrollment, updated."}},
 )
-def enroll(body: EnrollmentBody, response: Response, ctx: Context) -> EnrollmentOut:
+def enroll(
+    body: EnrollmentBody, response: Response, ctx: Context, actor: StaffKey
+) -> EnrollmentOut:
     """Enroll a patient on a plan (201), or update them if already enrolled on it (200)."""
-    outcome = ctx.enrollment.enroll_one(body.model_dump())
+    outcome = ctx.enrollment(actor).enroll_one(body.model_dump())
     ctx.wake_dispatcher()
     if not outcome.created:
         response.status_code = status.HTTP_200_OK
@@ -62,21 +65,22 @@ def update_patient(
     external_id: ExternalId,
     body: PatientPatch,
     ctx: Context,
+    actor: StaffKey,
     plan: PlanChoice = None,
 ) -> EnrollmentOut:
     """Change a patient's contact details or other fields; their schedule is recomputed."""
-    enrollment_id, _ = ctx.storage.patients.enrollment_id(external_id, plan)
-    current = ctx.enrollment.current_input(enrollment_id)
-    valid = ctx.enrollment.validate({**current, **body.model_dump(exclude_unset=True)})
-    outcome = ctx.enrollment.enroll([valid])[0]
+    changes = body.model_dump(exclude_unset=True)
+    outcome = ctx.enrollment(actor).update_patient(external_id, changes, plan, dry_run=False)
     ctx.wake_dispatcher()
     return EnrollmentOut.model_validate(outcome)
 
 
 @router.post("/patients/{external_id}/reschedule", responses=_NOT_FOUND)
-def reschedule(external_id: ExternalId, body: RescheduleBody, ctx: Context) -> EnrollmentOut:
+def reschedule(
+    external_id: ExternalId, body: RescheduleBody, ctx: Context, actor: StaffKey
+) -> EnrollmentOut:
     """Move a patient's procedure: pending messages are recomputed, sent ones stay."""
-    outcome = ctx.enrollment.reschedule(
+    outcome = ctx.enrollment(actor).reschedule(
         external_id, body.procedure_date, body.procedure_time, body.plan
     )
     ctx.wake_dispatcher()
@@ -87,11 +91,12 @@ def reschedule(external_id: ExternalId, body: RescheduleBody, ctx: Context) -> E
 def cancel(
     external_id: ExternalId,
     ctx: Context,
+    actor: StaffKey,
     body: Annotated[CancelBody | None, Body()] = None,
 ) -> CancelOut:
     """Cancel a patient's enrollment and every message not yet sent."""
     body = body or CancelBody()
-    cancelled = ctx.enrollment.cancel(external_id, body.reason, body.plan)
+    cancelled = ctx.enrollment(actor).cancel(external_id, body.reason, body.plan)
     return CancelOut(external_id=external_id, cancelled_messages=cancelled)
 
 

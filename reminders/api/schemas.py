@@ -126,6 +126,12 @@ class CancelBody(_Body):
     plan: Text | None = Field(default=None, max_length=64, description="When on several plans.")
 
 
+class ResolveBody(_Body):
+    """How staff dealt with a flag."""
+
+    note: Text = Field(default="", max_length=2000, description="What was done (a call, ...).")
+
+
 # -- responses ------------------------------------------------------------------------------
 
 
@@ -235,6 +241,8 @@ class FlagOut(_Out):
     detail: str
     created_at: datetime
     resolved_at: datetime | None
+    resolved_by: str | None = None
+    resolution_note: str | None = None
 
 
 class TimelineOut(BaseModel):

@@ -23,7 +23,7 @@ def demo(
 
     state = get_state(ctx)
     app = state.app
-    service = DemoService(app.enrollment(), app.storage.patients, app.catalog, utc_now)
+    service = DemoService(state.enrollment(), app.storage.patients, app.catalog, utc_now)
     if clean:
         removed = service.clean()
         echo_line(f"removed {', '.join(removed)}" if removed else "no demo patients to remove")

@@ -75,7 +75,7 @@ def enroll(
         "procedure_time": procedure_time,
         "attributes": parse_attrs(attr),
     }
-    service = state.app.enrollment()
+    service = state.enrollment()
     entry = service.validate(data)
     outcome = service.enroll([entry])[0]
     views = [
@@ -159,7 +159,7 @@ def reschedule(
 ) -> None:
     """Move a patient's procedure: pending messages move with it, sent ones stay as they were."""
     state = get_state(ctx)
-    outcome = state.app.enrollment().reschedule(
+    outcome = state.enrollment().reschedule(
         external_id, parse_date(procedure_date), parse_time(procedure_time), plan
     )
     _show_outcome(state, outcome, f"rescheduled {external_id} to {procedure_date}")
@@ -174,5 +174,5 @@ def cancel(
     plan: PlanOption = None,
 ) -> None:
     """Cancel a patient's enrollment and every message not sent yet."""
-    count = get_state(ctx).app.enrollment().cancel(external_id, reason, plan)
+    count = get_state(ctx).enrollment().cancel(external_id, reason, plan)
     echo_line(f"cancelled {external_id}: {count} pending message(s) will not be sent")

@@ -67,7 +67,7 @@ def import_csv(
     except UnicodeDecodeError as exc:
         echo_line(f"error: {file}: not UTF-8 text ({exc.reason}); save it as UTF-8 CSV", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    service = state.app.enrollment()
+    service = state.enrollment()
     summary = ImportSummary()
     seen: dict[tuple[str, str], int] = {}
     language = state.settings.default_language

@@ -32,6 +32,7 @@ from reminders.cli import (
     importing,
     outcomes,
     plans,
+    users,
     views,
 )
 from reminders.cli import hl7 as hl7_cli
@@ -68,9 +69,17 @@ def main(
             "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    as_name: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            metavar="NAME",
+            help="Who the audit log names for changes (default: the operating-system user).",
+        ),
+    ] = None,
 ) -> None:
     """Settings come from REMINDERS_* environment variables (and a .env file)."""
-    state = CliState()
+    state = CliState(as_name=as_name)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -79,6 +88,7 @@ app.add_typer(plans.app, name="plans")
 app.add_typer(db.app, name="db")
 app.add_typer(api_keys.app, name="api-keys")
 app.add_typer(hl7_cli.app, name="hl7")
+app.add_typer(users.app, name="users")
 app.command("enroll")(enroll.enroll)
 app.command("import")(importing.import_csv)
 app.command("reschedule")(enroll.reschedule)

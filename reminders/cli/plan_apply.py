@@ -117,7 +117,7 @@ def apply(
     applied = [a for a in state.app.storage.patients.applied_versions() if a.plan_id == plan.id]
     warnings = [p.message for p in version_problems(loaded, applied)]
     newer = max((a.version for a in applied if a.version > plan.version), default=None)
-    service = state.app.enrollment()
+    service = state.enrollment()
     outcomes = service.apply_plan(plan_id, dry_run=True)
     changes = _patient_changes(state, outcomes)
     if json_output:

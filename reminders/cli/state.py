@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from reminders.access.actor import Actor
 from reminders.errors import InputProblem, ReminderError
 
 if TYPE_CHECKING:
     from reminders.app import App
     from reminders.catalog import PlanCatalog
+    from reminders.enrollment import EnrollmentService
     from reminders.settings import Settings
     from reminders.templating.context import Clinic
 
@@ -51,8 +53,9 @@ class CliState:
     """Settings for this invocation, read on first use; the database is opened only by commands
     that need it."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, as_name: str | None = None) -> None:
         self._settings = settings
+        self.actor = Actor.cli(as_name)
         self._app: App | None = None
         self._catalog: PlanCatalog | None = None
 
@@ -71,6 +74,10 @@ class CliState:
 
             self._app = App.from_settings(self.settings)
         return self._app
+
+    def enrollment(self) -> EnrollmentService:
+        """The enrollment operations, recorded in the audit log as this command's actor."""
+        return self.app.enrollment(self.actor)
 
     @property
     def catalog(self) -> PlanCatalog:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from reminders.access.actor import Actor
 from reminders.app import App
 from reminders.integrations.hl7.handler import Hl7Handler
 from reminders.integrations.hl7.listener import MllpListener
@@ -18,7 +19,7 @@ def appointment_service(app: App) -> AppointmentService:
     """
     mapping = load_mapping(app.settings.scheduling_mapping, app.catalog.ids())
     return AppointmentService(
-        lambda actor: app.enrollment(),
+        lambda actor: app.enrollment(Actor.feed(actor)),
         app.storage,
         mapping,
         keep_raw=timedelta(days=app.settings.feed_raw_retention_days),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from reminders.access.audit import AuditTrail
 from reminders.catalog import PlanCatalog
 from reminders.channels.twilio_sms import classify_twilio_code, describe_twilio_code
 from reminders.clock import utc_now
@@ -34,6 +35,7 @@ from reminders.store.inbound import DuplicateInbound
 from reminders.store.inbound_schema import FlagKind, InboundKind
 from reminders.store.records import (
     DeliveryUpdate,
+    FlagView,
     NewFlag,
     NewInbound,
     NewOutcome,
@@ -336,6 +338,15 @@ class ReplyService:
         )
         return len(missing)
 
+    # -- staff ------------------------------------------------------------------------------
+
+    def resolve_flag(self, flag_id: int, note: str, audit: AuditTrail) -> FlagView:
+        """Staff dealt with a flag: record who, when and their note."""
+        note = note.strip()[:2000]
+        flag = self.outcomes.resolve_flag(flag_id, self.clock(), str(audit.actor), note or None)
+        audit.record("flag.resolve", flag.external_id, f"flag {flag.id} ({flag.kind}): {note}")
+        return flag
+
     # -- helpers ----------------------------------------------------------------------------
 
     def replan(self, patient_ids: list[int]) -> None:
@@ -344,7 +355,7 @@ class ReplyService:
         for enrollment_id in self.patients.active_enrollments(patient_ids):
             try:
                 valid = self.enrollment.validate(self.enrollment.current_input(enrollment_id))
-                self.enrollment.enroll([valid])
+                self.enrollment.enroll([valid], action="replan")
             except ReminderError as exc:
                 log.warning(
                     "enrollment %s: could not re-plan (%s)", enrollment_id, type(exc).__name__

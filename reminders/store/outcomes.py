@@ -70,13 +70,15 @@ class OutcomeRepository:
         with self.database.session() as session:
             insert_flags(session, flags, now)
 
-    def resolve_flag(self, flag_id: int, now: datetime) -> FlagView:
-        """Mark a flag as dealt with."""
+    def resolve_flag(
+        self, flag_id: int, now: datetime, by: str | None = None, note: str | None = None
+    ) -> FlagView:
+        """Mark a flag as dealt with (by whom, with a note)."""
         with self.database.session() as session:
             session.execute(
                 update(Flag)
                 .where(Flag.id == flag_id, Flag.resolved_at.is_(None))
-                .values(resolved_at=now)
+                .values(resolved_at=now, resolved_by=by, resolution_note=note)
             )
             row = session.execute(flag_query().where(Flag.id == flag_id)).one_or_none()
         if row is None:

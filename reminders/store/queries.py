@@ -117,6 +117,8 @@ def flag_query() -> Select[*tuple[Any, ...]]:
         Flag.detail,
         Flag.created_at,
         Flag.resolved_at,
+        Flag.resolved_by,
+        Flag.resolution_note,
     ).join(Patient, Patient.id == Flag.patient_id)
 
 

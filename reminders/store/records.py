@@ -195,6 +195,7 @@ class ApiKeyRecord:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    scope: str = "staff"
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,8 @@ class FlagView:
     detail: str
     created_at: datetime
     resolved_at: datetime | None
+    resolved_by: str | None = None
+    resolution_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -333,3 +336,53 @@ class DeliveryUpdate:
     step_id: str | None = None
     phase: str | None = None
     undelivered: bool = False  # this report moved the message from sent to undelivered
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A staff user as the access service sees it (the hash never leaves the service)."""
+
+    id: int
+    name: str
+    role: str
+    password_hash: str
+    failed_sign_ins: int
+    locked_until: datetime | None
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A signed-in console session with its user."""
+
+    id: int
+    user_id: int
+    user_name: str
+    role: str
+    csrf_token: str
+    last_seen_at: datetime
+    ended_at: datetime | None
+    user_disabled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewAuditEntry:
+    """One change to record: who, what, about which patient (external id), and details."""
+
+    actor: str
+    action: str
+    external_id: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One recorded change."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    external_id: str | None
+    detail: str

@@ -7,6 +7,7 @@ import time
 from alembic import context
 from sqlalchemy import text
 
+import reminders.store.access_schema  # registers the access tables on Base.metadata
 import reminders.store.feed_schema  # registers the scheduling-feed tables on Base.metadata
 import reminders.store.inbound_schema  # noqa: F401 - registers the two-way tables on Base.metadata
 from reminders.store.schema import Base
