@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from reminders.access.actor import Actor
 from reminders.app import App
 from reminders.replies.service import InboundSms
 from reminders.settings import Settings
@@ -198,7 +199,7 @@ def run_chaos(
     app = App.from_settings(Settings(_env_file=None, **{k[10:].lower(): v for k, v in env.items()}))
     _enroll(app, patients)
     replies = app.replies()
-    service = app.enrollment()
+    service = app.enrollment(Actor.cli("chaos"))
     chosen = rng.sample(range(patients), k=min(patients, 2 * max(1, int(patients * event_share))))
     stops, moves = chosen[: len(chosen) // 2], chosen[len(chosen) // 2 :]
     started = time.monotonic()
