@@ -132,7 +132,7 @@ class Client:
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
         self.http = TestClient(create_app(feed.app))
-        key, _ = feed.app.storage.access.create_api_key("ehr interface", datetime.now(UTC))
+        key, _ = feed.app.storage.access.create_api_key("ehr interface", "staff", datetime.now(UTC))
         self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/fhir+json"}
 
     def post(self, body: Any, **headers: str) -> Any:
