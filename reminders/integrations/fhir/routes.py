@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from reminders.api.auth import presented_key
+from reminders.clock import utc_now
 from reminders.errors import NotFoundError, ReminderError
 from reminders.integrations.fhir.appointment import appointment_event, parse_body
 from reminders.integrations.fhir.outcome import FHIR_JSON, FhirError, Issue, operation_outcome
@@ -199,5 +200,4 @@ async def patient_reminders(request: Request, external_id: str) -> JSONResponse:
         )
     except FhirError as error:
         return error_response(error)
-    service_clock = request.app.state.context.enrollment.clock
-    return fhir_response(200, reminders_bundle(external_id, messages, outcomes, service_clock()))
+    return fhir_response(200, reminders_bundle(external_id, messages, outcomes, utc_now()))
