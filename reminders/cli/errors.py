@@ -38,8 +38,31 @@ def report(error: ReminderError) -> None:
         echo_line(f"error: {line}", err=True)
 
 
+AS_NAME_KEY = "reminders.as_name"
+
+
 class ReminderGroup(QuickGroup):
     """The top-level command group; catches ReminderError from any command below it."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Take `--as NAME` (before the command) into ctx.meta.
+
+        Read here rather than as a typed option: typer coerces every non-flag option of the
+        root callback through pydantic, which would load it on every start, help included.
+        """
+        rest = list(args)
+        for index, arg in enumerate(rest):
+            if not arg.startswith("-"):
+                break
+            if arg == "--as" and index + 1 < len(rest):
+                ctx.meta[AS_NAME_KEY] = rest[index + 1]
+                del rest[index : index + 2]
+                break
+            if arg.startswith("--as="):
+                ctx.meta[AS_NAME_KEY] = arg.removeprefix("--as=")
+                del rest[index]
+                break
+        return list(super().parse_args(ctx, rest))
 
     def invoke(self, ctx: Any) -> Any:  # typer's Context class differs across typer versions
         """Run the command, reporting a ReminderError as text with a non-zero exit."""

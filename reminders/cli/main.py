@@ -36,7 +36,7 @@ from reminders.cli import (
     views,
 )
 from reminders.cli import hl7 as hl7_cli
-from reminders.cli.errors import ReminderGroup
+from reminders.cli.errors import AS_NAME_KEY, ReminderGroup
 from reminders.cli.options import command_group
 from reminders.cli.state import CliState
 
@@ -44,6 +44,8 @@ app = command_group(
     "Recovery-plan reminders: plan files, enrollment, and SMS/email dispatch.",
     cls=ReminderGroup,
     name="reminders",
+    epilog="--as NAME (before the command): who the audit log names for changes "
+    "(default: the operating-system user).",
     pretty_exceptions_show_locals=False,  # locals may hold patient data
 )
 
@@ -69,17 +71,9 @@ def main(
             "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
-    as_name: Annotated[
-        str | None,
-        typer.Option(
-            "--as",
-            metavar="NAME",
-            help="Who the audit log names for changes (default: the operating-system user).",
-        ),
-    ] = None,
 ) -> None:
     """Settings come from REMINDERS_* environment variables (and a .env file)."""
-    state = CliState(as_name=as_name)
+    state = CliState(as_name=ctx.meta.get(AS_NAME_KEY))
     ctx.obj = state
     ctx.call_on_close(state.close)
 

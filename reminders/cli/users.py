@@ -7,13 +7,11 @@ from typing import Annotated
 import typer
 
 from reminders.access.roles import ROLE_NAMES, Role, parse_role
-from reminders.cli.options import JsonOption
+from reminders.cli.options import JsonOption, command_group
 from reminders.cli.output import echo_line, print_json, stdout, table, utc_time
 from reminders.cli.state import get_state
 
-app = typer.Typer(
-    help="Create, list and disable console users; reset passwords.", no_args_is_help=True
-)
+app = command_group("Create, list and disable console users; reset passwords.")
 
 NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The user's sign-in name.")]
 PasswordStdin = Annotated[
