@@ -278,6 +278,19 @@ def test_requests_without_a_valid_key_get_an_operation_outcome(client: Client) -
         assert issues(response)[0]["code"] == "login"
 
 
+def test_a_viewer_key_may_not_book_or_move_an_appointment(client: Client, feed: Feed) -> None:
+    key, _ = feed.app.storage.access.create_api_key("ehr reader", "viewer", datetime.now(UTC))
+    headers = {**client.headers, "Authorization": f"Bearer {key}"}
+
+    booked = client.http.post("/fhir/Appointment", json=spec_bundle(), headers=headers)
+    moved = client.http.put("/fhir/Appointment/example", json=spec_bundle(), headers=headers)
+
+    for response in (booked, moved):
+        assert response.status_code == 403, response.text
+        assert issues(response)[0]["code"] == "forbidden"
+    assert feed.app.storage.patients.list_patients() == []
+
+
 def test_malformed_json_and_invalid_resources_are_operation_outcomes(client: Client) -> None:
     garbage = client.http.post("/fhir/Appointment", content=b"{not json", headers=client.headers)
     no_participant = copy.deepcopy(example("appointment-example"))
