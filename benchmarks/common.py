@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 from reminders.catalog import PlanCatalog
 from reminders.channels.null import NullChannel
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
-from reminders.schedule import Enrollment, PlannedMessage, compute_schedule
+from reminders.schedule import PlannedMessage, ScheduleInput, compute_schedule
 from reminders.store.database import database_reachable
 from reminders.store.records import EnrollmentRequest, PatientRecord
 from reminders.store.storage import Storage
@@ -269,7 +269,7 @@ def due_requests(
     zone = daytime_zone()
     procedure = datetime.now(UTC).date() - timedelta(days=3)
     template_message: PlannedMessage | None = None
-    for message in compute_schedule(plan, Enrollment(procedure, zone)):
+    for message in compute_schedule(plan, ScheduleInput(procedure, zone)):
         if (
             message.channel == "sms"
             and message.skip_reason is None

@@ -15,7 +15,7 @@ from reminders.errors import EnrollmentError, InputProblem
 from reminders.patients import EnrollmentInput, parse_enrollment
 from reminders.plans.model import Phase, Plan
 from reminders.plans.versions import schedule_digest
-from reminders.schedule import Enrollment, compute_schedule, skip_past_windows
+from reminders.schedule import ScheduleInput, compute_schedule, skip_past_windows
 from reminders.store.records import (
     EnrollmentOutcome,
     EnrollmentRequest,
@@ -51,11 +51,11 @@ def schedule_input(
     procedure_date: date,
     procedure_time: time | None,
     state: PatientState | None,
-) -> Enrollment:
+) -> ScheduleInput:
     """What the pure scheduler needs, from a patient record and what we know of them."""
     opted_out = state is not None and state.sms_opted_out_at is not None
     invalid = state is not None and state.phone_invalid_at is not None
-    return Enrollment(
+    return ScheduleInput(
         procedure_date=procedure_date,
         procedure_time=procedure_time,
         timezone=record.timezone,

@@ -62,7 +62,12 @@ class EnrollmentError(ReminderError):
 
 
 class SettingsError(ReminderError):
-    """The service's settings cannot be used for what was asked (e.g. sending real texts)."""
+    """The service's settings cannot be used: an environment variable (REMINDERS_...) holds a
+    value they cannot take, or one is missing for what was asked (e.g. sending real texts)."""
+
+    def __init__(self, problems: list[InputProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
 
 
 class NotFoundError(ReminderError):

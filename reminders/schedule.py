@@ -12,13 +12,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reminders.plans.model import Channel, Phase, Plan, QuietHours, Step
+from reminders.plans.model import Phase, Plan, QuietHours, Step, StepChannel
 
 _MAX_GAP_MINUTES = 3 * 60
 
 
 @dataclass(frozen=True)
-class Enrollment:
+class ScheduleInput:
     """What scheduling needs to know about one patient's procedure."""
 
     procedure_date: date
@@ -85,19 +85,19 @@ def leave_quiet_hours(moment: datetime, quiet: QuietHours) -> tuple[datetime, st
     return moved, f"{wall:%H:%M} is in quiet hours; moved to {moved:%Y-%m-%d %H:%M}"
 
 
-def procedure_start(plan: Plan, enrollment: Enrollment) -> datetime:
+def procedure_start(plan: Plan, enrollment: ScheduleInput) -> datetime:
     """When the procedure starts, as a local instant (assumed time when none was given)."""
     zone = ZoneInfo(enrollment.timezone)
     wall = enrollment.procedure_time or plan.defaults.assumed_procedure_time
     return resolve_local(enrollment.procedure_date, wall, zone)[0]
 
 
-def choose_channel(plan: Plan, step: Step, enrollment: Enrollment) -> tuple[str, str | None]:
+def choose_channel(plan: Plan, step: Step, enrollment: ScheduleInput) -> tuple[str, str | None]:
     """The channel a step goes out on for this patient, and why it differs if it does."""
     wanted = plan.channel_of(step)
-    channel = enrollment.preferred_channel if wanted is Channel.PREFERRED else wanted.value
+    channel = enrollment.preferred_channel if wanted is StepChannel.PREFERRED else wanted.value
     sms_possible = enrollment.has_phone and enrollment.sms_allowed
-    if wanted is not Channel.PREFERRED:
+    if wanted is not StepChannel.PREFERRED:
         return channel, None
     if channel == "sms" and not sms_possible and enrollment.has_email:
         return "email", "no SMS for this patient; sent by email instead"
@@ -106,7 +106,7 @@ def choose_channel(plan: Plan, step: Step, enrollment: Enrollment) -> tuple[str,
     return channel, None
 
 
-def choose_language(plan: Plan, enrollment: Enrollment) -> str:
+def choose_language(plan: Plan, enrollment: ScheduleInput) -> str:
     """The patient's language when the plan has it, else the plan's default."""
     if enrollment.language and enrollment.language in plan.languages:
         return enrollment.language
@@ -114,7 +114,7 @@ def choose_language(plan: Plan, enrollment: Enrollment) -> str:
 
 
 def plan_step(
-    plan: Plan, step: Step, enrollment: Enrollment, start: datetime | None = None
+    plan: Plan, step: Step, enrollment: ScheduleInput, start: datetime | None = None
 ) -> PlannedMessage:
     """Compute one step's message for one patient (`start`: the procedure's start, if known)."""
     zone = ZoneInfo(enrollment.timezone)
@@ -158,11 +158,11 @@ def plan_step(
     )
 
 
-def _unreachable(plan: Plan, step: Step, enrollment: Enrollment, channel: str) -> str | None:
+def _unreachable(plan: Plan, step: Step, enrollment: ScheduleInput, channel: str) -> str | None:
     """Why this patient cannot get this step on its channel, if they cannot."""
     fallback = (
         "and no email address"
-        if plan.channel_of(step) is Channel.PREFERRED
+        if plan.channel_of(step) is StepChannel.PREFERRED
         else "and this step goes by SMS only"
     )
     if channel == "sms":
@@ -173,13 +173,13 @@ def _unreachable(plan: Plan, step: Step, enrollment: Enrollment, channel: str) -
         if not enrollment.sms_allowed:
             return f"no SMS consent {fallback}"
     if channel == "email" and not enrollment.has_email:
-        if plan.channel_of(step) is Channel.PREFERRED:
+        if plan.channel_of(step) is StepChannel.PREFERRED:
             return "no email address and no SMS"
         return "no email address, and this step goes by email only"
     return None
 
 
-def compute_schedule(plan: Plan, enrollment: Enrollment) -> list[PlannedMessage]:
+def compute_schedule(plan: Plan, enrollment: ScheduleInput) -> list[PlannedMessage]:
     """Every message of the plan that applies to this patient, in the order they are due."""
     start = procedure_start(plan, enrollment)
     attributes = dict(enrollment.attributes)

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from reminders.errors import InputProblem
+
 
 class Settings(BaseSettings):
     """Everything the service reads from its environment; every field has a safe default."""
@@ -84,16 +86,22 @@ class Settings(BaseSettings):
         description="Serve /docs and /openapi.json to all (else: an API key or a console admin).",
     )
 
-    def live_sending_problems(self) -> list[str]:
+    def live_sending_problems(self) -> list[InputProblem]:
         """What must be set before real texts or emails go to patients (none on the console)."""
         live = bool((self.twilio_account_sid and self.twilio_auth_token) or self.smtp_host)
         defaults = type(self).model_fields
         problems = []
         if live and self.clinic_name == defaults["clinic_name"].default:
-            problems.append("REMINDERS_CLINIC_NAME: set the clinic's name; every message names it")
+            problems.append(
+                InputProblem(
+                    "REMINDERS_CLINIC_NAME", "set the clinic's name; every message names it"
+                )
+            )
         if live and self.clinic_phone == defaults["clinic_phone"].default:
             problems.append(
-                "REMINDERS_CLINIC_PHONE: set the number patients call; HELP replies and "
-                "warning-sign messages give it"
+                InputProblem(
+                    "REMINDERS_CLINIC_PHONE",
+                    "set the number patients call; HELP replies and warning-sign messages give it",
+                )
             )
         return problems

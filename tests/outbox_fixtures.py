@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from reminders.catalog import PlanCatalog
-from reminders.schedule import Enrollment, compute_schedule
+from reminders.schedule import ScheduleInput, compute_schedule
 from reminders.store.records import EnrollmentRequest, PatientRecord
 
 ZONES = ("America/New_York", "Europe/London", "Asia/Tokyo", "America/Los_Angeles",
@@ -33,7 +33,7 @@ def due_now_requests(
     plan = catalog.get("demo").plan
     zone = daytime_zone(now)
     procedure = now.date() - timedelta(days=1)
-    planned = {m.step_id: m for m in compute_schedule(plan, Enrollment(procedure, zone))}
+    planned = {m.step_id: m for m in compute_schedule(plan, ScheduleInput(procedure, zone))}
     due = now - timedelta(minutes=1)
     messages = [
         replace(

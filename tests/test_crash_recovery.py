@@ -20,7 +20,7 @@ from plan_fixtures import write_demo_plan
 from sqlalchemy import select
 
 from reminders.catalog import PlanCatalog
-from reminders.schedule import Enrollment, compute_schedule
+from reminders.schedule import ScheduleInput, compute_schedule
 from reminders.store.records import EnrollmentRequest, PatientRecord
 from reminders.store.schema import Message
 from reminders.store.storage import Storage
@@ -53,7 +53,9 @@ def due_now_requests(catalog: PlanCatalog, count: int) -> list[EnrollmentRequest
     zone = daytime_zone(now)
     procedure = now.date() - timedelta(days=1)
     discharge = next(
-        m for m in compute_schedule(plan, Enrollment(procedure, zone)) if m.step_id == "discharge"
+        m
+        for m in compute_schedule(plan, ScheduleInput(procedure, zone))
+        if m.step_id == "discharge"
     )
     due = now - timedelta(minutes=1)
     message = replace(discharge, due_at=due, send_before=due + timedelta(hours=1))

@@ -12,7 +12,7 @@ import pytest
 
 from reminders.plan_check.check import check_paths
 from reminders.plans.loader import LoadedPlan, load_plan
-from reminders.schedule import Enrollment, compute_schedule
+from reminders.schedule import ScheduleInput, compute_schedule
 from reminders.templating.context import SAMPLE_CLINIC, Clinic, message_context
 from reminders.templating.render import RenderedMessage, TemplateRenderer
 
@@ -78,9 +78,9 @@ def renderer() -> TemplateRenderer:
     return TemplateRenderer(TEMPLATES)
 
 
-def enrollment(zone: str = "America/New_York", **extra: Any) -> Enrollment:
+def enrollment(zone: str = "America/New_York", **extra: Any) -> ScheduleInput:
     values: dict[str, Any] = {"attributes": EVERY_CONDITION, **extra}
-    return Enrollment(procedure_date=PROCEDURE, timezone=zone, **values)
+    return ScheduleInput(procedure_date=PROCEDURE, timezone=zone, **values)
 
 
 def render(

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from reminders.plans.model import Phase, Plan, QuietHours
 from reminders.schedule import (
-    Enrollment,
+    ScheduleInput,
     compute_schedule,
     decide_send,
     procedure_start,
@@ -56,11 +56,11 @@ def step(step_id: str, phase: str, **offset: Any) -> dict[str, Any]:
     return {"id": step_id, "phase": phase, "offset": offset, "template": step_id}
 
 
-def enroll(day: date, zone: str = "America/New_York", **extra: Any) -> Enrollment:
-    return Enrollment(procedure_date=day, timezone=zone, **extra)
+def enroll(day: date, zone: str = "America/New_York", **extra: Any) -> ScheduleInput:
+    return ScheduleInput(procedure_date=day, timezone=zone, **extra)
 
 
-def only(plan: Plan, enrollment: Enrollment) -> Any:
+def only(plan: Plan, enrollment: ScheduleInput) -> Any:
     [message] = compute_schedule(plan, enrollment)
     return message
 
@@ -119,8 +119,8 @@ def plans(draw: st.DrawFn) -> Plan:
 
 
 @st.composite
-def enrollments(draw: st.DrawFn) -> Enrollment:
-    return Enrollment(
+def enrollments(draw: st.DrawFn) -> ScheduleInput:
+    return ScheduleInput(
         procedure_date=draw(st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 31))),
         timezone=draw(st.sampled_from(ZONES)),
         procedure_time=draw(st.one_of(st.none(), st.sampled_from(WALL_TIMES))),
@@ -148,7 +148,7 @@ def test_a_nine_oclock_step_lands_at_nine_local_on_its_date(
 @PROPERTY
 @given(plan=plans(), enrollment=enrollments())
 def test_a_day_step_lands_at_its_time_unless_quiet_hours_or_a_dst_gap_move_it(
-    plan: Plan, enrollment: Enrollment
+    plan: Plan, enrollment: ScheduleInput
 ) -> None:
     for message in compute_schedule(plan, enrollment):
         offset = plan.step(message.step_id).offset
@@ -169,7 +169,7 @@ def test_a_day_step_lands_at_its_time_unless_quiet_hours_or_a_dst_gap_move_it(
     hours=st.integers(min_value=-24 * 60, max_value=24 * 400),
 )
 def test_planning_skips_exactly_the_messages_whose_window_has_ended(
-    plan: Plan, enrollment: Enrollment, hours: int
+    plan: Plan, enrollment: ScheduleInput, hours: int
 ) -> None:
     start = procedure_start(plan, enrollment).astimezone(UTC)
     now = start + timedelta(hours=hours)
@@ -192,7 +192,7 @@ def test_planning_skips_exactly_the_messages_whose_window_has_ended(
 
 @PROPERTY
 @given(plan=plans(), enrollment=enrollments())
-def test_nothing_lands_in_quiet_hours(plan: Plan, enrollment: Enrollment) -> None:
+def test_nothing_lands_in_quiet_hours(plan: Plan, enrollment: ScheduleInput) -> None:
     for message in compute_schedule(plan, enrollment):
         assert not QUIET.contains(message.local_due.time())
 
@@ -200,7 +200,7 @@ def test_nothing_lands_in_quiet_hours(plan: Plan, enrollment: Enrollment) -> Non
 @PROPERTY
 @given(plan=plans(), enrollment=enrollments())
 def test_every_instant_is_utc_and_matches_the_local_time(
-    plan: Plan, enrollment: Enrollment
+    plan: Plan, enrollment: ScheduleInput
 ) -> None:
     for message in compute_schedule(plan, enrollment):
         assert message.due_at.tzinfo is UTC
@@ -213,7 +213,7 @@ def test_every_instant_is_utc_and_matches_the_local_time(
 @PROPERTY
 @given(plan=plans(), enrollment=enrollments())
 def test_pre_procedure_messages_are_due_before_the_start_or_say_why_not(
-    plan: Plan, enrollment: Enrollment
+    plan: Plan, enrollment: ScheduleInput
 ) -> None:
     start = procedure_start(plan, enrollment)
     for message in compute_schedule(plan, enrollment):
@@ -224,14 +224,14 @@ def test_pre_procedure_messages_are_due_before_the_start_or_say_why_not(
 
 @PROPERTY
 @given(plan=plans(), enrollment=enrollments())
-def test_schedule_is_sorted_by_due_time(plan: Plan, enrollment: Enrollment) -> None:
+def test_schedule_is_sorted_by_due_time(plan: Plan, enrollment: ScheduleInput) -> None:
     due = [message.due_at for message in compute_schedule(plan, enrollment)]
     assert due == sorted(due)
 
 
 @PROPERTY
 @given(plan=plans(), enrollment=enrollments())
-def test_one_message_per_step_whose_condition_holds(plan: Plan, enrollment: Enrollment) -> None:
+def test_one_message_per_step_whose_condition_holds(plan: Plan, enrollment: ScheduleInput) -> None:
     ids = [message.step_id for message in compute_schedule(plan, enrollment)]
     expected = [s.id for s in plan.steps if s.applies_to(dict(enrollment.attributes))]
     assert sorted(ids) == sorted(expected)

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Path, Query
 
 from reminders.api.auth import RequireApiKey
 from reminders.api.context import Context
-from reminders.api.preview import preview_schedule
 from reminders.api.schemas import (
     ERROR_RESPONSES,
     ErrorOut,
     KeyValue,
     PlanOut,
+    PreviewMessageOut,
     PreviewOut,
     ProcedureDate,
     StepOut,
@@ -21,6 +21,7 @@ from reminders.api.schemas import (
 )
 from reminders.inputs import LocalTime, TimeZoneName
 from reminders.plans.model import Plan
+from reminders.sample_timeline import PreviewedMessage, sample_timeline
 
 router = APIRouter(
     prefix="/v1",
@@ -82,7 +83,7 @@ def preview(
     """The plan's messages for one procedure date and time zone, rendered for a sample patient."""
     plan = ctx.app.catalog.get(plan_id).plan
     attributes = dict(item.split("=", 1) for item in attr)
-    messages = preview_schedule(
+    timeline = sample_timeline(
         plan,
         ctx.app.catalog.renderer,
         ctx.app.clinic,
@@ -99,5 +100,23 @@ def preview(
         plan_version=plan.version,
         procedure_date=procedure_date,
         timezone=timezone,
-        messages=messages,
+        messages=[_preview_message_out(item) for item in timeline],
+    )
+
+
+def _preview_message_out(item: PreviewedMessage) -> PreviewMessageOut:
+    planned, rendered = item.planned, item.rendered
+    return PreviewMessageOut(
+        step_id=planned.step_id,
+        phase=planned.phase.value,
+        channel=planned.channel,
+        language=rendered.language,
+        due_at=planned.due_at,
+        local_due=planned.local_due,
+        send_before=planned.send_before,
+        notes=list(planned.notes),
+        skip_reason=planned.skip_reason,
+        subject=rendered.subject,
+        body=rendered.body,
+        sms_segments=rendered.sms.segments if rendered.sms else None,
     )

@@ -21,7 +21,7 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
     """
     problems = settings.live_sending_problems()
     if problems:
-        raise SettingsError("; ".join(problems))
+        raise SettingsError(problems)
     return {"sms": _sms_channel(settings), "email": _email_channel(settings)}
 
 

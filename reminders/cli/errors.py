@@ -8,8 +8,7 @@ import typer
 
 from reminders.cli.options import QuickGroup
 from reminders.cli.output import echo_line
-from reminders.cli.state import SettingsError
-from reminders.errors import EnrollmentError, PlanError, ReminderError
+from reminders.errors import EnrollmentError, PlanError, ReminderError, SettingsError
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2  # the same code click uses for a bad option

@@ -36,40 +36,32 @@ def preview(
     """Show every message of a plan for a sample patient, in the patient's local time."""
     from rich.panel import Panel
 
-    from reminders.preview import preview_plan
-    from reminders.schedule import Enrollment
-    from reminders.templating.context import SAMPLE_PATIENT, PatientFacts
+    from reminders.sample_timeline import sample_timeline
 
     state = get_state(ctx)
     if channel not in ("sms", "email"):
         raise typer.BadParameter("expected sms or email", param_hint="--channel")
     plan = state.catalog.get(plan_id).plan
-    attributes = parse_attrs(attr)
-    patient = PatientFacts(
-        first_name=SAMPLE_PATIENT["first_name"],
-        procedure_date=parse_date(procedure_date),
-        procedure_time=parse_time(procedure_time),
-        attributes=attributes,
-    )
+    day = parse_date(procedure_date)
     zone = parse_zone(tz)
-    enrollment = Enrollment(
-        procedure_date=patient.procedure_date,
-        timezone=zone,
-        procedure_time=patient.procedure_time,
-        attributes=attributes,
-        preferred_channel=channel,
-        language=(language or state.settings.default_language).lower(),
-        has_phone=True,
-        has_email=True,
-    )
     planned = [
         (item.planned, item.rendered)
-        for item in preview_plan(plan, state.catalog.renderer, state.clinic, enrollment, patient)
+        for item in sample_timeline(
+            plan,
+            state.catalog.renderer,
+            state.clinic,
+            procedure_date=day,
+            timezone=zone,
+            procedure_time=parse_time(procedure_time),
+            language=(language or state.settings.default_language).lower(),
+            channel=channel,
+            attributes=parse_attrs(attr),
+        )
     ]
     if json_output:
         print_json([_preview_json(message, rendered, zone) for message, rendered in planned])
         return
-    title = f"{plan.name} (v{plan.version}): procedure {patient.procedure_date} in {zone}"
+    title = f"{plan.name} (v{plan.version}): procedure {day} in {zone}"
     console = stdout()
     if console.width >= WIDE:
         grid = table(

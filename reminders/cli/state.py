@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from reminders.access.actor import Actor
-from reminders.errors import InputProblem, ReminderError
+from reminders.errors import InputProblem, SettingsError
 
 if TYPE_CHECKING:
     from reminders.app import App
@@ -19,14 +19,6 @@ if TYPE_CHECKING:
     from reminders.enrollment import EnrollmentService
     from reminders.settings import Settings
     from reminders.templating.context import Clinic
-
-
-class SettingsError(ReminderError):
-    """An environment variable (REMINDERS_...) holds a value the settings cannot use."""
-
-    def __init__(self, problems: list[InputProblem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
 
 
 def read_settings() -> Settings:

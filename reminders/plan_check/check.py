@@ -9,7 +9,7 @@ from pathlib import Path
 from reminders.errors import PlanError, PlanProblem, TemplateError
 from reminders.plan_check.compliance import cap_warnings, sms_content_problems
 from reminders.plans.loader import LoadedPlan, load_plan, plan_files
-from reminders.plans.model import Channel, Plan, Step
+from reminders.plans.model import Plan, Step, StepChannel
 from reminders.templating.context import sample_context
 from reminders.templating.render import RenderedMessage, TemplateRenderer
 
@@ -47,7 +47,7 @@ class CheckResult:
 def channels_of(plan: Plan, step: Step) -> list[str]:
     """Every channel a step may be sent on."""
     wanted = plan.channel_of(step)
-    return ["sms", "email"] if wanted is Channel.PREFERRED else [wanted.value]
+    return ["sms", "email"] if wanted is StepChannel.PREFERRED else [wanted.value]
 
 
 def _unique_step_ids(loaded: LoadedPlan) -> Iterable[PlanProblem]:

@@ -14,7 +14,7 @@ from datetime import date, time, timedelta
 
 from reminders.errors import PlanProblem
 from reminders.plans.loader import LoadedPlan
-from reminders.schedule import Enrollment, compute_schedule
+from reminders.schedule import ScheduleInput, compute_schedule
 from reminders.templating.context import SAMPLE_CLINIC
 from reminders.templating.render import RenderedMessage
 
@@ -22,13 +22,13 @@ OPT_OUT_PHRASE = re.compile(r"\bSTOP\b")
 TYPICAL_PROCEDURE = date(2026, 3, 10)
 
 
-def typical_enrollment(loaded: LoadedPlan) -> Enrollment:
+def typical_enrollment(loaded: LoadedPlan) -> ScheduleInput:
     """A patient who meets every step's condition and prefers SMS: the busiest timeline."""
     attributes: dict[str, object] = {}
     for step in loaded.plan.steps:
         for key, value in step.when.items():
             attributes[key] = value[0] if isinstance(value, list) else value
-    return Enrollment(
+    return ScheduleInput(
         procedure_date=TYPICAL_PROCEDURE,
         procedure_time=time(8, 0),
         timezone="America/New_York",

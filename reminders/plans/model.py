@@ -50,7 +50,7 @@ class Phase(StrEnum):
     FOLLOW_UP = "follow-up"
 
 
-class Channel(StrEnum):
+class StepChannel(StrEnum):
     """How a step is sent; `preferred` uses the patient's own choice."""
 
     SMS = "sms"
@@ -123,7 +123,7 @@ class Step(_Strict):
     phase: Phase
     offset: Offset
     template: str
-    channel: Channel | None = None
+    channel: StepChannel | None = None
     when: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
     max_late: Duration | None = None
     description: str | None = None
@@ -182,7 +182,7 @@ class Defaults(_Strict):
 
     send_time: LocalTime = time(9, 0)
     quiet_hours: QuietHours = QuietHours(start=time(21, 0), end=time(8, 0))
-    channel: Channel = Channel.PREFERRED
+    channel: StepChannel = StepChannel.PREFERRED
     max_late: Duration = timedelta(hours=12)
     assumed_procedure_time: LocalTime = time(8, 0)
     language: str = "en"
@@ -223,7 +223,7 @@ class Plan(_Strict):
                 return step
         raise KeyError(step_id)
 
-    def channel_of(self, step: Step) -> Channel:
+    def channel_of(self, step: Step) -> StepChannel:
         """The channel a step is sent on, after defaults."""
         return step.channel or self.defaults.channel
 

@@ -20,7 +20,7 @@ from reminders.channels.twilio_sms import classify_twilio_code, describe_twilio_
 from reminders.clock import utc_now
 from reminders.enrollment import EnrollmentService
 from reminders.errors import FailureKind, ReminderError
-from reminders.plans.model import Channel, Phase
+from reminders.plans.model import Phase, StepChannel
 from reminders.redact import mask_phone
 from reminders.replies.keywords import Keyword, requested_keyword
 from reminders.replies.relief import (
@@ -372,5 +372,5 @@ class ReplyService:
             (plan.id, step.id)
             for plan in plans
             for step in plan.steps
-            if plan.channel_of(step) is Channel.PREFERRED
+            if plan.channel_of(step) is StepChannel.PREFERRED
         }
