@@ -1,4 +1,5 @@
-"""The FastAPI application: staff API under /v1 (API keys), Twilio webhooks (signatures)."""
+"""The FastAPI application: staff API under /v1 (API keys), Twilio webhooks (signatures),
+and the staff console under /console (signed-in users)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from reminders.api.body_limit import BodyLimitMiddleware
 from reminders.api.context import ApiContext
 from reminders.api.errors import CatchAllMiddleware, install_error_handlers
 from reminders.app import App
+from reminders.console.app import install_console
 from reminders.dispatch.service import DispatchService
 from reminders.integrations.fhir import routes as fhir_routes
 
@@ -43,6 +45,7 @@ def create_app(app: App, service: DispatchService | None = None) -> FastAPI:
     api.include_router(webhooks.router)
     api.include_router(fhir_routes.router)
     api.include_router(routes_health.router)
+    install_console(api, app, context.wake_dispatcher)
     api.add_middleware(
         ApiKeyMiddleware,
         access=context.access,

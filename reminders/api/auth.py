@@ -24,11 +24,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from reminders.access.actor import Actor
 from reminders.access.roles import Role
 from reminders.access.service import AccessService
+from reminders.console.guard import SESSION_COOKIE
 from reminders.store.records import ApiKeyRecord
 
 PROTECTED_PREFIX = "/v1"
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json"})
-SESSION_COOKIE = "reminders_session"
 UNAUTHORIZED = {
     "error": "unauthorized",
     "message": "a valid API key is required: 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",

@@ -101,6 +101,11 @@ def banner(app: App, dispatcher: Dispatcher, api: str) -> list[str]:
         "  plans:    " + (", ".join(f"{p.id} v{p.version}" for p in plans) or "none"),
         f"  next due: {_next_due(next_due)}",
         f"  api:      {api}",
+        *(
+            [f"  console:  {api}/console/ (sign in as a user from `reminders users create`)"]
+            if api.startswith("http")
+            else []
+        ),
     ]
 
 

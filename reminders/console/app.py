@@ -1,0 +1,43 @@
+"""Mounts the console into the HTTP application: routes, static assets, headers, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from reminders.app import App
+from reminders.console import routes_session, routes_today
+from reminders.console.context import ConsoleContext
+from reminders.console.guard import PREFIX, NotSignedIn, Refused, RouteRule
+from reminders.console.headers import STATIC_PREFIX, ConsoleHeadersMiddleware
+from reminders.console.render import page
+
+STATIC_DIR = Path(__file__).parent / "static"
+ROUTERS = (routes_session.routes, routes_today.routes)
+
+
+def console_rules() -> list[RouteRule]:
+    """Every console route with the role it needs (the role walk test reads this)."""
+    return [rule for routes in ROUTERS for rule in routes.rules]
+
+
+def install_console(api: FastAPI, app: App, wake: Callable[[], None] | None = None) -> None:
+    """Add the console under /console to `api` (call before the outer middleware is added)."""
+    api.state.console = ConsoleContext.build(app, wake)
+    for routes in ROUTERS:
+        api.include_router(routes.router)
+    api.mount(STATIC_PREFIX.rstrip("/"), StaticFiles(directory=STATIC_DIR), name="console-static")
+    api.add_exception_handler(Refused, _refused)
+    api.add_middleware(ConsoleHeadersMiddleware)
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    if isinstance(exc, NotSignedIn):
+        suffix = "?ended=1" if exc.ended else ""
+        return RedirectResponse(f"{PREFIX}/sign-in{suffix}", status_code=303)
+    return page(request, "refused.html", status_code=exc.status_code, message=exc.message)
