@@ -1,7 +1,8 @@
 """Keeps patient identifiers out of the server's access log (uvicorn logs every request line).
 
-A path names a patient by external id (`/v1/patients/MRN-1/timeline`) and a query string may
-too (`?patient=MRN-1`); the log keeps the route and the parameter names, not the values.
+A path names a patient by external id (`/v1/patients/MRN-1/timeline`, the console's
+`/console/patients/MRN-1`) and a query string may too (`?patient=MRN-1`, the console's search
+`?q=Ana`); the log keeps the route and the parameter names, not the values.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from reminders.redact import redact_text
 
 ACCESS_LOGGER = "uvicorn.access"
-_PATIENT_SEGMENT = re.compile(r"^(/v1/patients/)[^/]+")
+_PATIENT_SEGMENT = re.compile(r"^(/v1/patients/|/console/patients/)[^/?]+")
 _QUERY_VALUE = re.compile(r"=[^&]*")
 
 

@@ -27,9 +27,12 @@ FlagId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 @routes.page("/today", Role.VIEWER)
 def today(request: Request, identity: SignedIn) -> Response:
-    """Open flags, failed and undelivered messages, replies of the last 24 hours."""
+    """Open flags (with the reply that raised them), messages in trouble or waiting, replies of
+    the last 24 hours, and what goes out next."""
     storage = console_context(request).app.storage
     since = utc_now() - timedelta(hours=24)
+    flags = storage.outcomes.list_flags(open_only=True, limit=LIST_LIMIT)
+    flag_replies = storage.inbound.replies_to([f.message_id for f in flags if f.message_id])
     troubled = [
         message
         for status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
@@ -41,9 +44,12 @@ def today(request: Request, identity: SignedIn) -> Response:
         identity=identity,
         active="today",
         notice=NOTICES.get(request.query_params.get("notice", ""), ""),
-        flags=storage.outcomes.list_flags(open_only=True, limit=LIST_LIMIT),
+        flags=flags,
+        flag_replies=flag_replies,
         troubled=sorted(troubled, key=lambda m: m.updated_at, reverse=True)[:LIST_LIMIT],
+        waiting=storage.outbox.upcoming(waiting=True, limit=LIST_LIMIT),
         replies=storage.inbound.list_inbound(since=since, limit=LIST_LIMIT),
+        upcoming=storage.outbox.upcoming(limit=20),
         can_change=identity.role.allows(Role.STAFF),
     )
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from reminders.store.database import Database
+from reminders.store.database import Database, chunks
 from reminders.store.inbound_schema import InboundKind, InboundMessage, OptOutEvent, Outcome
 from reminders.store.outcomes import insert_flags
 from reminders.store.queries import inbound_query, sent_sms_query
@@ -262,6 +262,21 @@ class InboundRepository:
         )
         with self.database.session() as session:
             return [InboundView(*row) for row in session.execute(query)]
+
+    def replies_to(self, message_ids: Collection[int]) -> dict[int, list[InboundView]]:
+        """The texts patients sent in answer to these messages, oldest first, by message id."""
+        found: dict[int, list[InboundView]] = {}
+        with self.database.session() as session:
+            for chunk in chunks(sorted(set(message_ids))):
+                query = (
+                    inbound_query()
+                    .where(InboundMessage.in_reply_to_message_id.in_(chunk))
+                    .order_by(InboundMessage.received_at, InboundMessage.id)
+                )
+                for row in session.execute(query):
+                    reply = InboundView(*row)
+                    found.setdefault(reply.in_reply_to_message_id or 0, []).append(reply)
+        return found
 
     def opt_out_events(self, patient_id: int) -> list[OptOutEventView]:
         """A patient's opt-outs and opt-ins, oldest first."""

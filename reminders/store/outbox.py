@@ -405,6 +405,16 @@ class Outbox:
         with self.database.session() as session:
             return [view(row) for row in session.execute(query).all()]
 
+    def upcoming(self, *, waiting: bool = False, limit: int = 50) -> list[MessageView]:
+        """Pending messages in the order they want attention (the claim index's order);
+        `waiting`: only those held back with a reason (quiet hours, a cap, an opt-out)."""
+        query = view_query().where(Message.status == MessageStatus.PENDING.value)
+        if waiting:
+            query = query.where(Message.status_reason.is_not(None))
+        query = query.order_by(Message.next_attempt_at, Message.id).limit(limit)
+        with self.database.session() as session:
+            return [view(row) for row in session.execute(query).all()]
+
     def status_counts(self) -> dict[str, int]:
         """How many messages are in each status."""
         with self.database.session() as session:

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, case, delete, func, insert, select, update
+from sqlalchemy import Table, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from reminders.errors import NotFoundError
@@ -19,6 +19,7 @@ from reminders.store.records import (
     EnrollmentOutcome,
     EnrollmentRequest,
     PatientRecord,
+    PatientSearch,
     PatientState,
     PatientSummary,
 )
@@ -347,15 +348,20 @@ class PatientRepository:
 
     # -- staff views ------------------------------------------------------------------------
 
-    def list_patients(self, limit: int = 500, after: str | None = None) -> list[PatientSummary]:
+    def list_patients(
+        self, limit: int = 500, after: str | None = None, search: PatientSearch | None = None
+    ) -> list[PatientSummary]:
         """Patients in external-id order (after `after`, a keyset page) with message counts.
 
         One page of patients is read by the external-id index and only its enrollments'
-        messages are counted, so a page costs the same at any table size.
+        messages are counted, so a page costs the same at any table size. `search` narrows
+        the list (an id or name prefix, a plan, a status, a procedure date range).
         """
         page = select(Patient).order_by(Patient.external_id).limit(limit)
         if after is not None:
             page = page.where(Patient.external_id > after)
+        if search is not None:
+            page = _narrowed(page, search)
         with self.database.session() as session:
             patients = list(session.scalars(page))
             enrollments: dict[int, list[Enrollment]] = defaultdict(list)
@@ -417,6 +423,37 @@ class PatientRepository:
         with self.database.session() as session:
             result = session.execute(delete(Patient).where(Patient.external_id == external_id))
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _narrowed(page: Any, search: PatientSearch) -> Any:
+    """The patient page limited to those matching `search`."""
+    text = search.text.strip()
+    if text:
+        pattern = _like_prefix(text.lower())
+        page = page.where(
+            or_(
+                func.lower(Patient.external_id).like(pattern, escape="\\"),
+                func.lower(Patient.first_name).like(pattern, escape="\\"),
+            )
+        )
+    if search.needs_enrollment:
+        match = select(Enrollment.id).where(Enrollment.patient_id == Patient.id)
+        if search.plan_id:
+            match = match.where(Enrollment.plan_id == search.plan_id)
+        if search.status:
+            match = match.where(Enrollment.status == search.status)
+        if search.procedure_from:
+            match = match.where(Enrollment.procedure_date >= search.procedure_from)
+        if search.procedure_to:
+            match = match.where(Enrollment.procedure_date <= search.procedure_to)
+        page = page.where(match.exists())
+    return page
+
+
+def _like_prefix(text: str) -> str:
+    """A LIKE pattern matching values that start with `text` (its wildcards taken literally)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
 
 
 def _is(status: MessageStatus) -> Any:

@@ -81,6 +81,22 @@ class PatientSummary:
 
 
 @dataclass(frozen=True)
+class PatientSearch:
+    """What staff look for in the patient list; every part optional, all parts must match."""
+
+    text: str = ""  # the start of an external id, or of a first name (any case)
+    plan_id: str | None = None
+    status: str | None = None  # an enrollment status: active, cancelled
+    procedure_from: date | None = None
+    procedure_to: date | None = None
+
+    @property
+    def needs_enrollment(self) -> bool:
+        """Whether an enrollment must match too."""
+        return bool(self.plan_id or self.status or self.procedure_from or self.procedure_to)
+
+
+@dataclass(frozen=True)
 class MessageView:
     """A message as staff see it in timelines and lists."""
 
