@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from benchmarks import bench_dispatch, bench_import, bench_lateness, common
 from reminders.catalog import PlanCatalog
 from reminders.enrollment import EnrollmentService, schedule_input
+from reminders.enrollment_input import read_input
 from reminders.schedule import compute_schedule
 from reminders.store.storage import Storage
 
@@ -55,7 +56,7 @@ def baseline_import(url: str, csv_path: Path, plans: Path, templates: Path) -> d
     started = time.perf_counter()
     rows = jobs = 0
     for number, data in common.csv_records(csv_path):
-        entry = service.validate(data, row=number)
+        entry = service.validate(read_input(data, number), row=number)
         plan = catalog.get(entry.item.plan).plan
         enrollment = schedule_input(
             plan, entry.record, entry.item.procedure_date, entry.item.procedure_time, None

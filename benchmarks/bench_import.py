@@ -16,6 +16,7 @@ from typing import Any
 from benchmarks import common
 from reminders.catalog import PlanCatalog
 from reminders.enrollment import EnrollmentService
+from reminders.enrollment_input import read_input
 from reminders.store.storage import Storage
 
 
@@ -30,7 +31,7 @@ def import_csv(
     rows = messages = 0
     entries = []
     for number, data in common.csv_records(csv_path):
-        entries.append(service.validate(data, row=number))
+        entries.append(service.validate(read_input(data, number), row=number))
         if len(entries) == batch:
             messages += sum(len(o.changes) for o in service.enroll(entries))
             rows += len(entries)

@@ -51,6 +51,7 @@ class App:
             self.storage,
             self.catalog,
             default_region=self.settings.default_region,
+            default_language=self.settings.default_language,
             audit=self.audit(actor),
         )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from reminders.enrollment import ValidEnrollment
+from reminders.enrollment_input import EnrollmentInput, read_input
 from reminders.errors import EnrollmentError, InputProblem
 from reminders.store.records import EnrollmentOutcome
 
@@ -28,7 +29,7 @@ OPTIONAL_COLUMNS = (
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 HEADER_LINE = 1
 
-Validate = Callable[[dict[str, Any], int], ValidEnrollment]
+Validate = Callable[[EnrollmentInput, int], ValidEnrollment]
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,23 @@ class RowProblem:
         return f"line {self.line}: {self.field}: {self.message}"
 
 
+@dataclass(frozen=True)
+class RowWarning:
+    """Something staff should know about a row that was imported (kept on the enrollment)."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
 @dataclass
 class ParsedRows:
     """Rows that passed validation, and every problem of the rows that did not."""
 
     valid: list[ValidEnrollment] = field(default_factory=list)
+    valid_lines: list[int] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     rejected_lines: list[int] = field(default_factory=list)
 
@@ -69,9 +82,12 @@ class ImportSummary:
     unchanged: int = 0
     rejected: int = 0
     problems: list[RowProblem] = field(default_factory=list)
+    warnings: list[RowWarning] = field(default_factory=list)
 
-    def add(self, outcomes: Iterable[EnrollmentOutcome], parsed: ParsedRows) -> None:
+    def add(self, outcomes: Sequence[EnrollmentOutcome], parsed: ParsedRows) -> None:
         """Count one batch."""
+        for line, outcome in zip(parsed.valid_lines, outcomes, strict=False):
+            self.warnings.extend(RowWarning(line, warning) for warning in outcome.warnings)
         for outcome in outcomes:
             if outcome.created:
                 self.created += 1
@@ -138,8 +154,8 @@ def read_rows(stream: TextIO) -> Iterator[CsvRow]:
         yield CsvRow(line, values)
 
 
-def row_data(values: dict[str, str], default_language: str = "en") -> dict[str, Any]:
-    """A row's cells as enrollment input: blanks are left out, attr_ columns are attributes."""
+def row_data(values: dict[str, str]) -> dict[str, Any]:
+    """A row's cells by field: blanks are left out, attr_ columns are attributes."""
     data: dict[str, Any] = {}
     attributes: dict[str, str] = {}
     for column, raw in values.items():
@@ -150,8 +166,6 @@ def row_data(values: dict[str, str], default_language: str = "en") -> dict[str, 
             attributes[column.removeprefix(ATTR_PREFIX)] = value
         else:
             data[column] = value
-    data.setdefault("language", default_language)
-    data.setdefault("preferred_channel", "sms" if data.get("phone") else "email")
     data["attributes"] = attributes
     return data
 
@@ -160,7 +174,6 @@ def parse_rows(
     rows: Iterable[CsvRow],
     validate: Validate,
     seen: dict[tuple[str, str], int],
-    default_language: str = "en",
 ) -> ParsedRows:
     """Validate rows; a patient listed twice for the same plan is refused on its later line.
 
@@ -171,7 +184,7 @@ def parse_rows(
         problems: list[RowProblem] = []
         if "(extra)" in row.values:
             problems.append(RowProblem(row.line, "(row)", row.values.pop("(extra)")))
-        data = row_data(row.values, default_language)
+        data = row_data(row.values)
         key = (str(data.get("external_id", "")), str(data.get("plan", "")))
         if key in seen:
             problems.append(
@@ -179,7 +192,8 @@ def parse_rows(
             )
         if not problems:
             try:
-                parsed.valid.append(validate(data, row.line))
+                parsed.valid.append(validate(read_input(data, row.line), row.line))
+                parsed.valid_lines.append(row.line)
             except EnrollmentError as exc:
                 problems.extend(RowProblem(row.line, p.field, p.message) for p in exc.problems)
         if problems:

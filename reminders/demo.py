@@ -18,24 +18,28 @@ from reminders.catalog import PlanCatalog
 from reminders.channels.base import Channel
 from reminders.channels.console import ConsoleChannel
 from reminders.enrollment import EnrollmentService
+from reminders.enrollment_input import EnrollmentInput, PreferredChannel
 from reminders.errors import NotFoundError, ReminderError
 from reminders.plans.model import Plan, QuietHours, Step
 from reminders.store.patients import PatientRepository
 
 DEMO_MARK = "demo"  # attribute demo=yes marks a made-up patient; only those are removed
+
+
+@dataclass(frozen=True)
+class DemoPatient:
+    """One of the two made-up patients the demo enrolls."""
+
+    external_id: str
+    first_name: str
+    preferred_channel: PreferredChannel
+    phone: str | None = None
+    email: str | None = None
+
+
 PATIENTS = (
-    {
-        "external_id": "DEMO-1",
-        "first_name": "Alex (demo)",
-        "phone": "+12025550143",  # 555-01xx: reserved for fiction
-        "preferred_channel": "sms",
-    },
-    {
-        "external_id": "DEMO-2",
-        "first_name": "Sam (demo)",
-        "email": "sam.demo@example.com",  # example.com: reserved for examples
-        "preferred_channel": "email",
-    },
+    DemoPatient("DEMO-1", "Alex (demo)", "sms", phone="+12025550143"),  # 555-01xx: fiction
+    DemoPatient("DEMO-2", "Sam (demo)", "email", email="sam.demo@example.com"),  # example.com
 )
 ZONES = (
     "America/New_York",
@@ -129,9 +133,7 @@ class DemoService:
             for key, value in step.when.items()
         }
         self.clean()
-        taken = [
-            p["external_id"] for p in PATIENTS if self._is_demo(str(p["external_id"])) is False
-        ]
+        taken = [p.external_id for p in PATIENTS if self._is_demo(p.external_id) is False]
         if taken:
             raise DemoError(
                 f"{', '.join(map(str, taken))}: a patient who is not a demo patient has this id; "
@@ -139,16 +141,20 @@ class DemoService:
             )
         entries = [
             self.enrollment.validate(
-                {
-                    **patient,
-                    "timezone": zone,
-                    "language": plan.defaults.language,
-                    "sms_consent": True,
-                    "plan": plan.id,
-                    "procedure_date": local_start.date(),
-                    "procedure_time": time(local_start.hour, local_start.minute),
-                    "attributes": {**attributes, DEMO_MARK: "yes"},
-                }
+                EnrollmentInput(
+                    external_id=patient.external_id,
+                    first_name=patient.first_name,
+                    phone=patient.phone,
+                    email=patient.email,
+                    timezone=zone,
+                    language=plan.defaults.language,
+                    preferred_channel=patient.preferred_channel,
+                    sms_consent=True,
+                    plan=plan.id,
+                    procedure_date=local_start.date(),
+                    procedure_time=time(local_start.hour, local_start.minute),
+                    attributes={**attributes, DEMO_MARK: "yes"},
+                )
             )
             for patient in PATIENTS
         ]
@@ -159,16 +165,17 @@ class DemoService:
             zone,
             start,
             start + timedelta(hours=step.offset.hours_after_procedure or 0),
-            tuple(str(p["external_id"]) for p in PATIENTS),
+            tuple(p.external_id for p in PATIENTS),
         )
 
     def clean(self) -> list[str]:
         """Remove the demo patients (only those marked demo=yes) and all stored for them."""
         removed = []
         for patient in PATIENTS:
-            external_id = str(patient["external_id"])
-            if self._is_demo(external_id) and self.patients.delete_patient(external_id):
-                removed.append(external_id)
+            if self._is_demo(patient.external_id) and self.patients.delete_patient(
+                patient.external_id
+            ):
+                removed.append(patient.external_id)
         return removed
 
     def _is_demo(self, external_id: str) -> bool | None:

@@ -6,13 +6,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
-from typing import Any
 
 from reminders.access.audit import AuditTrail
 from reminders.catalog import PlanCatalog
 from reminders.clock import utc_now
+from reminders.enrollment_input import EnrollmentInput, PatientChanges, normalize_phone
 from reminders.errors import EnrollmentError, InputProblem
-from reminders.patients import EnrollmentInput, parse_enrollment
 from reminders.plans.model import Phase, Plan
 from reminders.plans.versions import schedule_digest
 from reminders.schedule import ScheduleInput, compute_schedule, skip_past_windows
@@ -24,25 +23,27 @@ from reminders.store.records import (
 )
 from reminders.store.storage import Storage
 
-INPUT_FIELDS = (
-    "external_id",
-    "first_name",
-    "phone",
-    "email",
-    "timezone",
-    "language",
-    "preferred_channel",
-    "sms_consent",
-    "attributes",
-)
-
 
 @dataclass(frozen=True)
 class ValidEnrollment:
-    """Input that passed validation, ready to schedule."""
+    """Input that passed validation against its plan, ready to schedule.
+
+    `warnings` are kept on the enrollment and shown to staff (a language the plan lacks).
+    """
 
     item: EnrollmentInput
     record: PatientRecord
+    warnings: tuple[str, ...] = ()
+
+
+def language_warning(plan: Plan, language: str) -> str | None:
+    """Why messages will not be in the patient's language, or None when they will."""
+    if language in plan.languages:
+        return None
+    return (
+        f"language '{language}' is not one of plan {plan.id}'s ({', '.join(plan.languages)}); "
+        f"messages go in its default, '{plan.defaults.language}'"
+    )
 
 
 def schedule_input(
@@ -86,6 +87,7 @@ class EnrollmentService:
         catalog: PlanCatalog,
         *,
         default_region: str = "US",
+        default_language: str = "en",
         clock: Callable[[], datetime] = utc_now,
         audit: AuditTrail | None = None,
     ) -> None:
@@ -93,23 +95,44 @@ class EnrollmentService:
         self.inbound = storage.inbound
         self.catalog = catalog
         self.default_region = default_region
+        self.default_language = default_language
         self.clock = clock
         self.audit = audit  # every front end passes one (App.enrollment); bare tests may not
 
-    def validate(self, data: dict[str, Any], row: int | None = None) -> ValidEnrollment:
-        """Validate one input record, including that its plan exists."""
-        plan = data.get("plan")
-        unknown_plan = []
-        if isinstance(plan, str) and plan.strip() and plan.strip() not in self.catalog.ids():
+    def validate(self, item: EnrollmentInput, row: int | None = None) -> ValidEnrollment:
+        """Check an input against its plan and the clinic's region; EnrollmentError names
+        every bad field (and the CSV row when given)."""
+        problems: list[InputProblem] = []
+        plan = self._plan(item.plan, problems)
+        phone = None
+        if item.phone is not None:
+            try:
+                phone = normalize_phone(item.phone, self.default_region)
+            except ValueError as exc:
+                problems.append(InputProblem("phone", str(exc)))
+        if problems:
+            raise EnrollmentError(problems, row)
+        language = item.language or self.default_language
+        warning = language_warning(plan, language) if plan is not None else None
+        record = PatientRecord(
+            external_id=item.external_id,
+            first_name=item.first_name,
+            timezone=item.timezone,
+            language=language,
+            preferred_channel=item.channel,
+            phone=phone,
+            email=item.email,
+            sms_consent=item.sms_consent,
+            attributes=dict(item.attributes),
+        )
+        return ValidEnrollment(item, record, (warning,) if warning else ())
+
+    def _plan(self, plan_id: str, problems: list[InputProblem]) -> Plan | None:
+        if plan_id not in self.catalog.ids():
             known = ", ".join(self.catalog.ids())
-            unknown_plan = [InputProblem("plan", f"no plan '{plan.strip()}' (plans: {known})")]
-        try:
-            item, record = parse_enrollment(data, self.default_region, row)
-        except EnrollmentError as exc:
-            raise EnrollmentError(unknown_plan + exc.problems, row) from None
-        if unknown_plan:
-            raise EnrollmentError(unknown_plan, row)
-        return ValidEnrollment(item, record)
+            problems.append(InputProblem("plan", f"no plan '{plan_id}' (plans: {known})"))
+            return None
+        return self.catalog.get(plan_id).plan
 
     def enroll(
         self,
@@ -147,6 +170,7 @@ class EnrollmentService:
                     procedure_time=entry.item.procedure_time,
                     messages=skip_past_windows(compute_schedule(plan, enrollment), now),
                     clear_phone_invalid=renumbered,
+                    warnings=entry.warnings,
                 )
             )
         outcomes = self.patients.enroll_many(requests, now, dry_run=dry_run)
@@ -190,9 +214,9 @@ class EnrollmentService:
         stopped = self.inbound.opted_out_phones(list(newly_given))
         return {external_id for phone in stopped for external_id in newly_given[phone]}
 
-    def enroll_one(self, data: dict[str, Any]) -> EnrollmentOutcome:
+    def enroll_one(self, item: EnrollmentInput) -> EnrollmentOutcome:
         """Validate and enroll one patient."""
-        return self.enroll([self.validate(data)])[0]
+        return self.enroll([self.validate(item)])[0]
 
     def reschedule(
         self,
@@ -233,7 +257,7 @@ class EnrollmentService:
     def update_patient(
         self,
         external_id: str,
-        changes: dict[str, Any],
+        changes: PatientChanges,
         plan_id: str | None = None,
         *,
         dry_run: bool = True,
@@ -244,8 +268,9 @@ class EnrollmentService:
         """
         enrollment_id, _ = self.patients.enrollment_id(external_id, plan_id)
         current = self.current_input(enrollment_id)
-        valid = self.validate({**current, **changes})
-        fields = ", ".join(sorted(k for k in changes if changes[k] != current.get(k)))
+        updated = changes.applied_to(current)
+        valid = self.validate(updated)
+        fields = ", ".join(changes.changed_fields(current))
         action = f"update ({fields})" if fields else "update"
         return self.enroll([valid], dry_run=dry_run, action=action)[0]
 
@@ -272,15 +297,28 @@ class EnrollmentService:
             outcomes.extend(self.enroll(batch, dry_run=dry_run, action="plan.apply"))
         return outcomes
 
-    def current_input(self, enrollment_id: int) -> dict[str, Any]:
-        """An enrollment's input as staff would submit it again (to re-plan or update it)."""
+    def current_input(self, enrollment_id: int) -> EnrollmentInput:
+        """An enrollment's input as staff would submit it again (to re-plan or update it).
+
+        Built without validating again: it was validated when it was given, and a re-plan must
+        not stop on a rule added since.
+        """
         details = self.patients.enrollment_details(enrollment_id)
         patient, enrollment = details["patient"], details["enrollment"]
-        data = {key: patient[key] for key in INPUT_FIELDS}
-        data["plan"] = enrollment["plan_id"]
-        data["procedure_date"] = enrollment["procedure_date"]
-        data["procedure_time"] = enrollment["procedure_time"]
-        return data
+        return EnrollmentInput.model_construct(
+            external_id=patient["external_id"],
+            first_name=patient["first_name"],
+            phone=patient["phone"],
+            email=patient["email"],
+            timezone=patient["timezone"],
+            language=patient["language"],
+            preferred_channel=patient["preferred_channel"],
+            sms_consent=patient["sms_consent"],
+            plan=enrollment["plan_id"],
+            procedure_date=enrollment["procedure_date"],
+            procedure_time=enrollment["procedure_time"],
+            attributes=dict(patient["attributes"] or {}),
+        )
 
     def _current(
         self,
@@ -288,10 +326,14 @@ class EnrollmentService:
         procedure_date: date | None = None,
         procedure_time: time | None = None,
     ) -> ValidEnrollment:
-        data = self.current_input(enrollment_id)
-        data["procedure_date"] = procedure_date or data["procedure_date"]
-        data["procedure_time"] = procedure_time or data["procedure_time"]
-        return self.validate(data)
+        item = self.current_input(enrollment_id)
+        moved = item.model_copy(
+            update={
+                "procedure_date": procedure_date or item.procedure_date,
+                "procedure_time": procedure_time or item.procedure_time,
+            }
+        )
+        return self.validate(moved)
 
 
 def _change_detail(outcome: EnrollmentOutcome, request: EnrollmentRequest) -> str:

@@ -8,6 +8,7 @@ explained in the same words wherever staff type it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -161,8 +162,9 @@ def since_instant(value: str, now: datetime) -> datetime:
     )
 
 
-def explain(error_type: str, message: str) -> str:
+def explain(error_type: str, message: str, context: Mapping[str, Any] | None = None) -> str:
     """One pydantic error in the words staff read everywhere (no internal words)."""
+    context = context or {}
     if error_type.startswith(("date_", "datetime_")):
         return DATE_HINT
     if error_type.startswith("time_"):
@@ -171,4 +173,11 @@ def explain(error_type: str, message: str) -> str:
         return "required"
     if error_type == "extra_forbidden":
         return "unknown field"
+    if error_type in ("too_long", "string_too_long") and "max_length" in context:
+        items = context.get("field_type") in ("Dictionary", "List", "Set", "Tuple")
+        return f"at most {context['max_length']} {'entries' if items else 'characters'}"
+    if error_type == "string_too_short" and context.get("min_length") == 1:
+        return "must not be empty"
+    if error_type == "literal_error" and "expected" in context:
+        return "expected " + str(context["expected"]).replace("'", "")
     return message.removeprefix("Value error, ")

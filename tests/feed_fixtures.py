@@ -74,6 +74,7 @@ def siu(
     facility: str = "RIVERSIDE",
     location: str = "",
     reason: str = "",
+    language: str = "ENG^English^ISO6392",
 ) -> str:
     """An SIU message of the given trigger event."""
     segments = [
@@ -103,7 +104,7 @@ def siu(
                 3: f"{mrn}^^^RIVERSIDE^MR~999-00-1234^^^SSA^SS",
                 5: f"Lopez^{first_name}",
                 13: phone,
-                15: "ENG^English^ISO6392",
+                15: language,
             },
         ),
         segment("RGS", {1: "1"}),

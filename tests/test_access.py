@@ -23,6 +23,7 @@ from reminders.access.service import AccessService
 from reminders.api.keys import create_key
 from reminders.app import App
 from reminders.cli.main import app as cli
+from reminders.enrollment_input import read_input
 from reminders.settings import Settings
 from reminders.store.access import DuplicateUser
 
@@ -183,7 +184,7 @@ def test_the_audit_log_refuses_updates_and_deletes(app: App, access: AccessServi
 
 def test_enrolling_rescheduling_and_cancelling_are_audited_with_the_actor(app: App) -> None:
     service = app.enrollment(Actor.user("nina"))
-    service.enroll_one(dict(ANA))
+    service.enroll_one(read_input(ANA))
     service.reschedule("ana", ANA["procedure_date"] + timedelta(days=7))
     app.enrollment(Actor.api_key("front desk")).cancel("ana", "moved clinics")
 

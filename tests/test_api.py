@@ -19,9 +19,8 @@ from fastapi.testclient import TestClient
 
 from reminders.api.app import create_app
 from reminders.api.keys import create_key, list_keys, revoke_key
-from reminders.api.schemas import EnrollmentBody
+from reminders.enrollment_input import EnrollmentInput
 from reminders.errors import NotFoundError
-from reminders.patients import EnrollmentInput
 
 ANA = "+12025550143"
 
@@ -242,8 +241,14 @@ def test_a_body_that_is_not_json_is_422(world: World) -> None:
     assert response.status_code == 422
 
 
-def test_the_enrollment_body_has_the_fields_of_enrollment_input() -> None:
-    assert set(EnrollmentBody.model_fields) == set(EnrollmentInput.model_fields)
+def test_the_enrollment_body_is_the_one_enrollment_input(world: World) -> None:
+    schema = world.client.get("/openapi.json", headers=world.headers).json()
+    body = schema["paths"]["/v1/enrollments"]["post"]["requestBody"]["content"]
+    reference = body["application/json"]["schema"]["$ref"]
+
+    assert reference == "#/components/schemas/EnrollmentInput"
+    documented = schema["components"]["schemas"]["EnrollmentInput"]["properties"]
+    assert set(documented) == set(EnrollmentInput.model_fields)
 
 
 # -- patient operations ---------------------------------------------------------------------

@@ -25,6 +25,7 @@ from reminders.access.actor import Actor
 from reminders.api.app import create_app
 from reminders.api.keys import create_key
 from reminders.app import App
+from reminders.enrollment_input import EnrollmentInput
 
 OPERATIONS = [
     ("POST", "/v1/enrollments"),
@@ -93,15 +94,17 @@ def target(
     app = App.from_settings(make_settings(root, public_api_docs=True, **overrides))
     key, _ = create_key(app, "schemathesis")
     app.enrollment(Actor.cli("tests")).enroll_one(
-        {
-            "external_id": "ana",
-            "first_name": "Ana",
-            "phone": "+12025550143",
-            "timezone": "UTC",
-            "plan": "knee",
-            "procedure_date": "2026-03-02",
-            "sms_consent": True,
-        }
+        EnrollmentInput.model_validate(
+            {
+                "external_id": "ana",
+                "first_name": "Ana",
+                "phone": "+12025550143",
+                "timezone": "UTC",
+                "plan": "knee",
+                "procedure_date": "2026-03-02",
+                "sms_consent": True,
+            }
+        )
     )
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(app))
     yield Target(schema, {"Authorization": f"Bearer {key}", "X-API-Key": key})

@@ -3,29 +3,35 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
+from api_fixtures import write_plan
 
+from reminders.catalog import PlanCatalog
 from reminders.csv_import import (
     ImportSummary,
     ParsedRows,
+    Validate,
     batched,
     parse_rows,
     read_rows,
     row_data,
 )
-from reminders.enrollment import ValidEnrollment
+from reminders.enrollment import EnrollmentService
 from reminders.errors import EnrollmentError
-from reminders.patients import parse_enrollment
 from reminders.store.records import EnrollmentOutcome, ScheduleChange
+from reminders.store.storage import Storage
 
 HEADER = "external_id,first_name,phone,email,timezone,plan,procedure_date,attr_takes_blood_thinners"
 
 
-def validate(data: dict[str, Any], row: int) -> ValidEnrollment:
-    """The real input validation, without the plan catalogue."""
-    return ValidEnrollment(*parse_enrollment(data, "US", row))
+@pytest.fixture
+def validate(storage: Storage, tmp_path: Path) -> Validate:
+    """The enrollment service's validation, with the knee plan."""
+    plans, templates = write_plan(tmp_path)
+    return EnrollmentService(storage, PlanCatalog(plans, templates)).validate
 
 
 def rows(text: str) -> list[Any]:
@@ -59,20 +65,13 @@ def test_attr_columns_become_attributes_and_blank_cells_are_left_out() -> None:
             "attr_takes_blood_thinners": "yes",
             "attr_takes_nsaids": "",
         },
-        default_language="es",
     )
 
     assert data == {
         "external_id": "a1",
         "email": "ann@example.org",
-        "language": "es",
-        "preferred_channel": "email",
         "attributes": {"takes_blood_thinners": "yes"},
     }
-
-
-def test_the_channel_defaults_to_sms_when_there_is_a_phone() -> None:
-    assert row_data({"phone": "202-555-0111"})["preferred_channel"] == "sms"
 
 
 def test_a_header_without_required_columns_is_refused_as_line_1() -> None:
@@ -97,7 +96,7 @@ def test_an_empty_file_is_refused() -> None:
         rows("")
 
 
-def test_bad_rows_are_reported_by_line_and_field_while_good_rows_pass() -> None:
+def test_bad_rows_are_reported_by_line_and_field_while_good_rows_pass(validate: Validate) -> None:
     text = "\n".join(
         [
             HEADER,
@@ -122,7 +121,9 @@ def test_bad_rows_are_reported_by_line_and_field_while_good_rows_pass() -> None:
     assert str(parsed.problems[0]).startswith("line 3: phone: not a valid phone number")
 
 
-def test_a_patient_listed_twice_for_a_plan_is_refused_on_the_later_line() -> None:
+def test_a_patient_listed_twice_for_a_plan_is_refused_on_the_later_line(
+    validate: Validate,
+) -> None:
     row = "a1,Ann,202-555-0111,,America/New_York,knee,2030-03-12,"
     seen: dict[tuple[str, str], int] = {}
     first, second = batched(rows("\n".join([HEADER, row, row, row])), size=2)

@@ -16,6 +16,7 @@ from plan_fixtures import write_demo_plan
 from reminders.catalog import PlanCatalog
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.enrollment import EnrollmentService
+from reminders.enrollment_input import EnrollmentInput, read_input
 from reminders.errors import DeliveryError, FailureKind
 from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
@@ -52,7 +53,7 @@ def world(storage: Storage, tmp_path: Path) -> Iterator[World]:
     )
 
 
-def patient(**overrides: object) -> dict[str, object]:
+def patient(**overrides: object) -> EnrollmentInput:
     data: dict[str, object] = {
         "external_id": "P-1",
         "first_name": "Maria",
@@ -64,7 +65,7 @@ def patient(**overrides: object) -> dict[str, object]:
         "attributes": {"takes_blood_thinners": "yes"},
     }
     data.update(overrides)
-    return data
+    return read_input(data)
 
 
 def local(text: str) -> datetime:

@@ -37,6 +37,7 @@ from pytest import MonkeyPatch
 from typer.testing import CliRunner
 
 from reminders.cli.main import app
+from reminders.enrollment_input import PatientChanges
 
 Sender = MllpSender | FileSender
 
@@ -375,10 +376,9 @@ def test_serve_listens_for_mllp_when_a_port_is_set(feed: Feed) -> None:
 
 def test_a_reschedule_keeps_what_staff_added_to_the_patient(feed: Feed) -> None:
     feed.handler.handle(siu("S12", control_id="M1"))
-    data = feed.service.enrollment.current_input(feed.enrollment("MRN1")["id"])  # type: ignore[arg-type]
-    data["attributes"] = {"takes_blood_thinners": True}
-    data["email"] = "ana@example.org"
-    feed.service.enrollment.enroll_one(data)
+    current = feed.service.enrollment.current_input(feed.enrollment("MRN1")["id"])  # type: ignore[arg-type]
+    changed = PatientChanges(attributes={"takes_blood_thinners": True}, email="ana@example.org")
+    feed.service.enrollment.enroll_one(changed.applied_to(current))
 
     feed.handler.handle(siu("S13", control_id="M2", sent="20270302090000"))
 

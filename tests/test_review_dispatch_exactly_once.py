@@ -17,6 +17,7 @@ from reminders.catalog import PlanCatalog
 from reminders.channels.base import DeliveryReceipt, OutgoingMessage
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.enrollment import EnrollmentService
+from reminders.enrollment_input import read_input
 from reminders.errors import DeliveryError, FailureKind
 from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
@@ -77,15 +78,17 @@ def enroll(world: World, count: int = 1) -> None:
         world.service.enroll(
             [
                 world.service.validate(
-                    {
-                        "external_id": f"P-{i}",
-                        "first_name": "Maria",
-                        "phone": f"(202) 555-01{i:02d}",
-                        "timezone": "America/New_York",
-                        "plan": "demo",
-                        "procedure_date": "2026-03-10",
-                        "procedure_time": "07:30",
-                    }
+                    read_input(
+                        {
+                            "external_id": f"P-{i}",
+                            "first_name": "Maria",
+                            "phone": f"(202) 555-01{i:02d}",
+                            "timezone": "America/New_York",
+                            "plan": "demo",
+                            "procedure_date": "2026-03-10",
+                            "procedure_time": "07:30",
+                        }
+                    )
                 )
                 for i in range(count)
             ]

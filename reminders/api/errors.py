@@ -57,7 +57,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     fields = [
         {
             "field": field_name(error.get("loc", ())),
-            "message": explain(str(error.get("type", "")), str(error.get("msg", "invalid"))),
+            "message": explain(
+                str(error.get("type", "")), str(error.get("msg", "invalid")), error.get("ctx")
+            ),
         }
         for error in errors
     ]

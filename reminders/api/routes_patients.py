@@ -12,18 +12,17 @@ from reminders.api.schemas import (
     ERROR_RESPONSES,
     CancelBody,
     CancelOut,
-    EnrollmentBody,
     EnrollmentOut,
     ErrorOut,
     FlagOut,
     InboundOut,
     MessageOut,
     PatientOut,
-    PatientPatch,
     RescheduleBody,
     Text,
     TimelineOut,
 )
+from reminders.enrollment_input import EnrollmentInput, PatientChanges
 
 router = APIRouter(
     prefix="/v1",
@@ -50,10 +49,13 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     responses={200: {"model": EnrollmentOut, "description": "An existing enrollment, updated."}},
 )
 def enroll(
-    body: EnrollmentBody, response: Response, ctx: Context, actor: StaffKey
+    body: EnrollmentInput, response: Response, ctx: Context, actor: StaffKey
 ) -> EnrollmentOut:
-    """Enroll a patient on a plan (201), or update them if already enrolled on it (200)."""
-    outcome = ctx.enrollment(actor).enroll_one(body.model_dump())
+    """Enroll a patient on a plan (201), or update them if already enrolled on it (200).
+
+    Phone numbers are read for the service's default region unless written in E.164 (+1...).
+    """
+    outcome = ctx.enrollment(actor).enroll_one(body)
     ctx.wake_dispatcher()
     if not outcome.created:
         response.status_code = status.HTTP_200_OK
@@ -63,14 +65,13 @@ def enroll(
 @router.patch("/patients/{external_id}", responses=_NOT_FOUND)
 def update_patient(
     external_id: ExternalId,
-    body: PatientPatch,
+    body: PatientChanges,
     ctx: Context,
     actor: StaffKey,
     plan: PlanChoice = None,
 ) -> EnrollmentOut:
     """Change a patient's contact details or other fields; their schedule is recomputed."""
-    changes = body.model_dump(exclude_unset=True)
-    outcome = ctx.enrollment(actor).update_patient(external_id, changes, plan, dry_run=False)
+    outcome = ctx.enrollment(actor).update_patient(external_id, body, plan, dry_run=False)
     ctx.wake_dispatcher()
     return EnrollmentOut.model_validate(outcome)
 

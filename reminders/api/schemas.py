@@ -76,41 +76,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 # -- requests -------------------------------------------------------------------------------
 
 
-class EnrollmentBody(_Body):
-    """Enroll a patient on a plan, or update their enrollment (same external id and plan).
-
-    Phone numbers are read for the service's default region unless written in E.164 (+1...).
-    """
-
-    external_id: Text = Field(min_length=1, max_length=128)
-    first_name: Text = Field(min_length=1, max_length=128)
-    phone: Text | None = Field(default=None, max_length=64)
-    email: Text | None = Field(default=None, max_length=320)
-    timezone: Text = Field(max_length=64, examples=["America/Chicago"])
-    language: Text = Field(default="en", max_length=16)
-    preferred_channel: Text = Field(default="sms", max_length=16, examples=["sms", "email"])
-    sms_consent: bool = True
-    plan: Text = Field(min_length=1, max_length=64)
-    procedure_date: ProcedureDate
-    procedure_time: LocalTime | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
-
-
-class PatientPatch(_Body):
-    """Fields to change on a patient; what is left out stays as it is."""
-
-    first_name: Text | None = Field(default=None, max_length=128)
-    phone: Text | None = Field(default=None, max_length=64)
-    email: Text | None = Field(default=None, max_length=320)
-    timezone: Text | None = Field(default=None, max_length=64)
-    language: Text | None = Field(default=None, max_length=16)
-    preferred_channel: Text | None = Field(default=None, max_length=16)
-    sms_consent: bool | None = None
-    procedure_date: ProcedureDate | None = None
-    procedure_time: LocalTime | None = None
-    attributes: dict[str, Any] | None = None
-
-
 class RescheduleBody(_Body):
     """Move a patient's procedure; pending messages follow, sent ones stay."""
 
@@ -153,6 +118,11 @@ class EnrollmentOut(_Out):
     enrollment_id: int
     created: bool
     changes: list[ScheduleChangeOut]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What staff should know, e.g. a language the plan lacks (messages then go "
+        "in the plan's default language). Kept on the enrollment.",
+    )
 
 
 class CancelOut(BaseModel):

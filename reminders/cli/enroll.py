@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -60,23 +60,27 @@ def enroll(
     json_output: JsonOption = False,
 ) -> None:
     """Enroll a patient on a plan (or update them) and show their planned messages."""
+    from reminders.enrollment_input import read_input
+
     state = get_state(ctx)
-    data: dict[str, Any] = {
-        "external_id": external_id,
-        "first_name": first_name,
-        "phone": phone,
-        "email": email,
-        "timezone": tz,
-        "language": language or state.settings.default_language,
-        "preferred_channel": channel or ("sms" if phone else "email"),
-        "sms_consent": not no_sms_consent,
-        "plan": plan,
-        "procedure_date": procedure_date,
-        "procedure_time": procedure_time,
-        "attributes": parse_attrs(attr),
-    }
+    item = read_input(
+        {
+            "external_id": external_id,
+            "first_name": first_name,
+            "phone": phone,
+            "email": email,
+            "timezone": tz,
+            "language": language,
+            "preferred_channel": channel,
+            "sms_consent": not no_sms_consent,
+            "plan": plan,
+            "procedure_date": procedure_date,
+            "procedure_time": procedure_time,
+            "attributes": parse_attrs(attr),
+        }
+    )
     service = state.enrollment()
-    entry = service.validate(data)
+    entry = service.validate(item)
     outcome = service.enroll([entry])[0]
     views = [
         v for v in state.app.storage.outbox.timeline(external_id) if v.plan_id == entry.item.plan
@@ -88,10 +92,13 @@ def enroll(
                 "plan_id": entry.item.plan,
                 "created": outcome.created,
                 "changes": _action_counts(outcome),
+                "warnings": list(outcome.warnings),
                 "messages": [message_json(v) for v in views],
             }
         )
         return
+    for warning in outcome.warnings:
+        echo_line(f"warning: {warning}", err=True)
     verb = "enrolled" if outcome.created else "updated"
     pending = [v for v in views if v.status == "pending"]
     console = stdout()

@@ -70,12 +70,11 @@ def import_csv(
     service = state.enrollment()
     summary = ImportSummary()
     seen: dict[tuple[str, str], int] = {}
-    language = state.settings.default_language
     with file.open(encoding="utf-8-sig", newline="") as stream, _progress(json_output) as bar:
         task = bar.add_task("import", total=total)
         try:
             for batch in batched(read_rows(stream), BATCH_SIZE):
-                parsed = parse_rows(batch, service.validate, seen, language)
+                parsed = parse_rows(batch, service.validate, seen)
                 summary.add(service.enroll(parsed.valid, dry_run=dry_run), parsed)
                 bar.update(task, completed=batch[-1].line - 1)
         except EnrollmentError as exc:  # the header: nothing was imported
@@ -97,9 +96,12 @@ def _report(summary: ImportSummary, dry_run: bool, json_output: bool) -> None:
                     {"line": p.line, "field": p.field, "message": p.message}
                     for p in summary.problems
                 ],
+                "warnings": [{"line": w.line, "message": w.message} for w in summary.warnings],
             }
         )
         return
+    for warning in summary.warnings[:SHOWN_PROBLEMS]:
+        echo_line(f"warning: {warning}", err=True)
     for problem in summary.problems[:SHOWN_PROBLEMS]:
         echo_line(f"rejected: {problem}", err=True)
     if len(summary.problems) > SHOWN_PROBLEMS:

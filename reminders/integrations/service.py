@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from reminders.clock import utc_now
 from reminders.enrollment import EnrollmentService, ValidEnrollment
+from reminders.enrollment_input import EnrollmentInput, read_input
 from reminders.errors import EnrollmentError, NotFoundError
 from reminders.integrations.events import AppointmentAction, AppointmentEvent, PatientFacts
 from reminders.integrations.mapping import Rule, SchedulingMapping, Site
@@ -325,32 +325,36 @@ class AppointmentService:
         channel = self.mapping.defaults.preferred_channel
         if channel == "sms" and (phone is None or not sms_consent) and patient.email:
             channel = "email"
-        data: dict[str, Any] = {
-            "external_id": external_id,
-            "first_name": patient.first_name or "",
-            "phone": phone.number if phone else None,
-            "email": patient.email,
-            "timezone": site.timezone,
-            "language": self.mapping.language(patient.language),
-            "preferred_channel": channel,
-            "sms_consent": sms_consent,
-            "plan": rule.plan,
-            "procedure_date": local_start.date(),
-            "procedure_time": local_start.time().replace(second=0, microsecond=0),
-            "attributes": {**self.mapping.defaults.attributes, **rule.attributes},
-        }
+        attributes = {**self.mapping.defaults.attributes, **rule.attributes}
+        email = patient.email
         current = self._current_input(external_id, rule.plan)
         if current is not None:  # what staff added since stays: attributes, an email
-            data["attributes"] = {**data["attributes"], **(current["attributes"] or {})}
-            data["email"] = data["email"] or current["email"]
+            attributes = {**attributes, **current.attributes}
+            email = email or current.email
         try:
-            return self.enrollment.validate(data)
+            item = read_input(
+                {
+                    "external_id": external_id,
+                    "first_name": patient.first_name or "",
+                    "phone": phone.number if phone else None,
+                    "email": email,
+                    "timezone": site.timezone,
+                    "language": self.mapping.language(patient.language),
+                    "preferred_channel": channel,
+                    "sms_consent": sms_consent,
+                    "plan": rule.plan,
+                    "procedure_date": local_start.date(),
+                    "procedure_time": local_start.time().replace(second=0, microsecond=0),
+                    "attributes": attributes,
+                }
+            )
+            return self.enrollment.validate(item)
         except EnrollmentError as exc:
             raise Refusal(
                 "; ".join(f"{sources.get(p.field, p.field)}: {p.message}" for p in exc.problems)
             ) from None
 
-    def _current_input(self, external_id: str, plan_id: str) -> dict[str, Any] | None:
+    def _current_input(self, external_id: str, plan_id: str) -> EnrollmentInput | None:
         """The patient's enrollment on this plan as stored, if there is one."""
         try:
             enrollment_id, _ = self.enrollment.patients.enrollment_id(external_id, plan_id)

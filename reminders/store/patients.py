@@ -89,6 +89,7 @@ class PatientRepository:
                         enrollment_id,
                         key in created,
                         diff.changes,
+                        request.warnings,
                     )
                 )
             for chunk in chunks(rows.inserts, 2000):
@@ -172,6 +173,7 @@ class PatientRepository:
                 "procedure_time": r.procedure_time,
                 "status": EnrollmentStatus.ACTIVE.value,
                 "status_reason": None,
+                "warnings": "\n".join(r.warnings) or None,
                 "updated_at": now,
             }
             if key in ids:

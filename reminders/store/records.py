@@ -47,6 +47,7 @@ class EnrollmentRequest:
     messages: list[PlannedMessage]
     clear_phone_invalid: bool = False  # a new number: the provider's refusal of the old one ends
     plan_digest: str | None = None  # plans.versions.schedule_digest of the plan applied
+    warnings: tuple[str, ...] = ()  # what staff should know about the input (kept on it)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class EnrollmentOutcome:
     enrollment_id: int
     created: bool
     changes: list[ScheduleChange]
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

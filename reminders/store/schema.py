@@ -103,6 +103,8 @@ class Enrollment(Base):
     procedure_time: Mapped[time | None] = mapped_column(Time)
     status: Mapped[str] = mapped_column(String(16), default=EnrollmentStatus.ACTIVE.value)
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # What staff should know about the input, one warning a line (a language the plan lacks).
+    warnings: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
