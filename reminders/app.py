@@ -13,6 +13,7 @@ from reminders.access.service import AccessPolicy, AccessService
 from reminders.catalog import PlanCatalog
 from reminders.channels.base import Channel
 from reminders.clock import utc_now
+from reminders.csv_import import CsvImport
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.enrollment import EnrollmentService
 from reminders.replies.service import ReplyService
@@ -54,6 +55,10 @@ class App:
             default_language=self.settings.default_language,
             audit=self.audit(actor),
         )
+
+    def csv_import(self, actor: Actor) -> CsvImport:
+        """Patients from a CSV file (dry run or import), recorded as `actor`'s enrollments."""
+        return CsvImport(self.enrollment(actor))
 
     def replies(self, *, clock: Callable[[], datetime] = utc_now) -> ReplyService:
         """The service that acts on inbound SMS and delivery reports."""

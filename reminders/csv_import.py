@@ -1,20 +1,35 @@
-"""Patients from a CSV file: rows in, enrollment input out, every bad row reported by its line.
+"""Patients from a CSV file, as a spreadsheet saves it: one service for the CLI's `import` and
+the console's upload page.
 
-Columns are the enrollment fields; any `attr_<name>` column becomes the attribute <name>
-(e.g. attr_takes_blood_thinners=yes). Line numbers are the file's, the header being line 1.
+`CsvImport(enrollment).run(data, dry_run=True)` lists every bad row by its line and counts what
+an import would change; `run(data)` imports the good rows. Columns are the enrollment fields;
+an `attr_<name>` column is the attribute <name> (e.g. attr_takes_blood_thinners=yes). Line
+numbers are the file's, the header being line 1.
+
+Spreadsheets' ways are read as they come: `,`, `;` (Excel in many locales) or tab separators, a
+UTF-8 byte-order mark, and Windows-1252 when the file is not UTF-8 (said in the report's
+notes). A database error on a batch never takes its good rows with it: the batch is tried again
+row by row and the refused row is named, without its values.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
-from reminders.enrollment import ValidEnrollment
+from sqlalchemy.exc import SQLAlchemyError
+
+from reminders.enrollment import EnrollmentService, ValidEnrollment
 from reminders.enrollment_input import EnrollmentInput, read_input
 from reminders.errors import EnrollmentError, InputProblem
 from reminders.store.records import EnrollmentOutcome
+
+log = logging.getLogger(__name__)
 
 ATTR_PREFIX = "attr_"
 REQUIRED_COLUMNS = ("external_id", "first_name", "timezone", "plan", "procedure_date")
@@ -28,8 +43,13 @@ OPTIONAL_COLUMNS = (
 )
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 HEADER_LINE = 1
+SEPARATORS = {",": "','", ";": "';'", "\t": "tab"}
+CELL_LIMIT = 1000  # characters; no field is near it (names 128, emails 320)
+BATCH_SIZE = 1000
 
 Validate = Callable[[EnrollmentInput, int], ValidEnrollment]
+Progress = Callable[[int, int], None]
+"""Called with (lines done, lines in the file) after each batch."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,24 @@ class RowWarning:
         return f"line {self.line}: {self.message}"
 
 
+@dataclass(frozen=True)
+class CsvText:
+    """A file's text and how it was read."""
+
+    text: str
+    encoding: str
+    separator: str
+
+    def notes(self) -> list[str]:
+        """What staff should know about how the file was read."""
+        notes = []
+        if self.encoding == "windows-1252":
+            notes.append("the file is not UTF-8: it was read as Windows-1252 (Excel's CSV)")
+        if self.separator != ",":
+            notes.append(f"columns separated by {SEPARATORS[self.separator]}")
+        return notes
+
+
 @dataclass
 class ParsedRows:
     """Rows that passed validation, and every problem of the rows that did not."""
@@ -83,12 +121,13 @@ class ImportSummary:
     rejected: int = 0
     problems: list[RowProblem] = field(default_factory=list)
     warnings: list[RowWarning] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
     def add(self, outcomes: Sequence[EnrollmentOutcome], parsed: ParsedRows) -> None:
         """Count one batch."""
-        for line, outcome in zip(parsed.valid_lines, outcomes, strict=False):
+        for line, outcome in zip(parsed.valid_lines, outcomes, strict=True):
             self.warnings.extend(RowWarning(line, warning) for warning in outcome.warnings)
-        for outcome in outcomes:
             if outcome.created:
                 self.created += 1
             elif any(change.action != "keep" for change in outcome.changes):
@@ -108,6 +147,67 @@ class ImportSummary:
         }
 
 
+# -- reading --------------------------------------------------------------------------------
+
+
+def file_error(message: str) -> EnrollmentError:
+    """A problem with the file as a whole (nothing was imported)."""
+    return EnrollmentError([InputProblem("file", message)], HEADER_LINE)
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """The file's text and its encoding: UTF-8 (a byte-order mark is dropped), UTF-16 with a
+    byte-order mark, or Windows-1252 when the bytes are not UTF-8 but read cleanly as it."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            raise file_error("not readable as UTF-16 text; save it as CSV UTF-8") from None
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "windows-1252"
+    except UnicodeDecodeError as exc:
+        raise file_error(
+            f"not UTF-8 text (byte {exc.start + 1} cannot be read); save it as CSV UTF-8"
+        ) from None
+
+
+def _header_cells(text: str, separator: str) -> list[str]:
+    first = next(csv.reader(text.splitlines()[:1], delimiter=separator), [])
+    return [cell.strip() for cell in first]
+
+
+def _known(name: str) -> bool:
+    return name in KNOWN_COLUMNS or (name.startswith(ATTR_PREFIX) and len(name) > len(ATTR_PREFIX))
+
+
+def detect_separator(text: str) -> str:
+    """The separator whose header names the most known columns; when none names any, the
+    one the first line holds most of (`,` on a tie)."""
+    first_line = text.splitlines()[0] if text.strip() else ""
+    return max(
+        SEPARATORS,
+        key=lambda sep: (
+            sum(map(_known, _header_cells(text, sep))),
+            first_line.count(sep),
+            sep == ",",
+        ),
+    )
+
+
+def read_text(data: bytes) -> CsvText:
+    """Decode a file and find its separator."""
+    text, encoding = decode(data)
+    if not text.strip():
+        raise file_error("the file is empty")
+    return CsvText(text, encoding, detect_separator(text))
+
+
 def check_header(header: Sequence[str]) -> list[str]:
     """The header's column names; EnrollmentError (line 1) for missing or unknown columns."""
     columns = [name.strip() for name in header]
@@ -119,7 +219,7 @@ def check_header(header: Sequence[str]) -> list[str]:
     if "phone" not in columns and "email" not in columns:
         problems.append(InputProblem("phone", "give a phone or an email column (or both)"))
     for name in columns:
-        if name not in KNOWN_COLUMNS and not (name.startswith(ATTR_PREFIX) and len(name) > 5):
+        if not _known(name):
             problems.append(
                 InputProblem(name or "(blank)", "unknown column; attributes go in attr_<name>")
             )
@@ -133,16 +233,45 @@ def check_header(header: Sequence[str]) -> list[str]:
     return columns
 
 
-def read_rows(stream: TextIO) -> Iterator[CsvRow]:
+def _not_this_header(separator: str, error: EnrollmentError) -> EnrollmentError:
+    """One message for a header read with another separator than `,`: likely the wrong one."""
+    missing = [p.field for p in error.problems if p.message == "required column is missing"]
+    unknown = [p.field for p in error.problems if p.message.startswith("unknown column")]
+    details = "; ".join(
+        part
+        for part in (
+            f"missing {', '.join(missing)}" if missing else "",
+            f"unknown {', '.join(unknown)}" if unknown else "",
+        )
+        if part
+    )
+    return file_error(
+        f"this file looks separated by {SEPARATORS[separator]}, but its header does not name "
+        f"the columns ({details}); check the first line"
+    )
+
+
+def read_rows(source: CsvText | str) -> Iterator[CsvRow]:
     """Data rows with their starting line; blank lines are skipped.
 
-    A row with more cells than the header yields an `(extra)` cell, reported by `parse_rows`.
+    A row with more cells than the header, or a cell over CELL_LIMIT characters, yields a
+    `row` problem cell, reported by `parse_rows`.
     """
-    reader = csv.reader(stream)
+    csv_text = source if isinstance(source, CsvText) else CsvText(source, "utf-8", ",")
+    text = csv_text.text
+    # The csv module's own limit (131,072) would stop the whole file at a long cell; the file
+    # is in memory already, so let it read any cell and refuse long ones by row below.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=csv_text.separator)
     header = next(reader, None)
     if header is None:
-        raise EnrollmentError([InputProblem("(file)", "the file is empty")], HEADER_LINE)
-    columns = check_header(header)
+        raise file_error("the file is empty")
+    try:
+        columns = check_header(header)
+    except EnrollmentError as exc:
+        if csv_text.separator == ",":
+            raise
+        raise _not_this_header(csv_text.separator, exc) from None
     last_line = reader.line_num
     for cells in reader:
         line, last_line = last_line + 1, reader.line_num
@@ -150,7 +279,10 @@ def read_rows(stream: TextIO) -> Iterator[CsvRow]:
             continue
         values = dict(zip(columns, cells, strict=False))
         if len(cells) > len(columns):
-            values["(extra)"] = f"{len(cells)} cells but the header has {len(columns)}"
+            values["row"] = f"{len(cells)} cells but the header has {len(columns)}"
+        long = [name for name, cell in values.items() if len(cell) > CELL_LIMIT]
+        if long:
+            values = {"row": f"{long[0]}: a cell over {CELL_LIMIT:,} characters"}
         yield CsvRow(line, values)
 
 
@@ -171,9 +303,7 @@ def row_data(values: dict[str, str]) -> dict[str, Any]:
 
 
 def parse_rows(
-    rows: Iterable[CsvRow],
-    validate: Validate,
-    seen: dict[tuple[str, str], int],
+    rows: Iterable[CsvRow], validate: Validate, seen: dict[tuple[str, str], int]
 ) -> ParsedRows:
     """Validate rows; a patient listed twice for the same plan is refused on its later line.
 
@@ -182,11 +312,11 @@ def parse_rows(
     parsed = ParsedRows()
     for row in rows:
         problems: list[RowProblem] = []
-        if "(extra)" in row.values:
-            problems.append(RowProblem(row.line, "(row)", row.values.pop("(extra)")))
+        if "row" in row.values:
+            problems.append(RowProblem(row.line, "row", row.values.pop("row")))
         data = row_data(row.values)
         key = (str(data.get("external_id", "")), str(data.get("plan", "")))
-        if key in seen:
+        if not problems and key in seen:
             problems.append(
                 RowProblem(row.line, "external_id", f"'{key[0]}' is already on line {seen[key]}")
             )
@@ -204,7 +334,7 @@ def parse_rows(
     return parsed
 
 
-def batched(rows: Iterable[CsvRow], size: int = 1000) -> Iterator[list[CsvRow]]:
+def batched(rows: Iterable[CsvRow], size: int = BATCH_SIZE) -> Iterator[list[CsvRow]]:
     """Rows in lists of `size`."""
     batch: list[CsvRow] = []
     for row in rows:
@@ -214,3 +344,67 @@ def batched(rows: Iterable[CsvRow], size: int = 1000) -> Iterator[list[CsvRow]]:
             batch = []
     if batch:
         yield batch
+
+
+# -- the service ----------------------------------------------------------------------------
+
+
+class CsvImport:
+    """Import patients from a CSV file through the enrollment service (same rules as the CLI's
+    `enroll` and the API)."""
+
+    def __init__(self, enrollment: EnrollmentService, batch_size: int = BATCH_SIZE) -> None:
+        self.enrollment = enrollment
+        self.batch_size = batch_size
+
+    def run(
+        self, data: bytes, *, dry_run: bool = False, progress: Progress | None = None
+    ) -> ImportSummary:
+        """Import the good rows (with dry_run: store nothing) and report every bad one by line.
+
+        Raises EnrollmentError (line 1) when the file as a whole cannot be read: not text, no
+        known separator, or a header with missing or unknown columns; nothing is stored then.
+        """
+        csv_text = read_text(data)
+        total = csv_text.text.count("\n") + (not csv_text.text.endswith("\n"))
+        summary = ImportSummary(notes=csv_text.notes(), dry_run=dry_run)
+        seen: dict[tuple[str, str], int] = {}
+        for batch in batched(read_rows(csv_text), self.batch_size):
+            parsed = parse_rows(batch, self.enrollment.validate, seen)
+            summary.add(self._enroll(parsed, dry_run), parsed)
+            if progress is not None:
+                progress(batch[-1].line, total)
+        summary.problems.sort(key=lambda problem: problem.line)
+        return summary
+
+    def _enroll(self, parsed: ParsedRows, dry_run: bool) -> list[EnrollmentOutcome]:
+        """Enroll a batch; on a database error, row by row so that only the refused row fails."""
+        try:
+            return self.enrollment.enroll(parsed.valid, dry_run=dry_run)
+        except SQLAlchemyError as exc:
+            log.warning(
+                "CSV batch of %d rows refused by the database (%s); retrying row by row",
+                len(parsed.valid),
+                type(exc).__name__,
+            )
+        outcomes: list[EnrollmentOutcome] = []
+        entries, lines = parsed.valid, parsed.valid_lines
+        parsed.valid, parsed.valid_lines = [], []
+        for entry, line in zip(entries, lines, strict=True):
+            try:
+                outcomes.extend(self.enrollment.enroll([entry], dry_run=dry_run))
+            except SQLAlchemyError as exc:
+                log.warning("CSV line %d refused by the database (%s)", line, type(exc).__name__)
+                parsed.problems.append(
+                    RowProblem(
+                        line,
+                        "row",
+                        f"the database refused this row ({type(exc).__name__}); "
+                        "nothing of it was stored",
+                    )
+                )
+                parsed.rejected_lines.append(line)
+                continue
+            parsed.valid.append(entry)
+            parsed.valid_lines.append(line)
+        return outcomes

@@ -57,7 +57,7 @@ class EnrollmentError(ReminderError):
     def __init__(self, problems: list[InputProblem], row: int | None = None) -> None:
         self.problems = problems
         self.row = row
-        prefix = f"row {row}: " if row is not None else ""
+        prefix = f"line {row}: " if row is not None else ""
         super().__init__(prefix + "; ".join(f"{p.field}: {p.message}" for p in problems))
 
 

@@ -110,7 +110,7 @@ def test_the_csv_row_is_named_in_the_error() -> None:
         read_input({**GOOD, "timezone": "Nowhere/Town"}, row=7)
 
     assert caught.value.row == 7
-    assert str(caught.value).startswith("row 7: timezone: unknown IANA time zone")
+    assert str(caught.value).startswith("line 7: timezone: unknown IANA time zone")
 
 
 # -- every entry point ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ def error_lines(error: ReminderError) -> list[str]:
     if isinstance(error, PlanError):
         return [str(problem) for problem in error.problems]
     if isinstance(error, EnrollmentError):
-        where = f"row {error.row}: " if error.row is not None else ""
+        where = f"line {error.row}: " if error.row is not None else ""
         return [f"{where}{p.field}: {p.message}" for p in error.problems]
     if isinstance(error, SettingsError):
         return [f"{p.field}: {p.message}" for p in error.problems]

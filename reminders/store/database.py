@@ -61,12 +61,15 @@ class Database:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys, its folder created."""
+    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys, its folder created.
+
+    Its errors never show SQL parameters (patient data) in their text.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -88,7 +91,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # No server-side prepared statements: their cached generic plans, made while the tables
     # were small, went stale as a bulk import grew them (each batch slower than the last).
     connect_args = {"prepare_threshold": None} if parsed.get_driver_name() == "psycopg" else {}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    # hide_parameters: a database error's text never carries names, phones or emails.
+    return create_engine(
+        url, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True, **kwargs
+    )
 
 
 def database_reachable(url: str, timeout_seconds: int = 3) -> bool:
