@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from reminders.access.actor import Actor
 from reminders.access.roles import Role
+from reminders.enrollment_input import EnrollmentInput
 
 ANA_PHONE = "+12025550143"
 BEN_PHONE = "+12025550144"
@@ -88,14 +89,14 @@ def _enroll_many(console: ConsoleWorld, count: int) -> None:
     service = console.world.app.enrollment(Actor.cli("test"))
     for n in range(count):
         service.enroll_one(
-            {
-                "external_id": f"MRN-{n:04d}",
-                "first_name": "Zoe" if n % 10 == 0 else "Sam",
-                "phone": f"+1202555{n:04d}",
-                "timezone": "UTC",
-                "plan": "knee",
-                "procedure_date": date(2026, 3, 2) + timedelta(days=n % 30),
-            }
+            EnrollmentInput(
+                external_id=f"MRN-{n:04d}",
+                first_name="Zoe" if n % 10 == 0 else "Sam",
+                phone=f"+1202555{n:04d}",
+                timezone="UTC",
+                plan="knee",
+                procedure_date=date(2026, 3, 2) + timedelta(days=n % 30),
+            )
         )
 
 
