@@ -15,6 +15,7 @@ from reminders.errors import EnrollmentError, InputProblem
 from reminders.plans.model import Phase, Plan
 from reminders.plans.versions import schedule_digest
 from reminders.schedule import ScheduleInput, compute_schedule, skip_past_windows
+from reminders.schedule_diff import ChangeAction, ScheduleChange
 from reminders.store.records import (
     EnrollmentOutcome,
     EnrollmentRequest,
@@ -253,6 +254,14 @@ class EnrollmentService:
                 "cancel", external_id, f"plan {plan_id}; {count} pending cancelled: {reason}"
             )
         return count
+
+    def preview_cancel(self, external_id: str, plan_id: str | None = None) -> list[ScheduleChange]:
+        """What cancelling would change: every message not sent yet is cancelled."""
+        enrollment_id, _ = self.patients.enrollment_id(external_id, plan_id)
+        return [
+            ScheduleChange(step_id, ChangeAction.CANCEL, due_at, None)
+            for step_id, due_at in self.patients.pending_steps(enrollment_id)
+        ]
 
     def update_patient(
         self,

@@ -33,6 +33,15 @@ from reminders.console.headers import CONTENT_SECURITY_POLICY
 
 TEMPLATES = Path(__file__).parents[1] / "reminders" / "console" / "templates"
 ANA_PHONE = "+12025550143"
+# A valid form for every change (a refusal is then for the role or the token, never the input).
+CHANGE_FIELDS = {
+    "note": "called",
+    "plan": "knee",
+    "procedure_date": "2026-03-16",
+    "phone": "+12025550199",
+    "preferred_channel": "sms",
+    "reason": "moved away",
+}
 
 
 @pytest.fixture
@@ -50,11 +59,18 @@ def console(tmp_path: Path) -> Iterator[ConsoleWorld]:
 
 def _path(rule: RouteRule, console: ConsoleWorld) -> str:
     flag = console.world.app.storage.outcomes.list_flags(open_only=False)[0]
-    return rule.path.replace("{flag_id}", str(flag.id))
+    return rule.path.replace("{flag_id}", str(flag.id)).replace("{external_id}", "ana")
 
 
 def _audit_count(console: ConsoleWorld) -> int:
     return len(console.world.app.storage.access.audit_entries(limit=10_000))
+
+
+def _timeline(console: ConsoleWorld) -> list[tuple[str, str, object]]:
+    """Ana's messages as (step, status, due): any change to her would show here."""
+    return [
+        (m.step_id, m.status, m.due_at) for m in console.world.app.storage.outbox.timeline("ana")
+    ]
 
 
 def _open_flags(console: ConsoleWorld) -> int:
@@ -105,6 +121,7 @@ def test_every_change_is_refused_without_the_sessions_csrf_token(
 ) -> None:
     client = browser(console.world) if role is None else console.signed_in(role)
     before = (_audit_count(console), _open_flags(console))
+    timeline = _timeline(console)
     other = console.signed_in(Role.STAFF)
     other_token = csrf_token(other)  # a real token, of another session
     for rule in console_rules():
@@ -112,29 +129,32 @@ def test_every_change_is_refused_without_the_sessions_csrf_token(
             continue
         path = _path(rule, console)
         for data in (
-            {"note": "x"},
-            {"note": "x", "csrf_token": ""},
-            {"note": "x", "csrf_token": other_token},
+            CHANGE_FIELDS,
+            {**CHANGE_FIELDS, "csrf_token": ""},
+            {**CHANGE_FIELDS, "csrf_token": other_token},
         ):
             response = client.post(path, data=data)
             assert response.status_code == (303 if role is None else 403), (rule, data)
             if role is None:
                 assert response.headers["location"] == "/console/sign-in"
     assert (_audit_count(console), _open_flags(console)) == before
+    assert _timeline(console) == timeline
     assert client.get("/console/today").status_code == (303 if role is None else 200)
 
 
 def test_every_change_is_refused_to_a_viewer_with_a_valid_token(console: ConsoleWorld) -> None:
+    timeline = _timeline(console)
     viewer = console.signed_in(Role.VIEWER)
     token = csrf_token(viewer)
     before = (_audit_count(console), _open_flags(console))
     for rule in console_rules():
         if not rule.changes or rule.role is None or rule.role is Role.VIEWER:
             continue
-        response = viewer.post(_path(rule, console), data={"csrf_token": token, "note": "x"})
+        response = viewer.post(_path(rule, console), data={**CHANGE_FIELDS, "csrf_token": token})
         assert response.status_code == 403, rule
         assert "needs the staff role; you are signed in as viewer" in response.text
     assert (_audit_count(console), _open_flags(console)) == before
+    assert _timeline(console) == timeline
 
 
 def test_staff_resolve_a_flag_with_a_note_in_their_own_name(console: ConsoleWorld) -> None:
@@ -286,3 +306,16 @@ def test_console_root_opens_today_or_sign_in(console: ConsoleWorld) -> None:
     anonymous = browser(console.world)
     assert anonymous.get("/console").headers["location"] == "/console/today"
     assert anonymous.get("/console/today").headers["location"] == "/console/sign-in"
+
+
+def test_the_same_forms_succeed_for_staff_with_the_token(console: ConsoleWorld) -> None:
+    """The walk's refusals are for the role and the token: staff sending them get through."""
+    staff = console.signed_in(Role.STAFF)
+    token = csrf_token(staff)
+    audited = _audit_count(console)
+    changes = [r for r in console_rules() if r.changes and r.role is Role.STAFF]
+    for rule in changes:
+        response = staff.post(_path(rule, console), data={**CHANGE_FIELDS, "csrf_token": token})
+        assert response.status_code in (200, 303), (rule, response.text)
+    applied = [r for r in changes if not r.path.endswith("/preview")]
+    assert _audit_count(console) == audited + len(applied)

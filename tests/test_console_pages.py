@@ -31,7 +31,7 @@ def console(tmp_path: Path, database_url: str) -> Iterator[ConsoleWorld]:
 def _rows(html: str) -> list[str]:
     """The external ids in the patient table, in order."""
     body = html.split("<tbody>")[1].split("</tbody>")[0] if "<tbody>" in html else ""
-    return re.findall(r"<tr>\s*<td>([^<]+)</td>", body)
+    return re.findall(r"<tr>\s*<td><a [^>]*>([^<]+)</a></td>", body)
 
 
 # -- Today ----------------------------------------------------------------------------------------

@@ -10,14 +10,19 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from reminders.app import App
-from reminders.console import routes_patients, routes_session, routes_today
+from reminders.console import routes_patient, routes_patients, routes_session, routes_today
 from reminders.console.context import ConsoleContext
 from reminders.console.guard import PREFIX, NotSignedIn, Refused, RouteRule
 from reminders.console.headers import STATIC_PREFIX, ConsoleHeadersMiddleware
 from reminders.console.render import page
 
 STATIC_DIR = Path(__file__).parent / "static"
-ROUTERS = (routes_session.routes, routes_today.routes, routes_patients.routes)
+ROUTERS = (
+    routes_session.routes,
+    routes_today.routes,
+    routes_patients.routes,
+    routes_patient.routes,
+)
 
 
 def console_rules() -> list[RouteRule]:

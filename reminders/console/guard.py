@@ -108,6 +108,7 @@ def _page_guard(needed: Role) -> Callable[..., StaffIdentity]:
 def _action_guard(needed: Role) -> Callable[..., Any]:
     async def check(request: Request, identity: SignedIn) -> StaffIdentity:
         form = await request.form()  # FastAPI has read it already; this is the cached form
+        request.state.form = form
         if not tokens_match(form.get(CSRF_FIELD), identity.csrf_token):
             raise CsrfRefused()
         if not identity.role.allows(needed):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -28,7 +29,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals.update(prefix=PREFIX, csrf_field=CSRF_FIELD, nav=NAV)
-    env.filters.update(when=_when, phone=_phone, email=_email)
+    env.filters.update(when=_when, local=_local, phone=_phone, email=_email)
     return env
 
 
@@ -50,6 +51,11 @@ def page(
 def _when(value: datetime | None) -> str:
     """An instant as staff read it in lists: 2026-03-02 09:00 UTC."""
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _local(value: datetime | None, zone: str) -> str:
+    """An instant in the patient's time zone: 2026-03-02 09:00."""
+    return "" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
 
 
 def _phone(value: str | None) -> str:

@@ -316,6 +316,17 @@ class PatientRepository:
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
+    def pending_steps(self, enrollment_id: int) -> list[tuple[str, datetime]]:
+        """(step id, due instant) of an enrollment's messages not yet sent, in due order."""
+        with self.database.session() as session:
+            rows = session.execute(
+                select(Message.step_id, Message.due_at)
+                .where(Message.enrollment_id == enrollment_id)
+                .where(Message.status == MessageStatus.PENDING.value)
+                .order_by(Message.due_at, Message.id)
+            )
+            return [(step_id, due_at) for step_id, due_at in rows]
+
     def cancel_pending_steps(
         self, enrollment_id: int, phases: Sequence[str], reason: str, now: datetime
     ) -> int:
@@ -438,6 +449,8 @@ def _narrowed(page: Any, search: PatientSearch) -> Any:
                 func.lower(Patient.first_name).like(pattern, escape="\\"),
             )
         )
+    if search.external_id is not None:
+        page = page.where(Patient.external_id == search.external_id)
     if search.needs_enrollment:
         match = select(Enrollment.id).where(Enrollment.patient_id == Patient.id)
         if search.plan_id:

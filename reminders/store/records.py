@@ -87,6 +87,7 @@ class PatientSearch:
     """What staff look for in the patient list; every part optional, all parts must match."""
 
     text: str = ""  # the start of an external id, or of a first name (any case)
+    external_id: str | None = None  # exactly this patient
     plan_id: str | None = None
     status: str | None = None  # an enrollment status: active, cancelled
     procedure_from: date | None = None
