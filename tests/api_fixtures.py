@@ -1,15 +1,14 @@
 """A running HTTP API over a real SQLite file, a small plan and a real dispatcher, for tests.
 
 `World` drives it as staff and Twilio would: enroll over HTTP with an API key, let the
-dispatcher send what is due (to recording channels that answer like Twilio), and post
+dispatcher send what is due (to the shipped InMemoryChannel), and post
 inbound SMS and status callbacks signed with Twilio's own RequestValidator. Time is frozen
-(freezegun) and moved by the test.
+(freezegun) and moved by the test. The `world` fixture in conftest.py starts one.
 """
 
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,15 +25,17 @@ from twilio.request_validator import RequestValidator
 from reminders.api.app import create_app
 from reminders.api.keys import create_key
 from reminders.app import App
-from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage
 from reminders.dispatch.dispatcher import Dispatcher, PassReport
 from reminders.settings import Settings
+from reminders.testing.memory_channel import InMemoryChannel
 
 AUTH_TOKEN = "test-twilio-auth-token"
 PUBLIC_URL = "https://reminders.clinic.example"
 CLINIC_NUMBER = "+15005550006"
 CLINIC_NAME = "Riverside Spine"
 CLINIC_PHONE = "(555) 010-0100"
+ANA = "+12025550143"  # patients' phones
+BEN = "+13125550188"
 
 # Procedure on Monday 2 March 2026, patients in UTC: every step's instant is easy to read.
 PROCEDURE_DATE = "2026-03-02"
@@ -123,25 +124,17 @@ def make_settings(root: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-class RecordingChannel(Channel):
-    """Accepts every message like a provider would, answering with Twilio-like SIDs."""
-
-    _ids = itertools.count(1)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.sent: list[tuple[str, OutgoingMessage]] = []
-        self._lock = threading.Lock()
-
-    def send(self, message: OutgoingMessage) -> DeliveryReceipt:
-        with self._lock:
-            sid = f"SM{next(self._ids):032x}"
-            self.sent.append((sid, message))
-        return DeliveryReceipt(sid, "queued")
-
-    def sid_for(self, outbox_id: int) -> str:
-        """The SID the message with this outbox id was sent as."""
-        return next(sid for sid, message in self.sent if message.outbox_id == outbox_id)
+def enrollment_body(external_id: str, phone: str | None, **fields: Any) -> dict[str, Any]:
+    """The JSON body enrolling one patient on the test plan, in UTC."""
+    return {
+        "external_id": external_id,
+        "first_name": external_id.title(),
+        "phone": phone,
+        "timezone": "UTC",
+        "plan": "knee",
+        "procedure_date": PROCEDURE_DATE,
+        **fields,
+    }
 
 
 def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
@@ -157,8 +150,8 @@ class World:
     client: TestClient
     key: str
     clock: FrozenDateTimeFactory | StepTickTimeFactory | TickingDateTimeFactory
-    sms: RecordingChannel = field(default_factory=lambda: RecordingChannel("sms"))
-    email: RecordingChannel = field(default_factory=lambda: RecordingChannel("email"))
+    sms: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("sms"))
+    email: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("email"))
     _sids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -172,15 +165,7 @@ class World:
 
     def enroll(self, external_id: str, phone: str | None, **fields: Any) -> Response:
         """POST /v1/enrollments for a patient on the test plan, in UTC."""
-        body = {
-            "external_id": external_id,
-            "first_name": external_id.title(),
-            "phone": phone,
-            "timezone": "UTC",
-            "plan": "knee",
-            "procedure_date": PROCEDURE_DATE,
-            **fields,
-        }
+        body = enrollment_body(external_id, phone, **fields)
         return self.client.post("/v1/enrollments", json=body, headers=self.headers)
 
     def send_due(self) -> PassReport:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reminders.templating.context import Clinic
+
+CLINIC = Clinic("Riverside Clinic", "(555) 010-0100")  # who the demo plan's messages come from
+
 PLAN = """\
 id: demo
 name: Demo recovery plan

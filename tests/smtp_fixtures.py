@@ -38,9 +38,11 @@ class ReceivedEmail:
 
 @dataclass
 class RecordingHandler:
-    """Stores accepted messages; answers `rcpt_replies[address]` or `data_reply` when set."""
+    """Stores accepted messages and who said QUIT; answers `rcpt_replies[address]` or
+    `data_reply` when set."""
 
     received: list[ReceivedEmail] = field(default_factory=list)
+    quits: list[tuple[str, int]] = field(default_factory=list)  # the peers that said QUIT
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     data_reply: str | None = None
     logins: list[str] = field(default_factory=list)
@@ -72,6 +74,10 @@ class RecordingHandler:
             )
         )
         return "250 2.0.0 Ok: queued"
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.quits.append(cast(tuple[str, int], session.peer))
+        return "221 Bye"
 
     def authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_fixtures import World, make_settings, running_world
+from api_fixtures import World, make_settings
 from click.testing import Result
 from freezegun import freeze_time
 from sqlalchemy import text
@@ -199,13 +199,6 @@ def test_enrolling_rescheduling_and_cancelling_are_audited_with_the_actor(app: A
 
 
 # -- API key scopes ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    """The HTTP API on a SQLite file (its key has the staff scope)."""
-    with running_world(tmp_path) as started:
-        yield started
 
 
 def test_a_viewer_key_reads_but_may_not_change_anything(world: World) -> None:

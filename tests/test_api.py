@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from api_fixtures import (
+    ANA,
     ENROLLED_AT,
     RELIEF_4_AT,
     WELCOME_AT,
     World,
-    running_world,
+    enrollment_body,
 )
 from fastapi.testclient import TestClient
 
@@ -21,8 +21,6 @@ from reminders.api.app import create_app
 from reminders.api.keys import create_key, list_keys, revoke_key
 from reminders.enrollment_input import EnrollmentInput
 from reminders.errors import NotFoundError
-
-ANA = "+12025550143"
 
 PROTECTED = [
     ("GET", "/v1/patients"),
@@ -41,21 +39,7 @@ PROTECTED = [
     ("GET", "/v1/no-such-route"),
 ]
 
-ANA_BODY: dict[str, Any] = {
-    "external_id": "ana",
-    "first_name": "Ana",
-    "phone": ANA,
-    "timezone": "UTC",
-    "plan": "knee",
-    "procedure_date": "2026-03-02",
-}
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    """The service on a SQLite file, at the moment patients are enrolled."""
-    with running_world(tmp_path) as started:
-        yield started
+ANA_BODY = enrollment_body("ana", ANA)
 
 
 def statuses(world: World, external_id: str) -> dict[str, tuple[str, str, str]]:
@@ -292,7 +276,7 @@ def test_a_new_phone_number_lets_sms_go_again_after_a_dead_one(world: World) -> 
     world.enroll("ana", ANA, email="ana@example.org")
     world.at(WELCOME_AT)
     world.send_due()
-    world.status(world.sms.sent[0][0], "failed", "21211")
+    world.status(world.sms.sids[0], "failed", "21211")
     assert statuses(world, "ana")["follow-up"][:2] == ("email", "pending")
 
     world.client.patch("/v1/patients/ana", json={"phone": "+13125550188"}, headers=world.headers)
@@ -310,7 +294,7 @@ def test_reenrolling_with_a_new_phone_number_lets_sms_go_again(world: World) -> 
     world.enroll("ana", ANA)
     world.at(WELCOME_AT)
     world.send_due()
-    world.status(world.sms.sent[0][0], "failed", "21211")
+    world.status(world.sms.sids[0], "failed", "21211")
 
     assert world.enroll("ana", "+13125550188").status_code == 200
 

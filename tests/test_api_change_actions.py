@@ -3,32 +3,15 @@ answers 500 after it was saved (re-enrolling or rescheduling after a cancel rest
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import pytest
-from api_fixtures import World, running_world
+from api_fixtures import ANA, World, enrollment_body
 
 from reminders.api.schemas import ScheduleChangeOut
 from reminders.schedule_diff import ChangeAction
 
-ANA = "+12025550143"
-BODY: dict[str, Any] = {
-    "external_id": "ana",
-    "first_name": "Ana",
-    "phone": ANA,
-    "timezone": "UTC",
-    "plan": "knee",
-    "procedure_date": "2026-03-02",
-}
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with running_world(tmp_path) as started:
-        yield started
+BODY = enrollment_body("ana", ANA)
 
 
 @pytest.mark.parametrize("action", list(ChangeAction))

@@ -58,6 +58,8 @@ CASES = [
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
     if not (mode is GenerationMode.NEGATIVE and (method, path) in NO_INPUT)
 ]
+pytestmark = pytest.mark.slow  # fuzzes every operation on each database
+
 CONFORMANCE = [
     not_a_server_error,
     status_code_conformance,

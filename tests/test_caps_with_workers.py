@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 from outbox_fixtures import due_now_requests
-from plan_fixtures import write_demo_plan
+from plan_fixtures import CLINIC, write_demo_plan
 from twilio_process import standin_process
 
 from reminders.catalog import PlanCatalog
 from reminders.channels.twilio_sms import TwilioSmsChannel
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.store.storage import Storage
-from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 from reminders.testing.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
@@ -50,7 +49,7 @@ def test_no_patient_goes_over_the_daily_cap_with_three_workers(
                 TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, from_number="+15005550006", base_url=twilio.url
             )
             settings = DispatchSettings(
-                clinic=Clinic("Riverside Clinic", "(555) 010-0100"),
+                clinic=CLINIC,
                 batch_size=batch_size,
                 per_second={"sms": 0},
             )

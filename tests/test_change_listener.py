@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 from outbox_fixtures import due_now_requests
-from plan_fixtures import write_demo_plan
+from plan_fixtures import CLINIC, write_demo_plan
 
 from reminders.catalog import PlanCatalog
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings, PassReport
 from reminders.dispatch.service import DispatchService
 from reminders.store.storage import Storage
-from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 
 pytestmark = pytest.mark.postgres
@@ -52,7 +51,7 @@ def running(pg_url: str, tmp_path: Path) -> Iterator[Running]:
         dispatcher_side,
         catalog,
         {"sms": sms, "email": InMemoryChannel("email")},
-        DispatchSettings(clinic=Clinic("Riverside Clinic", "(555) 010-0100")),
+        DispatchSettings(clinic=CLINIC),
     )
     sent = threading.Event()
     passes: list[PassReport] = []

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun import freeze_time
-from plan_fixtures import write_demo_plan
+from plan_fixtures import CLINIC, write_demo_plan
 
 from reminders.catalog import PlanCatalog
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
@@ -19,7 +19,6 @@ from reminders.enrollment import EnrollmentService
 from reminders.enrollment_input import EnrollmentInput, read_input
 from reminders.errors import DeliveryError, FailureKind
 from reminders.store.storage import Storage
-from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -27,7 +26,7 @@ PHONE = "+12025550143"
 
 
 @dataclass
-class World:
+class DispatchWorld:
     storage: Storage
     catalog: PlanCatalog
     service: EnrollmentService
@@ -35,16 +34,16 @@ class World:
     email: InMemoryChannel
 
     def dispatcher(self, worker: str = "w1") -> Dispatcher:
-        settings = DispatchSettings(clinic=Clinic("Riverside Clinic", "(555) 010-0100"))
+        settings = DispatchSettings(clinic=CLINIC)
         channels = {"sms": self.sms, "email": self.email}
         return Dispatcher(self.storage, self.catalog, channels, settings, worker_id=worker)
 
 
 @pytest.fixture
-def world(storage: Storage, tmp_path: Path) -> Iterator[World]:
+def dispatch_world(storage: Storage, tmp_path: Path) -> Iterator[DispatchWorld]:
     plans, templates = write_demo_plan(tmp_path)
     catalog = PlanCatalog(plans, templates)
-    yield World(
+    yield DispatchWorld(
         storage,
         catalog,
         EnrollmentService(storage, catalog),
@@ -81,10 +80,12 @@ EXPECTED_LOCAL_TIMES = {
 }
 
 
-def test_whole_journey_sends_each_message_once_at_its_local_time(world: World) -> None:
+def test_whole_journey_sends_each_message_once_at_its_local_time(
+    dispatch_world: DispatchWorld,
+) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient())
-    dispatcher = world.dispatcher()
+        dispatch_world.service.enroll_one(patient())
+    dispatcher = dispatch_world.dispatcher()
     for step, wall in EXPECTED_LOCAL_TIMES.items():
         due = local(wall)
         with freeze_time(due - timedelta(seconds=1)):
@@ -92,43 +93,47 @@ def test_whole_journey_sends_each_message_once_at_its_local_time(world: World) -
         with freeze_time(due):
             report = dispatcher.run_once()
         assert report.outcomes == {"sent": 1}, step
-        sent_at, message = world.sms.sent[-1]
+        sent_at, message = dispatch_world.sms.sent[-1]
         assert sent_at == due
         assert message.to == PHONE
     with freeze_time("2026-04-30"):
-        assert world.dispatcher().run_once().handled == 0
-    assert len(world.sms.sent) == len(EXPECTED_LOCAL_TIMES)
-    statuses = {m.step_id: m.status for m in world.storage.outbox.timeline("P-1")}
+        assert dispatch_world.dispatcher().run_once().handled == 0
+    assert len(dispatch_world.sms.sent) == len(EXPECTED_LOCAL_TIMES)
+    statuses = {m.step_id: m.status for m in dispatch_world.storage.outbox.timeline("P-1")}
     assert set(statuses.values()) == {"sent"}
 
 
-def test_first_sms_carries_the_opt_out_line_and_later_ones_do_not(world: World) -> None:
+def test_first_sms_carries_the_opt_out_line_and_later_ones_do_not(
+    dispatch_world: DispatchWorld,
+) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient(attributes={}))
+        dispatch_world.service.enroll_one(patient(attributes={}))
     with freeze_time(local("2026-03-08 10:00")):
-        world.dispatcher().run_once()
+        dispatch_world.dispatcher().run_once()
     with freeze_time(local("2026-03-09 18:00")):
-        world.dispatcher().run_once()
-    first, second = (m.body for _, m in world.sms.sent)
+        dispatch_world.dispatcher().run_once()
+    first, second = (m.body for _, m in dispatch_world.sms.sent)
     assert "Reply STOP to opt out." in first
     assert first.startswith("Riverside Clinic: Hi Maria, your procedure is on Tuesday, March 10.")
     assert "STOP" not in second
 
 
-def test_step_condition_leaves_out_the_blood_thinner_message(world: World) -> None:
+def test_step_condition_leaves_out_the_blood_thinner_message(dispatch_world: DispatchWorld) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient(attributes={"takes_blood_thinners": "no"}))
-    steps = [m.step_id for m in world.storage.outbox.timeline("P-1")]
+        dispatch_world.service.enroll_one(patient(attributes={"takes_blood_thinners": "no"}))
+    steps = [m.step_id for m in dispatch_world.storage.outbox.timeline("P-1")]
     assert steps == ["prepare", "ride", "discharge", "week-one"]
 
 
-def test_late_message_within_its_window_is_sent_and_beyond_it_skipped(world: World) -> None:
+def test_late_message_within_its_window_is_sent_and_beyond_it_skipped(
+    dispatch_world: DispatchWorld,
+) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient())
+        dispatch_world.service.enroll_one(patient())
     # The service was down from before the medicines reminder until 3 h after "ride" was due.
     with freeze_time(local("2026-03-09 21:00")):
-        report = world.dispatcher().run_once()
-    timeline = {m.step_id: m for m in world.storage.outbox.timeline("P-1")}
+        report = dispatch_world.dispatcher().run_once()
+    timeline = {m.step_id: m for m in dispatch_world.storage.outbox.timeline("P-1")}
     assert timeline["medicines"].status == "skipped"
     assert "too late" in (timeline["medicines"].status_reason or "")
     assert timeline["prepare"].status == "skipped"
@@ -136,164 +141,186 @@ def test_late_message_within_its_window_is_sent_and_beyond_it_skipped(world: Wor
     assert report.outcomes == {"skipped": 3}
 
 
-def test_pre_procedure_instruction_is_never_sent_after_the_procedure(world: World) -> None:
+def test_pre_procedure_instruction_is_never_sent_after_the_procedure(
+    dispatch_world: DispatchWorld,
+) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient(procedure_time="19:00"))
+        dispatch_world.service.enroll_one(patient(procedure_time="19:00"))
     # "ride" is due 18:00 the day before with 2 h grace; the procedure starts next day 19:00.
     # Send window for "prepare" (12 h) is over by the time the service comes back at 23:00.
     with freeze_time(local("2026-03-10 19:00")):
-        world.dispatcher().run_once()
-    timeline = {m.step_id: m for m in world.storage.outbox.timeline("P-1")}
+        dispatch_world.dispatcher().run_once()
+    timeline = {m.step_id: m for m in dispatch_world.storage.outbox.timeline("P-1")}
     for step in ("medicines", "prepare", "ride"):
         assert timeline[step].status == "skipped"
         assert timeline[step].send_before <= local("2026-03-10 19:00")
-    assert world.sms.sent == []
+    assert dispatch_world.sms.sent == []
 
 
-def test_late_send_waits_for_the_end_of_quiet_hours(world: World, tmp_path: Path) -> None:
+def test_late_send_waits_for_the_end_of_quiet_hours(
+    dispatch_world: DispatchWorld, tmp_path: Path
+) -> None:
     plans, templates = write_demo_plan(
         tmp_path / "patient",
         extra_steps="  - id: check-in\n    phase: recovery\n    offset: {days: 5}\n"
         "    template: week_one\n    max_late: 2d\n",
     )
-    world.catalog = PlanCatalog(plans, templates)
-    world.service = EnrollmentService(world.storage, world.catalog)
+    dispatch_world.catalog = PlanCatalog(plans, templates)
+    dispatch_world.service = EnrollmentService(dispatch_world.storage, dispatch_world.catalog)
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient(attributes={}))
+        dispatch_world.service.enroll_one(patient(attributes={}))
     # The service comes back at 21:30 local, inside quiet hours, 12.5 h after 09:00.
     with freeze_time(local("2026-03-15 21:30")):
-        world.dispatcher().run_once()
-    check_in = next(m for m in world.storage.outbox.timeline("P-1") if m.step_id == "check-in")
+        dispatch_world.dispatcher().run_once()
+    check_in = next(
+        m for m in dispatch_world.storage.outbox.timeline("P-1") if m.step_id == "check-in"
+    )
     assert check_in.status == "pending"
     assert check_in.next_attempt_at == local("2026-03-16 08:00")
     assert check_in.attempts == 0
     assert "quiet hours" in (check_in.status_reason or "")
     assert "waits until 2026-03-16 08:00 EDT" in (check_in.status_reason or "")
     with freeze_time(local("2026-03-16 08:00")):
-        assert world.dispatcher().run_once().outcomes == {"sent": 1}
+        assert dispatch_world.dispatcher().run_once().outcomes == {"sent": 1}
 
 
-def test_late_send_whose_window_ends_in_quiet_hours_is_skipped(world: World) -> None:
+def test_late_send_whose_window_ends_in_quiet_hours_is_skipped(
+    dispatch_world: DispatchWorld,
+) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient(attributes={}))
+        dispatch_world.service.enroll_one(patient(attributes={}))
     # "discharge" was due 10:30 with 12 h grace (22:30); at 21:30 quiet hours outlast it.
     with freeze_time(local("2026-03-10 21:30")):
-        world.dispatcher().run_once()
-    discharge = next(m for m in world.storage.outbox.timeline("P-1") if m.step_id == "discharge")
+        dispatch_world.dispatcher().run_once()
+    discharge = next(
+        m for m in dispatch_world.storage.outbox.timeline("P-1") if m.step_id == "discharge"
+    )
     assert discharge.status == "skipped"
     assert discharge.status_reason == "quiet hours last past the message's send window"
 
 
-def test_transient_failure_retries_with_backoff_then_sends(world: World) -> None:
+def test_transient_failure_retries_with_backoff_then_sends(dispatch_world: DispatchWorld) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient(attributes={}))
-    world.sms.fail_next(DeliveryError("Too Many Requests", code="20429", kind=FailureKind.RETRY))
+        dispatch_world.service.enroll_one(patient(attributes={}))
+    dispatch_world.sms.fail_next(
+        DeliveryError("Too Many Requests", code="20429", kind=FailureKind.RETRY)
+    )
     due = local("2026-03-08 10:00")
     with freeze_time(due):
-        assert world.dispatcher().run_once().outcomes == {"retry": 1}
-    prepare = next(m for m in world.storage.outbox.timeline("P-1") if m.step_id == "prepare")
+        assert dispatch_world.dispatcher().run_once().outcomes == {"retry": 1}
+    prepare = next(
+        m for m in dispatch_world.storage.outbox.timeline("P-1") if m.step_id == "prepare"
+    )
     assert prepare.status == "pending"
     assert prepare.next_attempt_at == due + timedelta(seconds=30)
     with freeze_time(due + timedelta(seconds=30)):
-        assert world.dispatcher().run_once().outcomes == {"sent": 1}
+        assert dispatch_world.dispatcher().run_once().outcomes == {"sent": 1}
 
 
-def test_permanent_failure_is_recorded_with_code_and_marks_the_phone_invalid(world: World) -> None:
+def test_permanent_failure_is_recorded_with_code_and_marks_the_phone_invalid(
+    dispatch_world: DispatchWorld,
+) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient(attributes={}))
-    world.sms.fail_next(
+        dispatch_world.service.enroll_one(patient(attributes={}))
+    dispatch_world.sms.fail_next(
         DeliveryError("The 'To' number is not valid", code="21211", kind=FailureKind.INVALID_NUMBER)
     )
     with freeze_time(local("2026-03-08 10:00")):
-        assert world.dispatcher().run_once().outcomes == {"failed": 1}
+        assert dispatch_world.dispatcher().run_once().outcomes == {"failed": 1}
     with freeze_time(local("2026-03-09 18:00")):
-        assert world.dispatcher().run_once().outcomes == {"skipped": 1}
-    failed = world.storage.outbox.list_messages(status="failed")
+        assert dispatch_world.dispatcher().run_once().outcomes == {"skipped": 1}
+    failed = dispatch_world.storage.outbox.list_messages(status="failed")
     assert [(m.step_id, m.error_code) for m in failed] == [("prepare", "21211")]
-    skipped = world.storage.outbox.list_messages(status="skipped")
+    skipped = dispatch_world.storage.outbox.list_messages(status="skipped")
     assert skipped[0].status_reason == "no valid phone number"
 
 
-def test_crash_after_provider_accepted_is_reconciled_not_resent(world: World) -> None:
+def test_crash_after_provider_accepted_is_reconciled_not_resent(
+    dispatch_world: DispatchWorld,
+) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient(attributes={}))
+        dispatch_world.service.enroll_one(patient(attributes={}))
     due = local("2026-03-08 10:00")
     with freeze_time(due):
-        claimed = world.storage.outbox.claim_due(due, "dead-worker", 10)
+        claimed = dispatch_world.storage.outbox.claim_due(due, "dead-worker", 10)
         assert [m.step_id for m in claimed] == ["prepare"]
         # The dead worker got as far as the provider, then died before recording it.
-        dead = world.dispatcher("dead-worker")
-        world.sms.send(dead._outgoing(claimed[0], dead._plan(claimed[0]), first_sms=True))
+        dead = dispatch_world.dispatcher("dead-worker")
+        dispatch_world.sms.send(dead._outgoing(claimed[0], dead._plan(claimed[0]), first_sms=True))
     with freeze_time(due + timedelta(minutes=1)):
-        assert world.dispatcher("w2").run_once().handled == 0  # claim still fresh
+        assert dispatch_world.dispatcher("w2").run_once().handled == 0  # claim still fresh
     with freeze_time(due + timedelta(minutes=3)):
-        assert world.dispatcher("w2").run_once().outcomes == {"reconciled": 1}
-    assert len(world.sms.sent) == 1
-    prepare = next(m for m in world.storage.outbox.timeline("P-1") if m.step_id == "prepare")
+        assert dispatch_world.dispatcher("w2").run_once().outcomes == {"reconciled": 1}
+    assert len(dispatch_world.sms.sent) == 1
+    prepare = next(
+        m for m in dispatch_world.storage.outbox.timeline("P-1") if m.step_id == "prepare"
+    )
     assert prepare.status == "sent"
 
 
-def test_crash_before_the_provider_saw_it_sends_exactly_once(world: World) -> None:
+def test_crash_before_the_provider_saw_it_sends_exactly_once(dispatch_world: DispatchWorld) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient(attributes={}))
+        dispatch_world.service.enroll_one(patient(attributes={}))
     due = local("2026-03-08 10:00")
     with freeze_time(due):
-        world.storage.outbox.claim_due(due, "dead-worker", 10)
+        dispatch_world.storage.outbox.claim_due(due, "dead-worker", 10)
     with freeze_time(due + timedelta(minutes=3)):
-        assert world.dispatcher("w2").run_once().outcomes == {"sent": 1}
+        assert dispatch_world.dispatcher("w2").run_once().outcomes == {"sent": 1}
     with freeze_time(due + timedelta(minutes=10)):
-        assert world.dispatcher("w3").run_once().handled == 0
-    assert len(world.sms.sent) == 1
+        assert dispatch_world.dispatcher("w3").run_once().handled == 0
+    assert len(dispatch_world.sms.sent) == 1
 
 
-def test_reschedule_recomputes_pending_and_keeps_sent_history(world: World) -> None:
+def test_reschedule_recomputes_pending_and_keeps_sent_history(
+    dispatch_world: DispatchWorld,
+) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient(attributes={}))
+        dispatch_world.service.enroll_one(patient(attributes={}))
     with freeze_time(local("2026-03-08 10:00")):
-        world.dispatcher().run_once()
-        outcome = world.service.reschedule("P-1", datetime(2026, 3, 24).date())
+        dispatch_world.dispatcher().run_once()
+        outcome = dispatch_world.service.reschedule("P-1", datetime(2026, 3, 24).date())
     actions = {c.step_id: c.action for c in outcome.changes}
     assert actions == {"ride": "move", "discharge": "move", "week-one": "move"}
-    timeline = {m.step_id: m for m in world.storage.outbox.timeline("P-1")}
+    timeline = {m.step_id: m for m in dispatch_world.storage.outbox.timeline("P-1")}
     assert timeline["prepare"].status == "sent"
     assert timeline["ride"].due_at == local("2026-03-23 18:00")
     assert timeline["week-one"].due_at == local("2026-03-31 09:00")
-    assert len(world.storage.outbox.timeline("P-1")) == 4
+    assert len(dispatch_world.storage.outbox.timeline("P-1")) == 4
 
 
-def test_enrolling_again_is_idempotent(world: World) -> None:
+def test_enrolling_again_is_idempotent(dispatch_world: DispatchWorld) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        first = world.service.enroll_one(patient())
-        again = world.service.enroll_one(patient())
+        first = dispatch_world.service.enroll_one(patient())
+        again = dispatch_world.service.enroll_one(patient())
     assert first.created and not again.created
     assert {c.action for c in again.changes} == {"keep"}
-    assert len(world.storage.outbox.timeline("P-1")) == 5
+    assert len(dispatch_world.storage.outbox.timeline("P-1")) == 5
 
 
-def test_cancel_cancels_pending_messages_with_the_reason(world: World) -> None:
+def test_cancel_cancels_pending_messages_with_the_reason(dispatch_world: DispatchWorld) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient())
-        assert world.service.cancel("P-1", "procedure called off") == 5
+        dispatch_world.service.enroll_one(patient())
+        assert dispatch_world.service.cancel("P-1", "procedure called off") == 5
     with freeze_time("2026-04-30"):
-        assert world.dispatcher().run_once().handled == 0
-    reasons = {m.status_reason for m in world.storage.outbox.timeline("P-1")}
+        assert dispatch_world.dispatcher().run_once().handled == 0
+    reasons = {m.status_reason for m in dispatch_world.storage.outbox.timeline("P-1")}
     assert reasons == {"procedure called off"}
 
 
-def test_patient_without_phone_gets_preferred_steps_by_email(world: World) -> None:
+def test_patient_without_phone_gets_preferred_steps_by_email(dispatch_world: DispatchWorld) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(
+        dispatch_world.service.enroll_one(
             patient(phone=None, email="maria@example.org", preferred_channel="email", attributes={})
         )
     with freeze_time(local("2026-03-08 10:00")):
-        world.dispatcher().run_once()
-    ((_, message),) = world.email.sent
+        dispatch_world.dispatcher().run_once()
+    ((_, message),) = dispatch_world.email.sent
     assert message.subject == "Prepare"
     assert message.html is not None and message.html.startswith("<p>Riverside Clinic")
 
 
 def test_daily_cap_defers_to_the_next_morning_without_dropping(
-    world: World, tmp_path: Path
+    dispatch_world: DispatchWorld, tmp_path: Path
 ) -> None:
     plans, templates = write_demo_plan(
         tmp_path / "capped",
@@ -302,36 +329,39 @@ def test_daily_cap_defers_to_the_next_morning_without_dropping(
     )
     text = (plans / "demo.yaml").read_text().replace("per_day: 3", "per_day: 1")
     (plans / "demo.yaml").write_text(text)
-    world.catalog = PlanCatalog(plans, templates)
-    world.service = EnrollmentService(world.storage, world.catalog)
+    dispatch_world.catalog = PlanCatalog(plans, templates)
+    dispatch_world.service = EnrollmentService(dispatch_world.storage, dispatch_world.catalog)
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient(attributes={}))
+        dispatch_world.service.enroll_one(patient(attributes={}))
     with freeze_time(local("2026-03-17 09:30")):
         # The three earlier messages are past their windows; 09:00 goes, 09:30 waits.
-        outcomes = world.dispatcher().run_once().outcomes
+        outcomes = dispatch_world.dispatcher().run_once().outcomes
     assert outcomes == {"skipped": 3, "sent": 1, "deferred": 1}
-    same_day = next(m for m in world.storage.outbox.timeline("P-1") if m.step_id == "same-day")
+    same_day = next(
+        m for m in dispatch_world.storage.outbox.timeline("P-1") if m.step_id == "same-day"
+    )
     assert same_day.status == "pending"
     assert same_day.next_attempt_at == local("2026-03-18 08:00")
     assert "daily SMS cap" in (same_day.status_reason or "")
     assert "waits until 2026-03-18 08:00 EDT" in (same_day.status_reason or "")
     with freeze_time(local("2026-03-18 08:00")):
-        assert world.dispatcher().run_once().outcomes == {"sent": 1}
+        assert dispatch_world.dispatcher().run_once().outcomes == {"sent": 1}
 
 
-def test_two_workers_never_send_the_same_message(world: World) -> None:
+def test_two_workers_never_send_the_same_message(dispatch_world: DispatchWorld) -> None:
     with freeze_time("2026-03-01 12:00:00"):
         entries = [
-            world.service.validate(patient(external_id=f"P-{i}", attributes={})) for i in range(60)
+            dispatch_world.service.validate(patient(external_id=f"P-{i}", attributes={}))
+            for i in range(60)
         ]
-        world.service.enroll(entries)
+        dispatch_world.service.enroll(entries)
     now = local("2026-03-10 10:30")  # earlier messages are past their windows
     barrier = threading.Barrier(2)
     reports = []
 
     def work(name: str) -> None:
         barrier.wait()
-        reports.append(world.dispatcher(name).run_once())
+        reports.append(dispatch_world.dispatcher(name).run_once())
 
     with freeze_time(now):
         threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(2)]
@@ -339,17 +369,19 @@ def test_two_workers_never_send_the_same_message(world: World) -> None:
             thread.start()
         for thread in threads:
             thread.join()
-    sent_ids = [m.outbox_id for _, m in world.sms.sent]
+    sent_ids = [m.outbox_id for _, m in dispatch_world.sms.sent]
     assert len(sent_ids) == len(set(sent_ids)) == 60  # one "discharge" per patient
     assert sum(r.handled for r in reports) == 60 * 3  # "prepare", "ride" late; "discharge" sent
 
 
-def test_enrolling_again_keeps_skipped_history_without_duplicates(world: World) -> None:
+def test_enrolling_again_keeps_skipped_history_without_duplicates(
+    dispatch_world: DispatchWorld,
+) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient())
+        dispatch_world.service.enroll_one(patient())
     with freeze_time(local("2026-03-09 21:00")):  # three messages are too late by now
-        world.dispatcher().run_once()
-        again = world.service.enroll_one(patient())
+        dispatch_world.dispatcher().run_once()
+        again = dispatch_world.service.enroll_one(patient())
     assert {c.step_id: c.action for c in again.changes} == {
         "medicines": "keep",
         "prepare": "keep",
@@ -357,43 +389,49 @@ def test_enrolling_again_keeps_skipped_history_without_duplicates(world: World) 
         "discharge": "keep",
         "week-one": "keep",
     }
-    assert len(world.storage.outbox.timeline("P-1")) == 5
+    assert len(dispatch_world.storage.outbox.timeline("P-1")) == 5
 
 
-def test_enrolling_again_after_a_cancel_restores_the_pending_messages(world: World) -> None:
+def test_enrolling_again_after_a_cancel_restores_the_pending_messages(
+    dispatch_world: DispatchWorld,
+) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient())
-        world.service.cancel("P-1", "called off")
-        again = world.service.enroll_one(patient())
+        dispatch_world.service.enroll_one(patient())
+        dispatch_world.service.cancel("P-1", "called off")
+        again = dispatch_world.service.enroll_one(patient())
     assert {c.action for c in again.changes} == {"restore"}
-    timeline = world.storage.outbox.timeline("P-1")
+    timeline = dispatch_world.storage.outbox.timeline("P-1")
     assert len(timeline) == 5
     assert {m.status for m in timeline} == {"pending"}
 
 
-def test_an_outcome_from_a_worker_that_lost_its_claim_is_ignored(world: World) -> None:
+def test_an_outcome_from_a_worker_that_lost_its_claim_is_ignored(
+    dispatch_world: DispatchWorld,
+) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient(attributes={}))
+        dispatch_world.service.enroll_one(patient(attributes={}))
     due = local("2026-03-08 10:00")
-    (claimed,) = world.storage.outbox.claim_due(due, "slow", 1)
-    assert world.storage.outbox.reclaim(
+    (claimed,) = dispatch_world.storage.outbox.claim_due(due, "slow", 1)
+    assert dispatch_world.storage.outbox.reclaim(
         claimed.id, "fast", claimed.claimed_at, due + timedelta(minutes=3)
     )
-    world.storage.outbox.record_skipped(claimed.id, due, "too late", worker="slow")
-    (row,) = [m for m in world.storage.outbox.timeline("P-1") if m.id == claimed.id]
+    dispatch_world.storage.outbox.record_skipped(claimed.id, due, "too late", worker="slow")
+    (row,) = [m for m in dispatch_world.storage.outbox.timeline("P-1") if m.id == claimed.id]
     assert row.status == "sending"
 
 
-def test_rescheduling_while_a_message_is_being_sent_retimes_its_window(world: World) -> None:
+def test_rescheduling_while_a_message_is_being_sent_retimes_its_window(
+    dispatch_world: DispatchWorld,
+) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll_one(patient(attributes={}))
+        dispatch_world.service.enroll_one(patient(attributes={}))
     due = local("2026-03-08 10:00")
     with freeze_time(due):
-        assert len(world.storage.outbox.claim_due(due, "w1", 1)) == 1
-        outcome = world.service.reschedule("P-1", datetime(2026, 3, 9).date())
+        assert len(dispatch_world.storage.outbox.claim_due(due, "w1", 1)) == 1
+        outcome = dispatch_world.service.reschedule("P-1", datetime(2026, 3, 9).date())
     changes = {c.step_id: c for c in outcome.changes}
     assert changes["prepare"].action == "move"
     assert changes["prepare"].new_due_at == local("2026-03-07 10:00")
-    (row,) = [m for m in world.storage.outbox.timeline("P-1") if m.step_id == "prepare"]
+    (row,) = [m for m in dispatch_world.storage.outbox.timeline("P-1") if m.step_id == "prepare"]
     assert row.status == "sending"  # the claim stands
     assert row.send_before == local("2026-03-07 22:00")  # a retry would now be too late

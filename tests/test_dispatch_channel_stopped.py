@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from outbox_fixtures import due_now_requests
-from plan_fixtures import write_demo_plan
+from plan_fixtures import CLINIC, write_demo_plan
 from smtp_fixtures import SmtpTestServer
 
 from reminders.catalog import PlanCatalog
@@ -19,7 +19,6 @@ from reminders.channels.smtp_email import SmtpEmailChannel
 from reminders.channels.twilio_sms import TwilioSmsChannel
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.store.storage import Storage
-from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 from reminders.testing.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
 
@@ -40,7 +39,7 @@ def catalog(tmp_path: Path) -> PlanCatalog:
 def dispatcher(
     storage: Storage, catalog: PlanCatalog, clock: Clock, **channels: Channel
 ) -> Dispatcher:
-    settings = DispatchSettings(clinic=Clinic("Riverside Clinic", "(555) 010-0100"))
+    settings = DispatchSettings(clinic=CLINIC)
     every = {"sms": InMemoryChannel("sms"), "email": InMemoryChannel("email"), **channels}
     return Dispatcher(storage, catalog, every, settings, clock=clock)
 

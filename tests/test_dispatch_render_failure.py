@@ -9,14 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from outbox_fixtures import due_now_requests
-from plan_fixtures import write_demo_plan
+from plan_fixtures import CLINIC, write_demo_plan
 from typer.testing import CliRunner
 
 from reminders.catalog import PlanCatalog
 from reminders.cli.main import app
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.store.storage import Storage
-from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 
 DIVIDING = (
@@ -39,7 +38,7 @@ def test_a_template_failing_for_one_patient_fails_only_that_message(
     ]
     storage.patients.enroll_many(requests, now)
     sms = InMemoryChannel("sms")
-    settings = DispatchSettings(clinic=Clinic("Riverside Clinic", "(555) 010-0100"))
+    settings = DispatchSettings(clinic=CLINIC)
     dispatcher = Dispatcher(
         storage, catalog, {"sms": sms, "email": InMemoryChannel("email")}, settings
     )

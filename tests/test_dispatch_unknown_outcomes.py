@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 from outbox_fixtures import due_now_requests
-from plan_fixtures import write_demo_plan
+from plan_fixtures import CLINIC, write_demo_plan
 from twilio_process import StandInProcess, standin_process
 
 from reminders.catalog import PlanCatalog
 from reminders.channels.twilio_sms import RECONCILE_MAX_PAGES, TwilioSmsChannel
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.store.storage import Storage
-from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 from reminders.testing.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
@@ -47,9 +46,7 @@ class World:
         sms = TwilioSmsChannel(
             TEST_ACCOUNT_SID, token, from_number="+15005550006", base_url=self.twilio.url
         )
-        settings = DispatchSettings(
-            clinic=Clinic("Riverside Clinic", "(555) 010-0100"), claim_timeout=CLAIM_TIMEOUT
-        )
+        settings = DispatchSettings(clinic=CLINIC, claim_timeout=CLAIM_TIMEOUT)
         channels = {"sms": sms, "email": InMemoryChannel("email")}
         return Dispatcher(self.storage, self.catalog, channels, settings, clock=self.clock)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from outbox_fixtures import due_now_requests
-from plan_fixtures import write_demo_plan
+from plan_fixtures import CLINIC, write_demo_plan
 from smtp_fixtures import SmtpTestServer
 from sqlalchemy import select
 
@@ -18,7 +18,6 @@ from reminders.channels.smtp_email import SmtpEmailChannel
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.store.schema import Message
 from reminders.store.storage import Storage
-from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 
 
@@ -35,7 +34,7 @@ def send_one_email(url: str, catalog: PlanCatalog, smtp: SmtpTestServer) -> None
     email = SmtpEmailChannel(
         smtp.host, smtp.port, from_address="clinic@example.org", starttls=False, timeout=5
     )
-    settings = DispatchSettings(clinic=Clinic("Riverside Clinic", "(555) 010-0100"))
+    settings = DispatchSettings(clinic=CLINIC)
     channels = {"sms": InMemoryChannel("sms"), "email": email}
     assert Dispatcher(storage, catalog, channels, settings).run_once().outcomes == {"sent": 1}
     email.close()

@@ -3,19 +3,10 @@ still open, the reasons say what happened, and each summary matches the rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from api_fixtures import ENROLLED_AT, World, running_world
+from api_fixtures import ANA, ENROLLED_AT, World
 
-ANA = "+12025550143"
-
-
-@pytest.fixture
-def world(tmp_path: Path, database_url: str) -> Iterator[World]:
-    with running_world(tmp_path, database_url) as started:
-        yield started
+pytestmark = pytest.mark.usefixtures("database_url")  # each test on each database
 
 
 def statuses(world: World) -> dict[str, tuple[str, str, str | None]]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from api_fixtures import (
+    ANA,
     RELIEF_4_AT,
     RELIEF_6_AT,
     World,
-    running_world,
     twiml_message,
     utc,
 )
@@ -25,15 +23,7 @@ from reminders.replies.relief import (
 )
 from reminders.replies.service import ReplyService
 
-ANA = "+12025550143"
 ACK = "Thank you, we've recorded your answer."
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    """The service on a SQLite file, at the moment patients are enrolled."""
-    with running_world(tmp_path) as started:
-        yield started
 
 
 def relief_check_sent(world: World, language: str = "en") -> None:

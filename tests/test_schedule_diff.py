@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
@@ -236,6 +237,7 @@ def _stored(storage: Storage) -> list[StoredMessage]:
         return [StoredMessage(*row) for row in session.execute(query)]
 
 
+@pytest.mark.slow  # 25 examples, each against a real database
 @settings(max_examples=25, deadline=None)
 @given(
     planned_messages(),

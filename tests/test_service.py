@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from plan_fixtures import write_demo_plan
+from plan_fixtures import CLINIC, write_demo_plan
 
 from reminders.catalog import PlanCatalog
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings, PassReport
@@ -15,7 +15,6 @@ from reminders.plans.model import Phase
 from reminders.schedule import PlannedMessage
 from reminders.store.records import EnrollmentRequest, PatientRecord
 from reminders.store.storage import Storage
-from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 
 
@@ -53,7 +52,7 @@ def test_service_sleeps_until_the_next_due_message_then_sends_it(
         storage,
         PlanCatalog(plans, templates),
         {"sms": channel, "email": InMemoryChannel("email")},
-        DispatchSettings(clinic=Clinic("Clinic", "555")),
+        DispatchSettings(clinic=CLINIC),
     )
     sent = threading.Event()
 

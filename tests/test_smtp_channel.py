@@ -134,6 +134,7 @@ def test_close_says_quit(smtp_server: SmtpTestServer, channel: SmtpEmailChannel)
     channel.close()
 
     smtp_server.wait_for_no_connections()
+    assert smtp_server.handler.quits == [smtp_server.received[0].peer]
 
 
 def test_temporary_refusal_is_retryable_with_its_code(

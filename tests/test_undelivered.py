@@ -5,29 +5,21 @@ check; transient and filtering errors never mark the number invalid."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from api_fixtures import RELIEF_4_AT, WELCOME_AT, World, running_world
+from api_fixtures import ANA, RELIEF_4_AT, WELCOME_AT, World
 from typer.testing import CliRunner
 
 from reminders.cli.main import app as cli
 
-ANA = "+12025550143"
-
-
-@pytest.fixture
-def world(tmp_path: Path, database_url: str) -> Iterator[World]:
-    with running_world(tmp_path, database_url) as started:
-        yield started
+pytestmark = pytest.mark.usefixtures("database_url")  # each test on each database
 
 
 def welcome(world: World) -> str:
     assert world.enroll("ana", ANA, email="ana@example.org").status_code == 201
     world.at(WELCOME_AT)
     world.send_due()
-    return world.sms.sent[0][0]
+    return world.sms.sids[0]
 
 
 def test_an_unreachable_phone_makes_the_text_undelivered_with_its_meaning(world: World) -> None:
@@ -62,7 +54,7 @@ def test_a_relief_check_that_did_not_arrive_raises_a_flag(world: World) -> None:
     welcome(world)
     world.at(RELIEF_4_AT)
     world.send_due()
-    sid = world.sms.sent[-1][0]
+    sid = world.sms.sids[-1]
 
     world.status(sid, "failed", "30005")
 

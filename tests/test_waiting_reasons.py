@@ -4,19 +4,10 @@ message held by quiet hours says until when, in the API's timeline."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from api_fixtures import World, running_world
+from api_fixtures import ANA, World
 
-ANA = "+12025550143"
-
-
-@pytest.fixture
-def world(tmp_path: Path, database_url: str) -> Iterator[World]:
-    with running_world(tmp_path, database_url) as started:
-        yield started
+pytestmark = pytest.mark.usefixtures("database_url")  # each test on each database
 
 
 def test_steps_past_their_window_at_enrollment_are_skipped_at_once(world: World) -> None:

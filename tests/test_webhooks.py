@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from api_fixtures import (
+    ANA,
+    BEN,
     CLINIC_NAME,
     CLINIC_PHONE,
     FOLLOW_UP_AT,
@@ -26,20 +27,11 @@ from api_fixtures import (
 from reminders.replies.keywords import asks_to_stop, classify_keyword
 from reminders.store.inbound import InboundRepository
 
-ANA = "+12025550143"
-BEN = "+13125550188"
 UNKNOWN = "+16175550100"
 OPT_OUT_TEXT = (
     f"You are unsubscribed from {CLINIC_NAME} reminders. No more messages will be sent. "
     "Reply START to resubscribe."
 )
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    """The service on a SQLite file, at the moment patients are enrolled."""
-    with running_world(tmp_path) as started:
-        yield started
 
 
 def enrolled_and_welcomed(world: World, external_id: str = "ana", phone: str = ANA) -> None:
@@ -105,7 +97,7 @@ def test_a_wrongly_signed_inbound_sms_is_refused(world: World, how: str) -> None
 
 def test_an_unsigned_status_callback_is_refused(world: World) -> None:
     enrolled_and_welcomed(world)
-    sid = world.sms.sent[0][0]
+    sid = world.sms.sids[0]
 
     response = world.client.post(
         "/twilio/status", data={"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "21610"}
@@ -403,7 +395,7 @@ def test_a_non_form_body_is_refused(world: World) -> None:
 
 def test_a_delivered_report_updates_the_message(world: World) -> None:
     enrolled_and_welcomed(world)
-    sid = world.sms.sent[0][0]
+    sid = world.sms.sids[0]
 
     response = world.status(sid, "delivered")
 
@@ -416,7 +408,7 @@ def test_a_failed_report_records_the_error_code_and_keeps_the_patient_subscribed
     world: World,
 ) -> None:
     enrolled_and_welcomed(world)
-    sid = world.sms.sent[0][0]
+    sid = world.sms.sids[0]
 
     world.status(sid, "failed", "30007")
 
@@ -428,7 +420,7 @@ def test_a_failed_report_records_the_error_code_and_keeps_the_patient_subscribed
 
 def test_a_late_sent_report_does_not_undo_delivered(world: World) -> None:
     enrolled_and_welcomed(world)
-    sid = world.sms.sent[0][0]
+    sid = world.sms.sids[0]
 
     world.status(sid, "delivered")
     world.status(sid, "sent")
@@ -438,7 +430,7 @@ def test_a_late_sent_report_does_not_undo_delivered(world: World) -> None:
 
 def test_error_21610_means_the_patient_unsubscribed_at_the_carrier(world: World) -> None:
     enrolled_and_welcomed(world)
-    sid = world.sms.sent[0][0]
+    sid = world.sms.sids[0]
 
     world.status(sid, "undelivered", "21610")
 
@@ -454,7 +446,7 @@ def test_invalid_number_codes_stop_sms_to_that_number(world: World, code: str) -
     assert world.enroll("ana", ANA, email="ana@example.org").status_code == 201
     world.at(WELCOME_AT)
     world.send_due()
-    sid = world.sms.sent[0][0]
+    sid = world.sms.sids[0]
 
     world.status(sid, "failed", code)
 
@@ -471,7 +463,7 @@ def test_unreachable_or_filtered_reports_never_mark_the_number_invalid(
     assert world.enroll("ana", ANA, email="ana@example.org").status_code == 201
     world.at(WELCOME_AT)
     world.send_due()
-    sid = world.sms.sent[0][0]
+    sid = world.sms.sids[0]
 
     world.status(sid, "undelivered", code)
 
@@ -493,7 +485,7 @@ def test_webhook_logs_never_hold_a_full_phone_number(
     world.text(ANA, "hello")
     world.text(ANA, "STOP")
     world.text(UNKNOWN, "hi")
-    world.status(world.sms.sent[0][0], "failed", "21211")
+    world.status(world.sms.sids[0], "failed", "21211")
     world.client.post("/twilio/inbound", data={"From": ANA, "Body": "x"})
 
     assert caplog.records
@@ -521,7 +513,7 @@ def test_the_two_way_flow_on_each_database(database_url: str, tmp_path: Path) ->
         world.enroll("ben", BEN)
         world.at(RELIEF_4_AT)
         world.send_due()
-        ben_sid = next(sid for sid, m in world.sms.sent if m.to == BEN)
+        ben_sid = world.sms.sid_to(BEN)
 
         assert twiml_message(world.text(ANA, "ok").text) is not None  # re-ask
         assert twiml_message(world.text(ANA, "4 N, some numbness").text) is not None

@@ -16,6 +16,7 @@ class InMemoryChannel(Channel):
     def __init__(self, name: str = "sms") -> None:
         self.name = name
         self.sent: list[tuple[datetime, OutgoingMessage]] = []
+        self.sids: list[str] = []  # the provider id each send answered with, in order
         self._failures: deque[DeliveryError] = deque()
         self._lock = threading.Lock()
 
@@ -29,15 +30,21 @@ class InMemoryChannel(Channel):
             if self._failures:
                 raise self._failures.popleft()
             self.sent.append((datetime.now(UTC), message))
-            return DeliveryReceipt(f"{self.name}-{message.outbox_id}-{len(self.sent)}", "queued")
+            self.sids.append(f"{self.name}-{message.outbox_id}-{len(self.sent)}")
+            return DeliveryReceipt(self.sids[-1], "queued")
 
     def find_sent(self, message: OutgoingMessage, since: datetime) -> DeliveryReceipt | None:
         """The receipt of an earlier send of the same outbox message, if there was one."""
         with self._lock:
-            for index, (at, earlier) in enumerate(self.sent, start=1):
+            for sid, (at, earlier) in zip(self.sids, self.sent, strict=True):
                 if earlier.outbox_id == message.outbox_id and at >= since:
-                    return DeliveryReceipt(f"{self.name}-{earlier.outbox_id}-{index}", "queued")
+                    return DeliveryReceipt(sid, "queued")
         return None
+
+    def sid_to(self, address: str) -> str:
+        """The provider id of the first message sent to one address."""
+        sent = zip(self.sids, self.sent, strict=True)
+        return next(sid for sid, (_, message) in sent if message.to == address)
 
     def bodies_to(self, address: str) -> list[str]:
         """The texts sent to one address, in order."""

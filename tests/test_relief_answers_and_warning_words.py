@@ -1,4 +1,4 @@
-"""Review findings on reading relief-check answers and warning words."""
+"""Reading relief-check answers (pain score, walking) and warning words in both languages."""
 
 from __future__ import annotations
 

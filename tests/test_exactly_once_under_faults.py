@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun import freeze_time
-from plan_fixtures import write_demo_plan
+from plan_fixtures import CLINIC, write_demo_plan
 
 from reminders.catalog import PlanCatalog
 from reminders.channels.base import DeliveryReceipt, OutgoingMessage
@@ -20,7 +20,6 @@ from reminders.enrollment import EnrollmentService
 from reminders.enrollment_input import read_input
 from reminders.errors import DeliveryError, FailureKind
 from reminders.store.storage import Storage
-from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -51,14 +50,14 @@ class ScriptedChannel(InMemoryChannel):
 
 
 @dataclass
-class World:
+class DispatchWorld:
     storage: Storage
     service: EnrollmentService
     catalog: PlanCatalog
     sms: ScriptedChannel
 
     def dispatcher(self, worker: str) -> Dispatcher:
-        settings = DispatchSettings(clinic=Clinic("Riverside Clinic", "(555) 010-0100"))
+        settings = DispatchSettings(clinic=CLINIC)
         channels = {"sms": self.sms, "email": InMemoryChannel("email")}
         return Dispatcher(self.storage, self.catalog, channels, settings, worker_id=worker)
 
@@ -67,17 +66,17 @@ class World:
 
 
 @pytest.fixture
-def world(storage: Storage, tmp_path: Path) -> Iterator[World]:
+def dispatch_world(storage: Storage, tmp_path: Path) -> Iterator[DispatchWorld]:
     plans, templates = write_demo_plan(tmp_path)
     catalog = PlanCatalog(plans, templates)
-    yield World(storage, EnrollmentService(storage, catalog), catalog, ScriptedChannel())
+    yield DispatchWorld(storage, EnrollmentService(storage, catalog), catalog, ScriptedChannel())
 
 
-def enroll(world: World, count: int = 1) -> None:
+def enroll(dispatch_world: DispatchWorld, count: int = 1) -> None:
     with freeze_time("2026-03-01 12:00:00"):
-        world.service.enroll(
+        dispatch_world.service.enroll(
             [
-                world.service.validate(
+                dispatch_world.service.validate(
                     read_input(
                         {
                             "external_id": f"P-{i}",
@@ -95,19 +94,23 @@ def enroll(world: World, count: int = 1) -> None:
         )
 
 
-def test_a_worker_whose_claim_was_taken_over_does_not_send_it_again(world: World) -> None:
-    enroll(world)
+def test_a_worker_whose_claim_was_taken_over_does_not_send_it_again(
+    dispatch_world: DispatchWorld,
+) -> None:
+    enroll(dispatch_world)
     with freeze_time(PREPARE_DUE):
-        [claimed] = world.storage.outbox.claim_due(PREPARE_DUE, "slow", 10)
+        [claimed] = dispatch_world.storage.outbox.claim_due(PREPARE_DUE, "slow", 10)
     # The slow worker stalls past the claim timeout; another worker takes the claim over.
     with freeze_time(PREPARE_DUE + timedelta(minutes=3)):
-        assert world.dispatcher("w2").run_once().outcomes == {"sent": 1}
-        world.dispatcher("slow").process(claimed)
-    assert list(world.sends().values()) == [1]
+        assert dispatch_world.dispatcher("w2").run_once().outcomes == {"sent": 1}
+        dispatch_world.dispatcher("slow").process(claimed)
+    assert list(dispatch_world.sends().values()) == [1]
 
 
-def test_the_tail_of_a_slow_batch_is_not_taken_over_and_sent_twice(world: World) -> None:
-    enroll(world, count=3)
+def test_the_tail_of_a_slow_batch_is_not_taken_over_and_sent_twice(
+    dispatch_world: DispatchWorld,
+) -> None:
+    enroll(dispatch_world, count=3)
     with freeze_time(PREPARE_DUE) as frozen:
 
         def slow_send(_: OutgoingMessage) -> None:
@@ -115,108 +118,118 @@ def test_the_tail_of_a_slow_batch_is_not_taken_over_and_sent_twice(world: World)
 
         def other_worker_passes(_: OutgoingMessage) -> None:
             frozen.tick(timedelta(seconds=30))
-            world.dispatcher("w2").run_once()
+            dispatch_world.dispatcher("w2").run_once()
             frozen.tick(timedelta(seconds=20))
 
-        world.sms.before_send = [slow_send, slow_send, other_worker_passes]
-        world.dispatcher("w1").run_once()
-    assert sorted(world.sends().values()) == [1, 1, 1]
+        dispatch_world.sms.before_send = [slow_send, slow_send, other_worker_passes]
+        dispatch_world.dispatcher("w1").run_once()
+    assert sorted(dispatch_world.sends().values()) == [1, 1, 1]
 
 
-def test_a_failed_reconciliation_never_resends_without_asking_the_provider(world: World) -> None:
-    enroll(world)
+def test_a_failed_reconciliation_never_resends_without_asking_the_provider(
+    dispatch_world: DispatchWorld,
+) -> None:
+    enroll(dispatch_world)
 
     def worker_dies() -> None:
         raise SystemExit("killed after the provider accepted the message")
 
     with freeze_time(PREPARE_DUE):
-        world.sms.after_send = [worker_dies]
+        dispatch_world.sms.after_send = [worker_dies]
         with pytest.raises(SystemExit):
-            world.dispatcher("dead").run_once()
-    assert len(world.sms.sent) == 1
+            dispatch_world.dispatcher("dead").run_once()
+    assert len(dispatch_world.sms.sent) == 1
 
     def provider_list_down() -> None:
         raise DeliveryError("Twilio list unavailable", code="503", kind=FailureKind.UNKNOWN_OUTCOME)
 
-    world.sms.before_find = [provider_list_down]
+    dispatch_world.sms.before_find = [provider_list_down]
     for minutes in (3, 4, 6, 9):
         with freeze_time(PREPARE_DUE + timedelta(minutes=minutes)):
-            world.dispatcher(f"w{minutes}").run_once()
-    assert len(world.sms.sent) == 1
-    prepare = next(m for m in world.storage.outbox.timeline("P-0") if m.step_id == "prepare")
+            dispatch_world.dispatcher(f"w{minutes}").run_once()
+    assert len(dispatch_world.sms.sent) == 1
+    prepare = next(
+        m for m in dispatch_world.storage.outbox.timeline("P-0") if m.step_id == "prepare"
+    )
     assert prepare.status == "sent"
 
 
-def test_an_unexpected_channel_error_does_not_end_the_pass(world: World) -> None:
-    enroll(world, count=2)
+def test_an_unexpected_channel_error_does_not_end_the_pass(dispatch_world: DispatchWorld) -> None:
+    enroll(dispatch_world, count=2)
 
     def crash(_: OutgoingMessage) -> None:
         raise RuntimeError("bug in a provider library")
 
-    world.sms.before_send = [crash]
+    dispatch_world.sms.before_send = [crash]
     with freeze_time(PREPARE_DUE):
-        report = world.dispatcher("w1").run_once()
+        report = dispatch_world.dispatcher("w1").run_once()
     assert report.outcomes["sent"] == 1
-    assert len(world.sms.sent) == 1
+    assert len(dispatch_world.sms.sent) == 1
 
 
-def test_a_message_whose_send_raised_is_reconciled_then_sent_once(world: World) -> None:
-    enroll(world)
+def test_a_message_whose_send_raised_is_reconciled_then_sent_once(
+    dispatch_world: DispatchWorld,
+) -> None:
+    enroll(dispatch_world)
 
     def crash(_: OutgoingMessage) -> None:
         raise RuntimeError("bug in a provider library")
 
-    world.sms.before_send = [crash]
+    dispatch_world.sms.before_send = [crash]
     with freeze_time(PREPARE_DUE):
-        world.dispatcher("w1").run_once()
+        dispatch_world.dispatcher("w1").run_once()
     with freeze_time(PREPARE_DUE + timedelta(minutes=3)):
-        assert world.dispatcher("w1").run_once().outcomes == {"sent": 1}
+        assert dispatch_world.dispatcher("w1").run_once().outcomes == {"sent": 1}
     with freeze_time(PREPARE_DUE + timedelta(minutes=10)):
-        assert world.dispatcher("w1").run_once().handled == 0
-    assert list(world.sends().values()) == [1]
+        assert dispatch_world.dispatcher("w1").run_once().handled == 0
+    assert list(dispatch_world.sends().values()) == [1]
 
 
-def test_a_message_accepted_before_the_channel_raised_is_not_sent_again(world: World) -> None:
-    enroll(world)
+def test_a_message_accepted_before_the_channel_raised_is_not_sent_again(
+    dispatch_world: DispatchWorld,
+) -> None:
+    enroll(dispatch_world)
 
     def crash_after_handoff() -> None:
         raise RuntimeError("provider answer could not be parsed")
 
-    world.sms.after_send = [crash_after_handoff]
+    dispatch_world.sms.after_send = [crash_after_handoff]
     with freeze_time(PREPARE_DUE):
-        world.dispatcher("w1").run_once()
+        dispatch_world.dispatcher("w1").run_once()
     with freeze_time(PREPARE_DUE + timedelta(minutes=3)):
-        assert world.dispatcher("w1").run_once().outcomes == {"reconciled": 1}
-    assert list(world.sends().values()) == [1]
+        assert dispatch_world.dispatcher("w1").run_once().outcomes == {"reconciled": 1}
+    assert list(dispatch_world.sends().values()) == [1]
 
 
-def test_a_recovery_that_raises_does_not_stop_due_messages(world: World) -> None:
-    enroll(world, count=2)
+def test_a_recovery_that_raises_does_not_stop_due_messages(dispatch_world: DispatchWorld) -> None:
+    enroll(dispatch_world, count=2)
     with freeze_time(PREPARE_DUE):
-        world.storage.outbox.claim_due(PREPARE_DUE, "dead", 1)
+        dispatch_world.storage.outbox.claim_due(PREPARE_DUE, "dead", 1)
 
     def crash(_: OutgoingMessage) -> None:
         raise RuntimeError("bug in a provider library")
 
-    world.sms.before_send = [crash]
+    dispatch_world.sms.before_send = [crash]
     with freeze_time(PREPARE_DUE + timedelta(minutes=3)):
-        report = world.dispatcher("w2").run_once()
+        report = dispatch_world.dispatcher("w2").run_once()
     assert report.outcomes["sent"] == 1
 
 
-def test_a_send_that_timed_out_after_the_provider_took_it_is_not_resent(world: World) -> None:
-    enroll(world)
+def test_a_send_that_timed_out_after_the_provider_took_it_is_not_resent(
+    dispatch_world: DispatchWorld,
+) -> None:
+    enroll(dispatch_world)
 
     def read_timeout() -> None:
         raise DeliveryError(
             "Twilio did not answer in time", code="timeout", kind=FailureKind.UNKNOWN_OUTCOME
         )
 
-    world.sms.after_send = [read_timeout]
+    dispatch_world.sms.after_send = [read_timeout]
     with freeze_time(PREPARE_DUE):
-        world.dispatcher("w1").run_once()
+        dispatch_world.dispatcher("w1").run_once()
     with freeze_time(PREPARE_DUE + timedelta(minutes=1)):
-        assert world.dispatcher("w1").run_once().handled == 0
+        assert dispatch_world.dispatcher("w1").run_once().handled == 0
     with freeze_time(PREPARE_DUE + timedelta(minutes=3)):
-        assert world.dispatcher("w1").run_once().outcomes == {"reconciled": 1}
-    assert list(world.sends().values()) == [1]
+        assert dispatch_world.dispatcher("w1").run_once().outcomes == {"reconciled": 1}
+    assert list(dispatch_world.sends().values()) == [1]

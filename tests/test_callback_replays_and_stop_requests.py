@@ -1,24 +1,13 @@
-"""Review findings on the two-way side: replayed callbacks, stop requests, HELP, no-reply flags."""
+"""Replayed callbacks, stop requests, HELP and no-reply flags on the two-way side."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from api_fixtures import RELIEF_4_AT, WELCOME_AT, World, running_world, twiml_message, utc
+from api_fixtures import ANA, RELIEF_4_AT, WELCOME_AT, World, twiml_message, utc
 
 from reminders.replies.keywords import Keyword, requested_keyword
-
-ANA = "+12025550143"
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    """The service on a SQLite file, at the moment patients are enrolled."""
-    with running_world(tmp_path) as started:
-        yield started
 
 
 def enrolled_and_welcomed(world: World) -> None:
@@ -37,7 +26,7 @@ def opted_out(world: World, external_id: str) -> bool:
 
 def test_a_repeated_carrier_opt_out_callback_does_not_undo_a_later_start(world: World) -> None:
     enrolled_and_welcomed(world)
-    sid = world.sms.sent[0][0]
+    sid = world.sms.sids[0]
     world.status(sid, "undelivered", "21610")
     world.text(ANA, "START")
 
@@ -49,7 +38,7 @@ def test_a_repeated_carrier_opt_out_callback_does_not_undo_a_later_start(world: 
 
 def test_a_late_carrier_opt_out_callback_does_not_undo_a_later_start(world: World) -> None:
     enrolled_and_welcomed(world)
-    sid = world.sms.sent[0][0]
+    sid = world.sms.sids[0]
     world.status(sid, "undelivered", "21610")
     world.text(ANA, "START")
 
@@ -60,7 +49,7 @@ def test_a_late_carrier_opt_out_callback_does_not_undo_a_later_start(world: Worl
 
 def test_a_repeated_invalid_number_callback_does_not_stop_sms_again(world: World) -> None:
     enrolled_and_welcomed(world)
-    sid = world.sms.sent[0][0]
+    sid = world.sms.sids[0]
     world.status(sid, "failed", "21211")
     replies = world.app.replies()
     patient_id = replies.inbound.patients_for_phone(ANA)[0].patient_id

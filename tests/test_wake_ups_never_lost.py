@@ -9,13 +9,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from plan_fixtures import write_demo_plan
+from plan_fixtures import CLINIC, write_demo_plan
 
 from reminders.catalog import PlanCatalog
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings, PassReport
 from reminders.dispatch.service import DispatchService
 from reminders.store.storage import Storage
-from reminders.templating.context import Clinic
 from reminders.testing.memory_channel import InMemoryChannel
 
 
@@ -27,7 +26,7 @@ def dispatcher(sqlite_url: str, tmp_path: Path) -> Iterator[Dispatcher]:
         storage,
         PlanCatalog(plans, templates),
         {"sms": InMemoryChannel("sms"), "email": InMemoryChannel("email")},
-        DispatchSettings(clinic=Clinic("Clinic", "555")),
+        DispatchSettings(clinic=CLINIC),
     )
     storage.close()
 
