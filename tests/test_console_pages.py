@@ -68,7 +68,7 @@ def test_today_lists_failed_and_undelivered_texts_and_those_waiting(
     assert world.enroll("ana", ANA_PHONE).status_code == 201
     world.at(WELCOME_AT)
     world.send_due()
-    sid = world.sms.sent[0][0]
+    sid = world.sms.sids[0]
     assert world.status(sid, "undelivered", "30003").status_code == 204
     world.at("2026-03-30T21:30:00Z")  # the week-4 relief check falls in quiet hours
     world.send_due()
