@@ -33,6 +33,10 @@ from reminders.console.headers import CONTENT_SECURITY_POLICY
 
 TEMPLATES = Path(__file__).parents[1] / "reminders" / "console" / "templates"
 ANA_PHONE = "+12025550143"
+CSV = (
+    b"external_id,first_name,phone,timezone,plan,procedure_date\n"
+    b"bea,Bea,+12025550177,UTC,knee,2026-03-09\n"
+)
 # A valid form for every change (a refusal is then for the role or the token, never the input).
 CHANGE_FIELDS = {
     "note": "called",
@@ -41,6 +45,10 @@ CHANGE_FIELDS = {
     "phone": "+12025550199",
     "preferred_channel": "sms",
     "reason": "moved away",
+    "external_id": "cruz",
+    "first_name": "Cruz",
+    "timezone": "UTC",
+    "sms_consent": "yes",
 }
 
 
@@ -64,6 +72,11 @@ def _path(rule: RouteRule, console: ConsoleWorld) -> str:
 
 def _audit_count(console: ConsoleWorld) -> int:
     return len(console.world.app.storage.access.audit_entries(limit=10_000))
+
+
+def _csv_file() -> dict[str, tuple[str, bytes, str]]:
+    """A one-row CSV upload (a new patient), sent with every change the walk tries."""
+    return {"file": ("patients.csv", CSV, "text/csv")}
 
 
 def _timeline(console: ConsoleWorld) -> list[tuple[str, str, object]]:
@@ -133,7 +146,7 @@ def test_every_change_is_refused_without_the_sessions_csrf_token(
             {**CHANGE_FIELDS, "csrf_token": ""},
             {**CHANGE_FIELDS, "csrf_token": other_token},
         ):
-            response = client.post(path, data=data)
+            response = client.post(path, data=data, files=_csv_file())
             assert response.status_code == (303 if role is None else 403), (rule, data)
             if role is None:
                 assert response.headers["location"] == "/console/sign-in"
@@ -150,7 +163,9 @@ def test_every_change_is_refused_to_a_viewer_with_a_valid_token(console: Console
     for rule in console_rules():
         if not rule.changes or rule.role is None or rule.role is Role.VIEWER:
             continue
-        response = viewer.post(_path(rule, console), data={**CHANGE_FIELDS, "csrf_token": token})
+        response = viewer.post(
+            _path(rule, console), data={**CHANGE_FIELDS, "csrf_token": token}, files=_csv_file()
+        )
         assert response.status_code == 403, rule
         assert "needs the staff role; you are signed in as viewer" in response.text
     assert (_audit_count(console), _open_flags(console)) == before
@@ -314,8 +329,14 @@ def test_the_same_forms_succeed_for_staff_with_the_token(console: ConsoleWorld) 
     token = csrf_token(staff)
     audited = _audit_count(console)
     changes = [r for r in console_rules() if r.changes and r.role is Role.STAFF]
+    checked = ""
     for rule in changes:
-        response = staff.post(_path(rule, console), data={**CHANGE_FIELDS, "csrf_token": token})
+        data = {**CHANGE_FIELDS, "csrf_token": token}
+        if rule.path == "/console/import":  # the file the check before it kept
+            data["upload"] = re.findall(r'name="upload" value="([^"]+)"', checked)[0]
+        response = staff.post(_path(rule, console), data=data, files=_csv_file())
         assert response.status_code in (200, 303), (rule, response.text)
-    applied = [r for r in changes if not r.path.endswith("/preview")]
+        if rule.path == "/console/import/check":
+            checked = response.text
+    applied = [r for r in changes if not r.path.endswith(("/preview", "/check"))]
     assert _audit_count(console) == audited + len(applied)

@@ -16,10 +16,15 @@ from reminders.api.errors import error_body
 MAX_API_BODY_BYTES = 1_000_000
 MAX_WEBHOOK_BODY_BYTES = 64 * 1024
 WEBHOOK_PREFIX = "/twilio/"
+MAX_CONSOLE_UPLOAD_BYTES = 10_500_000  # the console's CSV upload: a 10 MB file and its form
+CONSOLE_UPLOAD_PATH = "/console/import/check"
 
 
 def body_limit(path: str) -> int:
-    """The largest body a path accepts: Twilio's forms are small, the staff API's bodies are not."""
+    """The largest body a path accepts: Twilio's forms are small, the staff API's bodies are not,
+    and the console's CSV upload is the largest."""
+    if path == CONSOLE_UPLOAD_PATH:
+        return MAX_CONSOLE_UPLOAD_BYTES
     return MAX_WEBHOOK_BODY_BYTES if path.startswith(WEBHOOK_PREFIX) else MAX_API_BODY_BYTES
 
 

@@ -10,7 +10,13 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from reminders.app import App
-from reminders.console import routes_patient, routes_patients, routes_session, routes_today
+from reminders.console import (
+    routes_enroll,
+    routes_patient,
+    routes_patients,
+    routes_session,
+    routes_today,
+)
 from reminders.console.context import ConsoleContext
 from reminders.console.guard import PREFIX, NotSignedIn, Refused, RouteRule
 from reminders.console.headers import STATIC_PREFIX, ConsoleHeadersMiddleware
@@ -22,6 +28,7 @@ ROUTERS = (
     routes_today.routes,
     routes_patients.routes,
     routes_patient.routes,
+    routes_enroll.routes,
 )
 
 

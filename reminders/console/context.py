@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from reminders.access.service import AccessService
 from reminders.app import App
+from reminders.console.uploads import PendingUploads
 from reminders.replies.service import ReplyService
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ class ConsoleContext:
     access: AccessService
     replies: ReplyService
     wake: Callable[[], None] | None = None
+    uploads: PendingUploads = field(default_factory=PendingUploads)
 
     @classmethod
     def build(cls, app: App, wake: Callable[[], None] | None = None) -> ConsoleContext:

@@ -26,6 +26,8 @@ from reminders.store.records import PatientSearch
 routes = ConsoleRouter()
 ExternalId = Annotated[str, Path(min_length=1, max_length=128)]
 NOTICES = {
+    "enrolled": "The patient is enrolled; their messages are scheduled.",
+    "updated": "The patient was already enrolled on this plan; their details are updated.",
     "rescheduled": "The procedure is moved; pending messages follow it.",
     "contact": "The contact details are changed; the schedule is recomputed.",
     "cancelled": "The enrollment is cancelled; no further message will be sent.",

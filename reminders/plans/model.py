@@ -216,6 +216,17 @@ class Plan(_Strict):
         """The folder under templates/ that holds this plan's templates."""
         return self.templates or self.id
 
+    def conditions(self) -> dict[str, list[Scalar]]:
+        """Each patient attribute the plan's steps look at, with the values they test for."""
+        found: dict[str, list[Scalar]] = {}
+        for step in self.steps:
+            for key, expected in step.when.items():
+                values = found.setdefault(key, [])
+                for value in expected if isinstance(expected, list) else [expected]:
+                    if value not in values:
+                        values.append(value)
+        return dict(sorted(found.items()))
+
     def step(self, step_id: str) -> Step:
         """The step with this id (KeyError when there is none)."""
         for step in self.steps:
