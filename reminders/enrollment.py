@@ -21,6 +21,8 @@ from reminders.store.records import (
     EnrollmentRequest,
     PatientRecord,
     PatientState,
+    SmsStateChange,
+    SmsStopKind,
 )
 from reminders.store.storage import Storage
 
@@ -94,6 +96,7 @@ class EnrollmentService:
     ) -> None:
         self.patients = storage.patients
         self.inbound = storage.inbound
+        self.consent = storage.consent
         self.catalog = catalog
         self.default_region = default_region
         self.default_language = default_language
@@ -160,7 +163,7 @@ class EnrollmentService:
                 plan, entry.record, entry.item.procedure_date, entry.item.procedure_time, state
             )
             if entry.record.external_id in stopped:
-                enrollment = replace(enrollment, sms_allowed=False)
+                enrollment = replace(enrollment, sms_allowed=False, sms_opted_out_on=now.date())
             requests.append(
                 EnrollmentRequest(
                     patient=entry.record,
@@ -176,9 +179,13 @@ class EnrollmentService:
             )
         outcomes = self.patients.enroll_many(requests, now, dry_run=dry_run)
         if not dry_run:
-            for outcome in outcomes:
-                if outcome.external_id in stopped:
-                    self.patients.mark_sms_opted_out(outcome.patient_id, now)
+            given_a_stopped_number = [o.patient_id for o in outcomes if o.external_id in stopped]
+            if given_a_stopped_number:
+                reason = f"opted out of SMS on {now:%Y-%m-%d}: this number texted STOP before"
+                self.consent.stop_sms(
+                    given_a_stopped_number,
+                    SmsStateChange(SmsStopKind.OPTED_OUT, "earlier STOP", now, reason),
+                )
             self._record(outcomes, requests, action)
         return outcomes
 

@@ -40,9 +40,15 @@ class ChangeAction(StrEnum):
     SKIP = "skip"  # recorded as skipped at once, with the reason (already past, no channel, ...)
 
 
-# Reasons a message was held back only because SMS to the patient had stopped (an opt-out,
-# or no consent at the time): opting in brings such a message back while its window is open.
-SMS_STOPPED_REASONS = ("opted out of SMS", "patient opted out of SMS", "no SMS consent")
+# Reasons a message was held back only because SMS to the patient had stopped (an opt-out, no
+# consent at the time, a number the provider refused): opting in, or a new number, brings such
+# a message back while its window is open.
+SMS_STOPPED_REASONS = (
+    "opted out of SMS",
+    "patient opted out of SMS",
+    "no SMS consent",
+    "no valid phone number",
+)
 
 # Statuses after which a step is history: planning never sends it again.
 FINAL_FOR_STEP = frozenset({MessageStatus.SENT, MessageStatus.UNDELIVERED})
@@ -148,8 +154,12 @@ def diff_schedule(
         if row is None and previous is not None:
             if previous.status == MessageStatus.CANCELLED:
                 row = previous  # enrolled again after a cancel: the row comes back
-            elif _sms_stopped(previous) and status == MessageStatus.PENDING:
-                row = previous  # opted back in: what the opt-out held back comes back
+            elif _sms_stopped(previous) and (
+                status == MessageStatus.PENDING or previous.due_at != message.due_at
+            ):
+                # Opted back in: what the opt-out held back comes back. Moved while SMS stays
+                # stopped: the same row follows the new time (one row per step).
+                row = previous
             elif previous.due_at == message.due_at:
                 # Skipped or failed at this same time: that outcome stands, once.
                 diff.changes.append(

@@ -53,7 +53,7 @@ def test_a_repeated_invalid_number_callback_does_not_stop_sms_again(world: World
     world.status(sid, "failed", "21211")
     replies = world.app.replies()
     patient_id = replies.inbound.patients_for_phone(ANA)[0].patient_id
-    replies.inbound.clear_phone_invalid(patient_id, utc(WELCOME_AT))  # staff checked it
+    world.app.storage.consent.clear_phone_invalid(patient_id, utc(WELCOME_AT))  # staff checked it
     replies.replan([patient_id])
     assert world.message("ana", "relief-check-week-4")["status"] == "pending"
 

@@ -16,6 +16,7 @@ from plan_fixtures import CLINIC, write_demo_plan
 from reminders.catalog import PlanCatalog
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings, PassReport
 from reminders.dispatch.service import DispatchService
+from reminders.store.records import SmsStateChange, SmsStopKind
 from reminders.store.storage import Storage
 from reminders.testing.memory_channel import InMemoryChannel
 
@@ -132,7 +133,9 @@ def test_an_opt_out_made_elsewhere_wakes_the_dispatcher_within_a_second(
     wait_until(lambda: heard(running) and len(running.passes) > passes_before)
     passes_before = len(running.passes)
 
-    running.other.inbound.opt_out([outcome.patient_id], keyword="STOP", now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    stop = SmsStateChange(SmsStopKind.OPTED_OUT, "STOP", now, "opted out of SMS by text")
+    running.other.consent.stop_sms([outcome.patient_id], stop)
     committed = time.monotonic()
 
     wait_until(lambda: len(running.passes) > passes_before, timeout=WITHIN)

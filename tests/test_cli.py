@@ -19,8 +19,13 @@ import pytest
 from freezegun import freeze_time
 from typer.testing import CliRunner
 
+from reminders.access.actor import Actor
+from reminders.access.audit import AuditTrail
 from reminders.api.schemas import MessageOut, PatientOut
+from reminders.catalog import PlanCatalog
 from reminders.cli.main import app
+from reminders.consent import SmsConsentService, StopCause, StopVia
+from reminders.store.records import SmsStopKind
 from reminders.store.storage import Storage
 
 PLAN = """\
@@ -830,11 +835,14 @@ def test_json_output_speaks_the_http_apis_field_names(env: dict[str, str]) -> No
 
 
 def refuse_number(env: dict[str, str], external_id: str) -> None:
-    """What dispatch records when the provider says the patient's number cannot get SMS."""
+    """What dispatch does when the provider says the patient's number cannot get SMS."""
     storage = Storage.open(env["REMINDERS_DATABASE_URL"])
+    catalog = PlanCatalog(Path(env["REMINDERS_PLANS_DIR"]), Path(env["REMINDERS_TEMPLATES_DIR"]))
     try:
         state = storage.patients.patient_states([external_id])[external_id]
-        storage.patients.mark_phone_invalid(state.patient_id, datetime.now(UTC))
+        audit = AuditTrail(storage.access, Actor.system("test"))
+        cause = StopCause(SmsStopKind.NUMBER_UNUSABLE, StopVia.SEND_ERROR, "21211", "not valid")
+        SmsConsentService(storage, catalog, audit).stop(cause, patient_ids=[state.patient_id])
     finally:
         storage.close()
 
@@ -869,7 +877,9 @@ def test_reenrolling_with_the_refused_phone_keeps_sms_skipped(env: dict[str, str
 
     assert enroll_with_phone(env, "202-555-0101").exit_code == 0
 
-    assert sms_statuses(env, "p1") == {("skipped", "no phone number and no email address")}
+    day = datetime.now(UTC).date()
+    reason = f"no valid phone number since {day}: not valid, per send error"
+    assert sms_statuses(env, "p1") == {("skipped", reason)}
 
 
 def test_reimporting_a_row_with_a_new_phone_lifts_a_refused_number(

@@ -227,12 +227,13 @@ def test_permanent_failure_is_recorded_with_code_and_marks_the_phone_invalid(
     )
     with freeze_time(local("2026-03-08 10:00")):
         assert dispatch_world.dispatcher().run_once().outcomes == {"failed": 1}
-    with freeze_time(local("2026-03-09 18:00")):
-        assert dispatch_world.dispatcher().run_once().outcomes == {"skipped": 1}
     failed = dispatch_world.storage.outbox.list_messages(status="failed")
     assert [(m.step_id, m.error_code) for m in failed] == [("prepare", "21211")]
-    skipped = dispatch_world.storage.outbox.list_messages(status="skipped")
-    assert skipped[0].status_reason == "no valid phone number"
+    skipped = dispatch_world.storage.outbox.list_messages(status="skipped")  # at once, not when due
+    reason = "no valid phone number since 2026-03-08: The 'To' number is not valid, per send error"
+    assert {m.status_reason for m in skipped} == {reason}
+    with freeze_time(local("2026-03-09 18:00")):
+        assert dispatch_world.dispatcher().run_once().handled == 0
 
 
 def test_crash_after_provider_accepted_is_reconciled_not_resent(

@@ -21,8 +21,8 @@ def test_stop_reschedule_start_brings_every_open_message_back(world: World) -> N
     day = ENROLLED_AT[:10]
     world.text(ANA, "STOP")
     stopped = statuses(world)
-    assert {s for _, s, _ in stopped.values()} == {"cancelled"}
-    assert all(r == f"opted out of SMS on {day} (STOP)" for _, _, r in stopped.values())
+    assert {s for _, s, _ in stopped.values()} == {"skipped"}
+    assert all(r == f"opted out of SMS by text on {day} (STOP)" for _, _, r in stopped.values())
 
     moved = world.client.post(
         "/v1/patients/ana/reschedule", json={"procedure_date": "2026-03-09"}, headers=world.headers

@@ -60,6 +60,17 @@ def planned_messages(draw: st.DrawFn) -> list[PlannedMessage]:
     return messages
 
 
+def final_reasons(status: MessageStatus, n: int) -> st.SearchStrategy[str]:
+    """A final row's reason: its own, or (skipped) one of SMS having stopped."""
+    own = st.just(f"{status.value} {n}")
+    if status != MessageStatus.SKIPPED:
+        return own
+    stopped = st.sampled_from(
+        ["opted out of SMS by text on 2026-01-01 (STOP)", "no valid phone number since 2026-01-01"]
+    )
+    return st.one_of(own, stopped)
+
+
 @st.composite
 def stored_rows(draw: st.DrawFn) -> list[StoredMessage]:
     """Rows as the store can hold them: per step, earlier outcomes, then at most one live row."""
@@ -83,7 +94,9 @@ def stored_rows(draw: st.DrawFn) -> list[StoredMessage]:
                     language="en",
                     template=step_id,
                     plan_version=draw(st.sampled_from([1, 2])),
-                    status_reason=None if status in LIVE else f"{status.value} {len(rows)}",
+                    status_reason=None
+                    if status in LIVE
+                    else draw(final_reasons(status, len(rows))),
                 )
             )
     return rows

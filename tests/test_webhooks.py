@@ -179,7 +179,7 @@ def test_a_stop_request_opts_the_patient_out_at_once(world: World, body: str) ->
     assert response.headers["content-type"].startswith("application/xml")
     assert twiml_message(response.text) == OPT_OUT_TEXT
     assert opted_out(world, "ana")
-    assert statuses(world, "ana")["relief-check-week-4"] == ("sms", "cancelled")
+    assert statuses(world, "ana")["relief-check-week-4"] == ("sms", "skipped")
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_opting_out_moves_pending_sms_to_email_where_the_step_allows_it(world: W
     steps = statuses(world, "ana")
     assert steps["welcome"] == ("sms", "sent")
     assert steps["follow-up"] == ("email", "pending")  # the patient's choice: may go by email
-    assert steps["relief-check-week-4"] == ("sms", "cancelled")  # always SMS: stopped
+    assert steps["relief-check-week-4"] == ("sms", "skipped")  # always SMS: stopped
     world.at(FOLLOW_UP_AT)
     world.send_due()
     assert [m.to for _, m in world.email.sent] == ["ana@example.org"]
@@ -435,10 +435,10 @@ def test_error_21610_means_the_patient_unsubscribed_at_the_carrier(world: World)
     world.status(sid, "undelivered", "21610")
 
     assert opted_out(world, "ana")
-    assert statuses(world, "ana")["relief-check-week-4"] == ("sms", "cancelled")
+    assert statuses(world, "ana")["relief-check-week-4"] == ("sms", "skipped")
     store = inbound(world)
     events = store.opt_out_events(store.patients_for_phone(ANA)[0].patient_id)
-    assert [(e.kind, e.keyword) for e in events] == [("opt_out", "carrier 21610")]
+    assert [(e.kind, e.keyword) for e in events] == [("opt_out", "delivery report 21610")]
 
 
 @pytest.mark.parametrize("code", ["21211", "21614", "30005", "30006"])
@@ -451,7 +451,7 @@ def test_invalid_number_codes_stop_sms_to_that_number(world: World, code: str) -
     world.status(sid, "failed", code)
 
     steps = statuses(world, "ana")
-    assert steps["relief-check-week-4"] == ("sms", "cancelled")
+    assert steps["relief-check-week-4"] == ("sms", "skipped")
     assert steps["follow-up"] == ("email", "pending")
     assert not opted_out(world, "ana")  # a dead number is not a withdrawn consent
 
@@ -530,6 +530,6 @@ def test_the_two_way_flow_on_each_database(database_url: str, tmp_path: Path) ->
             ("ana", "warning_words"),
             ("ben", "undelivered"),
         }
-        assert statuses(world, "ben")["relief-check-week-6"] == ("sms", "cancelled")
+        assert statuses(world, "ben")["relief-check-week-6"] == ("sms", "skipped")
         assert statuses(world, "ana")["follow-up"] == ("sms", "pending")
         assert not opted_out(world, "ana")

@@ -253,7 +253,7 @@ def _delivery_error(exc: Exception, to: str) -> DeliveryError:
         _mask_phones(text, to) or f"Twilio answered HTTP {status}",
         code=str(code if code is not None else status),
         kind=classify_twilio_code(code, status),
-        extra={"http_status": str(status)},
+        extra={"http_status": str(status), "meaning": describe_twilio_code(code)},
     )
 
 

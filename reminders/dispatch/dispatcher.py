@@ -24,9 +24,12 @@ from datetime import UTC, datetime, time, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
+from reminders.access.actor import Actor
+from reminders.access.audit import AuditTrail
 from reminders.catalog import PlanCatalog
 from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage
 from reminders.clock import utc_now
+from reminders.consent import SmsConsentService, StopCause, StopVia, stop_kind_of
 from reminders.dispatch.health import ChannelHealth
 from reminders.dispatch.ratelimit import RateLimiter
 from reminders.dispatch.retry import retry_at
@@ -120,8 +123,13 @@ class Dispatcher:
         health: ChannelHealth | None = None,
     ) -> None:
         self.outbox = storage.outbox
-        self.patients = storage.patients
         self.catalog = catalog
+        self.consent = SmsConsentService(
+            storage,
+            catalog,
+            AuditTrail(storage.access, Actor.system("dispatcher"), clock),
+            clock=clock,
+        )
         self.channels = channels
         self.settings = settings
         self.clock = clock
@@ -419,10 +427,14 @@ class Dispatcher:
                 message.id, now, state.probe_at, reason, worker=self.worker_id
             )
             return "channel-stopped"
-        if error.kind is FailureKind.OPTED_OUT:
-            self.patients.mark_sms_opted_out(message.patient_id, now)
-        if error.kind is FailureKind.INVALID_NUMBER:
-            self.patients.mark_phone_invalid(message.patient_id, now)
+        stop = stop_kind_of(error.kind)
+        if stop is not None:
+            meaning = error.extra.get("meaning", error.message)
+            self.consent.stop(
+                StopCause(stop, StopVia.SEND_ERROR, error.code or "refused", meaning),
+                patient_ids=[message.patient_id],
+                number=message.phone,
+            )
         if error.retryable and message.attempts < self.settings.max_attempts:
             at = retry_at(now, message.attempts, self.settings.retry_base_seconds)
             if at < message.send_before:

@@ -1,10 +1,10 @@
 """Acting on what patients text back and on the provider's delivery reports.
 
 Inbound SMS: a stop request opts the patient out at once (pending SMS move to email or are
-cancelled), START opts back in, HELP gets the clinic's number, and any other text is stored
-against the patient and the last SMS we sent them. A reply to a relief check is read as an
-outcome; warning signs, no improvement, an unreadable second answer or no answer at all
-raise a flag for staff. Every decision is recorded through the storage's repositories.
+skipped, through `reminders.consent`), START opts back in, HELP gets the clinic's number, and
+any other text is stored against the patient and the last SMS we sent them. A reply to a
+relief check is read as an outcome; warning signs, no improvement, an unreadable second answer
+or no answer at all raise a flag for staff. Every decision is recorded through the repositories.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from reminders.access.actor import Actor
 from reminders.access.audit import AuditTrail
 from reminders.catalog import PlanCatalog
 from reminders.channels.twilio_sms import classify_twilio_code, describe_twilio_code
 from reminders.clock import utc_now
+from reminders.consent import SmsConsentService, StopCause, StopVia, stop_kind_of
 from reminders.enrollment import EnrollmentService
-from reminders.errors import FailureKind, ReminderError
-from reminders.plans.model import Phase, StepChannel
+from reminders.errors import ReminderError
+from reminders.plans.model import Phase
 from reminders.redact import mask_phone
 from reminders.replies.keywords import Keyword, requested_keyword
 from reminders.replies.relief import (
@@ -41,6 +43,7 @@ from reminders.store.records import (
     NewOutcome,
     PhoneMatch,
     SentSms,
+    SmsStopKind,
 )
 from reminders.store.storage import Storage
 from reminders.templating.context import Clinic
@@ -109,6 +112,19 @@ class ReplyService:
         self.enrollment = enrollment
         self.clinic = clinic
         self.clock = clock
+        self.consent_store = storage.consent
+        self.stop_by_text = SmsConsentService(
+            storage,
+            catalog,
+            AuditTrail(storage.access, Actor.system("inbound-sms"), clock),
+            clock=clock,
+        )
+        self.stop_by_report = SmsConsentService(
+            storage,
+            catalog,
+            AuditTrail(storage.access, Actor.system("delivery-report"), clock),
+            clock=clock,
+        )
 
     # -- inbound SMS ------------------------------------------------------------------------
 
@@ -161,11 +177,9 @@ class ReplyService:
         ids = [m.patient_id for m in matches]
         patient_id = primary.patient_id if primary else None
         if keyword and keyword[0] is Keyword.OPT_OUT:
-            stop = self.inbound.opt_out(
-                ids,
-                keyword=keyword[1],
-                now=now,
-                email_steps=self._email_steps(),
+            stop = self.stop_by_text.stop(
+                StopCause(SmsStopKind.OPTED_OUT, StopVia.TEXT, keyword[1]),
+                patient_ids=ids,
                 inbound=record(InboundKind.OPT_OUT),
                 flags=_warning_flags(sms.body, primary, latest),
             )
@@ -173,8 +187,8 @@ class ReplyService:
             text = reply_text("opt_out", language, self.clinic) if confirm else None
             return ReplyResult(InboundKind.OPT_OUT.value, text, patient_id)
         if keyword and keyword[0] is Keyword.OPT_IN:
-            changed = self.inbound.opt_in(
-                ids, keyword=keyword[1], now=now, inbound=record(InboundKind.OPT_IN)
+            changed = self.consent_store.resume_sms(
+                ids, source=keyword[1], now=now, inbound=record(InboundKind.OPT_IN)
             )
             self.replan(changed)
             confirm = bool(changed) if matches else previous == "opt_out"
@@ -285,31 +299,14 @@ class ReplyService:
             )
         if not update.new_error:
             return update
-        kind = classify_twilio_code(error_code)
-        if kind in (FailureKind.OPTED_OUT, FailureKind.INVALID_NUMBER):
-            ids = (
-                [m.patient_id for m in self.inbound.patients_for_phone(update.recipient)]
-                if update.recipient
-                else [update.patient_id]
+        kind = stop_kind_of(classify_twilio_code(error_code))
+        if kind is not None and error_code:
+            self.stop_by_report.stop(
+                StopCause(kind, StopVia.DELIVERY_REPORT, error_code, meaning),
+                patient_ids=[update.patient_id],
+                number=update.recipient,
             )
-            if kind is FailureKind.OPTED_OUT:
-                self.inbound.opt_out(
-                    ids, keyword=f"carrier {error_code}", now=now, email_steps=self._email_steps()
-                )
-            else:
-                self.inbound.mark_phone_invalid(
-                    ids,
-                    now,
-                    f"the provider reports the number cannot get SMS ({error_code})",
-                    self._email_steps(),
-                )
-            log.info(
-                "message %s: %s (%s); SMS stopped for %d patient(s)",
-                update.message_id,
-                status,
-                error_code,
-                len(ids),
-            )
+            log.info("message %s: %s (%s); SMS stopped", update.message_id, status, error_code)
         return update
 
     # -- flags ------------------------------------------------------------------------------
@@ -360,17 +357,3 @@ class ReplyService:
                 log.warning(
                     "enrollment %s: could not re-plan (%s)", enrollment_id, type(exc).__name__
                 )
-
-    def _email_steps(self) -> set[tuple[str, str]]:
-        """(plan, step) pairs that may go by email instead of SMS (the patient's choice)."""
-        try:
-            plans = [self.catalog.get(plan_id).plan for plan_id in self.catalog.ids()]
-        except ReminderError as exc:
-            log.warning("plans unavailable; pending SMS will be cancelled, not moved: %s", exc)
-            return set()
-        return {
-            (plan.id, step.id)
-            for plan in plans
-            for step in plan.steps
-            if plan.channel_of(step) is StepChannel.PREFERRED
-        }

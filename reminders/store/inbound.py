@@ -1,4 +1,6 @@
-"""Inbound SMS and what they cause: matching a phone to patients, opt-outs and opt-ins.
+"""Inbound SMS and what they cause: matching a phone to patients, replies and their flags.
+
+Opting out and back in, which an inbound SMS may also cause, are in `store/consent.py`.
 
 Each method that changes state is one transaction, so that an inbound SMS and what it causes
 are recorded together or not at all.
@@ -11,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +29,6 @@ from reminders.store.records import (
     OptOutEventView,
     PhoneMatch,
     SentSms,
-    SmsStop,
 )
 from reminders.store.schema import Message, MessageStatus, Patient
 
@@ -37,7 +38,7 @@ class DuplicateInbound(Exception):
 
 
 class InboundRepository:
-    """Inbound SMS, the opt-outs and opt-ins they cause, and numbers the provider refuses."""
+    """Inbound SMS, the replies and flags they cause, and who stopped SMS by number."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -154,90 +155,11 @@ class InboundRepository:
         self, inbound: NewInbound, outcome: NewOutcome | None, flags: Iterable[NewFlag]
     ) -> int:
         """Record a reply together with the outcome and flags it gave rise to."""
-        with self._atomic_inbound(inbound) as (session, inbound_id):
+        with atomic_inbound(self.database, inbound) as (session, inbound_id):
             if outcome is not None:
                 session.execute(insert(Outcome).values(**asdict(outcome)))
             insert_flags(session, flags, inbound.received_at)
         return inbound_id
-
-    def opt_out(
-        self,
-        patient_ids: Collection[int],
-        *,
-        keyword: str,
-        now: datetime,
-        channel: str = "sms",
-        email_steps: Collection[tuple[str, str]] = (),
-        inbound: NewInbound | None = None,
-        flags: Iterable[NewFlag] = (),
-    ) -> SmsStop:
-        """Opt patients out of SMS at once.
-
-        Their pending SMS move to email where the patient has an address and the step may go
-        by email (`email_steps`: (plan id, step id) pairs); the others are cancelled. Each
-        patient gets an opt-out event; `inbound`, the message that asked, is recorded too,
-        with the `flags` it raised for staff.
-        """
-        ids = list(dict.fromkeys(patient_ids))
-        with self._atomic_inbound(inbound) as (session, _):
-            changed = _set_sms_opt_out(session, ids, now, now)
-            self._insert_events(session, ids, channel, "opt_out", keyword, now)
-            insert_flags(session, flags, now)
-            moved, cancelled = self._stop_pending_sms(
-                session, ids, now, f"opted out of SMS on {now:%Y-%m-%d} ({keyword})", email_steps
-            )
-        return SmsStop(changed, moved, cancelled)
-
-    def opt_in(
-        self,
-        patient_ids: Collection[int],
-        *,
-        keyword: str,
-        now: datetime,
-        channel: str = "sms",
-        inbound: NewInbound | None = None,
-    ) -> list[int]:
-        """Opt patients back in to SMS; returns those who were opted out."""
-        ids = list(dict.fromkeys(patient_ids))
-        with self._atomic_inbound(inbound) as (session, _):
-            changed = _set_sms_opt_out(session, ids, None, now)
-            self._insert_events(session, ids, channel, "opt_in", keyword, now)
-        return changed
-
-    def mark_phone_invalid(
-        self,
-        patient_ids: Collection[int],
-        now: datetime,
-        reason: str,
-        email_steps: Collection[tuple[str, str]] = (),
-    ) -> SmsStop:
-        """The provider refuses these patients' number: no more SMS; pending ones move or stop."""
-        ids = list(dict.fromkeys(patient_ids))
-        with self.database.session() as session:
-            changed = list(
-                session.scalars(
-                    select(Patient.id).where(
-                        Patient.id.in_(ids), Patient.phone_invalid_at.is_(None)
-                    )
-                )
-            )
-            if changed:
-                session.execute(
-                    update(Patient)
-                    .where(Patient.id.in_(changed))
-                    .values(phone_invalid_at=now, updated_at=now)
-                )
-            moved, cancelled = self._stop_pending_sms(session, ids, now, reason, email_steps)
-        return SmsStop(changed, moved, cancelled)
-
-    def clear_phone_invalid(self, patient_id: int, now: datetime) -> None:
-        """Staff gave a new number: SMS may be tried again."""
-        with self.database.session() as session:
-            session.execute(
-                update(Patient)
-                .where(Patient.id == patient_id, Patient.phone_invalid_at.is_not(None))
-                .values(phone_invalid_at=None, updated_at=now)
-            )
 
     # -- staff views ------------------------------------------------------------------------
 
@@ -294,105 +216,26 @@ class InboundRepository:
         with self.database.session() as session:
             return [OptOutEventView(*row) for row in session.execute(query)]
 
-    # -- helpers ----------------------------------------------------------------------------
 
-    @contextmanager
-    def _atomic_inbound(self, inbound: NewInbound | None) -> Iterator[tuple[Session, int]]:
-        """A transaction that starts by recording `inbound` (if given); a repeat raises
-        DuplicateInbound and changes nothing."""
-        try:
-            with self.database.session() as session:
-                inbound_id = 0
-                if inbound is not None:
-                    inbound_id = int(
-                        session.execute(
-                            insert(InboundMessage)
-                            .values(**asdict(inbound))
-                            .returning(InboundMessage.id)
-                        ).scalar_one()
-                    )
-                yield session, inbound_id
-        except IntegrityError:
-            if inbound is not None and self.inbound_seen(inbound.provider_message_id):
-                raise DuplicateInbound(inbound.provider_message_id) from None
-            raise
-
-    def _insert_events(
-        self,
-        session: Session,
-        patient_ids: list[int],
-        channel: str,
-        kind: str,
-        keyword: str,
-        now: datetime,
-    ) -> None:
-        if patient_ids:
-            session.execute(
-                insert(OptOutEvent),
-                [
-                    {
-                        "patient_id": pid,
-                        "channel": channel,
-                        "kind": kind,
-                        "keyword": keyword[:64],
-                        "at": now,
-                    }
-                    for pid in patient_ids
-                ],
-            )
-
-    def _stop_pending_sms(
-        self,
-        session: Session,
-        patient_ids: list[int],
-        now: datetime,
-        reason: str,
-        email_steps: Collection[tuple[str, str]],
-    ) -> tuple[int, int]:
-        """Move the patients' pending SMS to email where possible, cancel the rest."""
-        rows = session.execute(
-            select(Message.id, Message.plan_id, Message.step_id, Patient.email)
-            .join(Patient, Patient.id == Message.patient_id)
-            .where(
-                Message.patient_id.in_(patient_ids),
-                Message.channel == "sms",
-                Message.status == MessageStatus.PENDING.value,
-            )
-        ).all()
-        allowed = set(email_steps)
-        to_email = [r.id for r in rows if r.email and (r.plan_id, r.step_id) in allowed]
-        moved = set(to_email)
-        to_cancel = [r.id for r in rows if r.id not in moved]
-        if to_email:
-            session.execute(
-                update(Message)
-                .where(Message.id.in_(to_email))
-                .values(channel="email", status_reason=f"sent by email: {reason}", updated_at=now)
-            )
-        if to_cancel:
-            session.execute(
-                update(Message)
-                .where(Message.id.in_(to_cancel))
-                .values(status=MessageStatus.CANCELLED.value, status_reason=reason, updated_at=now)
-            )
-        return len(to_email), len(to_cancel)
-
-
-def _set_sms_opt_out(
-    session: Session, patient_ids: list[int], opted_out_at: datetime | None, now: datetime
-) -> list[int]:
-    """Opt patients out (`opted_out_at` set) or back in (None); returns those whose state
-    changed, so that an opt-out keeps its first time and events say who really changed."""
-    differs = (
-        Patient.sms_opted_out_at.is_(None)
-        if opted_out_at is not None
-        else Patient.sms_opted_out_at.is_not(None)
-    )
-    changed = list(session.scalars(select(Patient.id).where(Patient.id.in_(patient_ids), differs)))
-    if changed:
-        session.execute(
-            update(Patient)
-            .where(Patient.id.in_(changed))
-            .values(sms_opted_out_at=opted_out_at, updated_at=now)
-        )
-    return changed
+@contextmanager
+def atomic_inbound(database: Database, inbound: NewInbound | None) -> Iterator[tuple[Session, int]]:
+    """A transaction that starts by recording `inbound` (if given); a repeat raises
+    DuplicateInbound and changes nothing."""
+    try:
+        with database.session() as session:
+            inbound_id = 0
+            if inbound is not None:
+                inbound_id = int(
+                    session.execute(
+                        insert(InboundMessage)
+                        .values(**asdict(inbound))
+                        .returning(InboundMessage.id)
+                    ).scalar_one()
+                )
+            yield session, inbound_id
+    except IntegrityError:
+        if inbound is not None and InboundRepository(database).inbound_seen(
+            inbound.provider_message_id
+        ):
+            raise DuplicateInbound(inbound.provider_message_id) from None
+        raise

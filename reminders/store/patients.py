@@ -341,24 +341,6 @@ class PatientRepository:
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def mark_sms_opted_out(self, patient_id: int, now: datetime) -> None:
-        """Record that the provider says this patient unsubscribed from SMS."""
-        with self.database.session() as session:
-            session.execute(
-                update(Patient)
-                .where(Patient.id == patient_id, Patient.sms_opted_out_at.is_(None))
-                .values(sms_opted_out_at=now, updated_at=now)
-            )
-
-    def mark_phone_invalid(self, patient_id: int, now: datetime) -> None:
-        """Record that the provider refuses this patient's number; no further SMS is tried."""
-        with self.database.session() as session:
-            session.execute(
-                update(Patient)
-                .where(Patient.id == patient_id, Patient.phone_invalid_at.is_(None))
-                .values(phone_invalid_at=now, updated_at=now)
-            )
-
     # -- staff views ------------------------------------------------------------------------
 
     def list_patients(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from enum import StrEnum
 from typing import Any
 
 from reminders.schedule import PlannedMessage
@@ -332,13 +333,33 @@ class OptOutEventView:
     at: datetime
 
 
+class SmsStopKind(StrEnum):
+    """Why SMS to a patient stopped (the value is the opt-out event's kind)."""
+
+    OPTED_OUT = "opt_out"  # the patient asked: STOP to us or to the carrier
+    NUMBER_UNUSABLE = "phone_invalid"  # the provider says the number cannot get SMS
+
+
+@dataclass(frozen=True)
+class SmsStateChange:
+    """Stop texting: why, how we learned it (`source`, e.g. "STOP", "delivery report 30005"),
+    when, and the reason pending SMS are skipped with."""
+
+    kind: SmsStopKind
+    source: str
+    at: datetime
+    reason: str
+
+
 @dataclass(frozen=True)
 class SmsStop:
-    """What stopping a patient's SMS did: who changed state and what happened to pending SMS."""
+    """What stopping SMS did: who changed state, what happened to pending SMS, and the
+    external ids of the patients it was about."""
 
     changed: list[int]
     moved_to_email: int
-    cancelled: int
+    skipped: int
+    external_ids: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

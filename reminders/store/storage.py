@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reminders.store.access import AccessRepository
+from reminders.store.consent import ConsentRepository
 from reminders.store.database import Database
 from reminders.store.feeds import FeedRepository
 from reminders.store.inbound import InboundRepository
@@ -21,6 +22,7 @@ class Storage:
     patients: PatientRepository
     outbox: Outbox
     inbound: InboundRepository
+    consent: ConsentRepository
     outcomes: OutcomeRepository
     access: AccessRepository
     feeds: FeedRepository
@@ -33,6 +35,7 @@ class Storage:
             patients=PatientRepository(database),
             outbox=Outbox(database),
             inbound=InboundRepository(database),
+            consent=ConsentRepository(database),
             outcomes=OutcomeRepository(database),
             access=AccessRepository(database),
             feeds=FeedRepository(database),

@@ -1,0 +1,146 @@
+"""Whether the clinic may text a patient: the one place SMS stops, and starts again.
+
+Three paths learn that a patient must not be texted: an error while sending (the dispatcher),
+a delivery report that arrives later, and an inbound STOP. Each calls `SmsConsentService.stop`
+with what it learned, so the same event leaves the same state: the patient's opt-out or
+unusable number with its date, an event naming the source, pending SMS moved to email where
+the plan allows or skipped with a reason that says what happened, and an audit entry in the
+name of whoever (or whatever) acted. Provider codes are read by the channel, never here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from reminders.access.audit import AuditTrail
+from reminders.catalog import PlanCatalog
+from reminders.clock import utc_now
+from reminders.errors import FailureKind, ReminderError
+from reminders.plans.model import StepChannel
+from reminders.store.records import NewFlag, NewInbound, SmsStateChange, SmsStop, SmsStopKind
+from reminders.store.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+class StopVia(StrEnum):
+    """How the service learned that SMS must stop."""
+
+    TEXT = "text"  # the patient texted a stop word to the clinic's number
+    SEND_ERROR = "send error"  # the provider refused a send
+    DELIVERY_REPORT = "delivery report"  # a later delivery report from the provider
+
+
+@dataclass(frozen=True)
+class StopCause:
+    """What was learned: the kind of stop, how, the keyword or provider code, and (for a
+    provider code) what it means in words, as the channel describes it."""
+
+    kind: SmsStopKind
+    via: StopVia
+    code: str
+    meaning: str = ""
+
+    @property
+    def source(self) -> str:
+        """The event's source: the keyword texted, or where a provider code came from."""
+        return self.code if self.via is StopVia.TEXT else f"{self.via} {self.code}"
+
+    def reason(self, at: datetime) -> str:
+        """Why pending SMS are skipped: what happened, and when."""
+        day = f"{at:%Y-%m-%d}"
+        if self.kind is SmsStopKind.OPTED_OUT and self.via is StopVia.TEXT:
+            return f"opted out of SMS by text on {day} ({self.code})"
+        if self.kind is SmsStopKind.OPTED_OUT:
+            return f"opted out of SMS at the carrier on {day} ({self.source})"
+        meaning = self.meaning or f"refused by the provider ({self.code})"
+        return f"no valid phone number since {day}: {meaning}, per {self.via}"
+
+
+def stop_kind_of(failure: FailureKind) -> SmsStopKind | None:
+    """Whether a provider failure, as the channel classified it, stops texting the number."""
+    if failure is FailureKind.OPTED_OUT:
+        return SmsStopKind.OPTED_OUT
+    if failure is FailureKind.INVALID_NUMBER:
+        return SmsStopKind.NUMBER_UNUSABLE
+    return None
+
+
+AUDIT_ACTIONS = {
+    SmsStopKind.OPTED_OUT: "sms.opt_out",
+    SmsStopKind.NUMBER_UNUSABLE: "sms.number_unusable",
+}
+
+
+class SmsConsentService:
+    """Stops SMS to patients (every path goes through `stop`), recorded as `audit`'s actor."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        catalog: PlanCatalog,
+        audit: AuditTrail,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.consent = storage.consent
+        self.inbound = storage.inbound
+        self.catalog = catalog
+        self.audit = audit
+        self.clock = clock
+
+    def stop(
+        self,
+        cause: StopCause,
+        *,
+        patient_ids: Collection[int] = (),
+        number: str | None = None,
+        inbound: NewInbound | None = None,
+        flags: Iterable[NewFlag] = (),
+    ) -> SmsStop:
+        """Stop texting these patients and everyone else on `number` (an opt-out and a dead
+        number belong to the phone, not to one enrollment).
+
+        `inbound`, the text that asked, is recorded with the change, with the `flags` it raised.
+        """
+        ids = list(dict.fromkeys(patient_ids))
+        if number:
+            ids.extend(m.patient_id for m in self.inbound.patients_for_phone(number))
+        now = self.clock()
+        change = SmsStateChange(cause.kind, cause.source, now, cause.reason(now))
+        stop = self.consent.stop_sms(
+            list(dict.fromkeys(ids)),
+            change,
+            email_steps=self.email_steps(),
+            inbound=inbound,
+            flags=flags,
+        )
+        detail = (
+            f"{change.reason}; pending SMS: {stop.skipped} skipped, "
+            f"{stop.moved_to_email} moved to email"
+        )
+        self.audit.record_many(
+            (AUDIT_ACTIONS[cause.kind], stop.external_ids[pid], detail)
+            for pid in stop.changed
+            if pid in stop.external_ids
+        )
+        log.info("SMS stopped (%s, %s) for %d patient(s)", cause.kind.value, cause.source, len(ids))
+        return stop
+
+    def email_steps(self) -> set[tuple[str, str]]:
+        """(plan, step) pairs that may go by email instead of SMS (the patient's choice)."""
+        try:
+            plans = [self.catalog.get(plan_id).plan for plan_id in self.catalog.ids()]
+        except ReminderError as exc:
+            log.warning("plans unavailable; pending SMS will be skipped, not moved: %s", exc)
+            return set()
+        return {
+            (plan.id, step.id)
+            for plan in plans
+            for step in plan.steps
+            if plan.channel_of(step) is StepChannel.PREFERRED
+        }
