@@ -24,6 +24,14 @@ fi
 
 bash scripts/setup.sh --dev "${browser[@]}"
 
+# axe-core for the browser tests' accessibility check, at the version tests/package-lock.json pins.
+axe_wanted=$(sed -n 's/.*"axe-core": "\(.*\)".*/\1/p' tests/package.json)
+axe_have=$(sed -n 's/^  "version": "\(.*\)".*/\1/p' tests/node_modules/axe-core/package.json 2>/dev/null || true)
+if [ ${#browser[@]} -gt 0 ] && command -v npm >/dev/null 2>&1 && [ "$axe_wanted" != "$axe_have" ]; then
+    npm ci --prefix tests --no-audit --no-fund --loglevel=error ||
+        echo "test.sh: could not install axe-core; the browser tests will be skipped" >&2
+fi
+
 # PostgreSQL-backed tests use the machine's server; start it if it is installed and not running.
 if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, make_url, text
 from reminders.store.database import database_reachable
 from reminders.store.storage import Storage
 
-pytest_plugins = ["reminders.testing.pytest_plugin"]
+pytest_plugins = ["reminders.testing.pytest_plugin", "console_browser_fixtures"]
 
 
 def _import_every_module() -> None:
