@@ -25,6 +25,9 @@ PAGES = {
     "patient": "/console/patients/ana",
     "enroll": "/console/enroll",
     "import": "/console/import",
+    "messages": "/console/messages",
+    "outcomes": "/console/outcomes",
+    "audit": "/console/audit",
 }
 
 

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from reminders.app import App
 from reminders.console import (
+    routes_activity,
     routes_enroll,
     routes_patient,
     routes_patients,
@@ -29,6 +30,7 @@ ROUTERS = (
     routes_patients.routes,
     routes_patient.routes,
     routes_enroll.routes,
+    routes_activity.routes,
 )
 
 

@@ -387,6 +387,8 @@ class Outbox:
         since: datetime | None = None,
         limit: int = 500,
         before: MessageCursor | None = None,
+        channel: str | None = None,
+        plan_id: str | None = None,
     ) -> list[MessageView]:
         """Messages across patients, newest activity first, filtered by status and time.
 
@@ -398,6 +400,10 @@ class Outbox:
             query = query.where(Message.status == status)
         if since:
             query = query.where(Message.updated_at >= since)
+        if channel:
+            query = query.where(Message.channel == channel)
+        if plan_id:
+            query = query.where(Message.plan_id == plan_id)
         if before is not None:
             after_row = tuple_(literal(before.updated_at, UTCDateTime()), literal(before.id))
             query = query.where(tuple_(Message.updated_at, Message.id) < after_row)
@@ -414,6 +420,17 @@ class Outbox:
         query = query.order_by(Message.next_attempt_at, Message.id).limit(limit)
         with self.database.session() as session:
             return [view(row) for row in session.execute(query).all()]
+
+    def delivery_problems(self, since: datetime | None = None) -> list[tuple[str | None, int]]:
+        """(error code, how many) of failed and undelivered messages, the commonest first."""
+        query = select(Message.error_code, func.count()).where(
+            Message.status.in_([MessageStatus.FAILED.value, MessageStatus.UNDELIVERED.value])
+        )
+        if since:
+            query = query.where(Message.updated_at >= since)
+        query = query.group_by(Message.error_code).order_by(func.count().desc())
+        with self.database.session() as session:
+            return [(code, int(count)) for code, count in session.execute(query)]
 
     def status_counts(self) -> dict[str, int]:
         """How many messages are in each status."""

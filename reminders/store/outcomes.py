@@ -6,14 +6,14 @@ from collections.abc import Collection, Iterable
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import exists, func, insert, or_, select, update
+from sqlalchemy import case, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from reminders.errors import NotFoundError
 from reminders.store.database import Database
 from reminders.store.inbound_schema import Flag, FlagKind, InboundMessage, Outcome
 from reminders.store.queries import flag_query, outcome_query, sent_sms_query
-from reminders.store.records import FlagView, NewFlag, OutcomeView, SentSms
+from reminders.store.records import FlagView, NewFlag, OutcomeView, SentSms, StepOutcomes
 from reminders.store.schema import Enrollment, EnrollmentStatus, Message, Patient
 
 
@@ -135,6 +135,32 @@ class OutcomeRepository:
         )
         with self.database.session() as session:
             return [SentSms(*row) for row in session.execute(query)]
+
+    def outcomes_by_step(self, since: datetime | None = None) -> list[StepOutcomes]:
+        """Relief-check answers summed per check (week 4, week 6, ...), in step order."""
+        query = select(
+            Outcome.step_id,
+            func.count(),
+            func.count(Outcome.leg_pain),
+            func.avg(Outcome.leg_pain),
+            func.sum(case((Outcome.walking_improved.is_(True), 1), else_=0)),
+            func.count(Outcome.walking_improved),
+        )
+        if since:
+            query = query.where(Outcome.received_at >= since)
+        query = query.group_by(Outcome.step_id).order_by(Outcome.step_id)
+        with self.database.session() as session:
+            return [
+                StepOutcomes(
+                    step,
+                    int(answers),
+                    int(rated),
+                    float(avg) if avg is not None else None,
+                    int(walking or 0),
+                    int(walking_answered),
+                )
+                for step, answers, rated, avg, walking, walking_answered in session.execute(query)
+            ]
 
     def list_outcomes(
         self, *, external_id: str | None = None, since: datetime | None = None, limit: int = 500

@@ -308,6 +308,18 @@ class OutcomeView:
 
 
 @dataclass(frozen=True)
+class StepOutcomes:
+    """The answers to one relief check (a step) across patients."""
+
+    step_id: str
+    answers: int
+    pain_answers: int
+    mean_leg_pain: float | None
+    walking_better: int
+    walking_answers: int
+
+
+@dataclass(frozen=True)
 class FlagView:
     """A flag as staff see it."""
 
