@@ -32,6 +32,10 @@ class Channel(abc.ABC):
     """Sends messages of one kind. Raises `reminders.errors.DeliveryError` when it cannot."""
 
     name: str
+    # True where a crash between a send and its record costs no second delivery, because
+    # `find_sent` finds the message (or nothing is delivered at all): the dispatcher may then
+    # record this channel's outcomes in groups. False (SMTP): each send is committed at once.
+    group_outcomes: bool = False
 
     @abc.abstractmethod
     def send(self, message: OutgoingMessage) -> DeliveryReceipt:

@@ -23,6 +23,8 @@ CHANNEL_NAMES = ("sms", "email")
 class ConsoleChannel(Channel):
     """Stands in for a provider: one readable block on a stream, one JSON line in the outbox."""
 
+    group_outcomes = True  # find_sent looks back, so a crash costs a look-up, not a resend
+
     def __init__(
         self,
         channel_name: str,

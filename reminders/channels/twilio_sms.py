@@ -102,6 +102,8 @@ class _QuietHttpClient(TwilioHttpClient):
 class TwilioSmsChannel(Channel):
     """Sends SMS with one Twilio client (and one keep-alive HTTP session) for every send."""
 
+    group_outcomes = True  # find_sent looks back, so a crash costs a look-up, not a resend
+
     name = "sms"
 
     def __init__(

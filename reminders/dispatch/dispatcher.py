@@ -9,6 +9,13 @@ Whenever the outcome of a send is unknown (an unexpected error, a timeout) or th
 cannot be asked, the row is left in "sending" for that same reconciliation, never resent
 blindly. A worker renews its claim before acting on a message that waited long in its batch,
 so `claim_timeout` only has to outlast one send (the Twilio channel's timeout is 15 s).
+
+Outcomes are committed in groups: once per claimed batch, or sooner when the oldest has waited
+`group_outcomes_for` (one commit per message was most of a pass's time on PostgreSQL). A crash
+before the commit leaves those rows "sending" too, so the same reconciliation settles them:
+a killed worker costs at most one batch of provider look-ups, as a crash right after a claim
+always did. A channel that cannot look back (`Channel.group_outcomes` false: SMTP) has each
+send committed at once, so a crash resends no more emails than before.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ class DispatchSettings:
     max_attempts: int = 5
     retry_base_seconds: float = 30.0
     claim_timeout: timedelta = timedelta(minutes=2)
+    group_outcomes_for: timedelta = timedelta(milliseconds=100)
     per_second: dict[str, float] = field(default_factory=dict)
 
 
@@ -122,7 +130,7 @@ class Dispatcher:
         worker_id: str | None = None,
         health: ChannelHealth | None = None,
     ) -> None:
-        self.outbox = storage.outbox
+        self.outbox = storage.outbox.grouped(clock)
         self.catalog = catalog
         self.consent = SmsConsentService(
             storage,
@@ -140,18 +148,32 @@ class Dispatcher:
     def run_once(self, max_messages: int | None = None) -> PassReport:
         """Reconcile stale claims, then send everything due now; returns what happened."""
         report = PassReport()
-        self.recover_stale(report)
-        while max_messages is None or report.handled < max_messages:
-            limit = self.settings.batch_size
-            if max_messages is not None:
-                limit = min(limit, max_messages - report.handled)
-            claim = self.outbox.claim_batch(self.clock(), self.worker_id, limit)
-            if not claim.messages:
-                break
-            ledger = SmsLedger(claim.sms_sent_at)
-            for message in claim.messages:
-                report.add(self._guarded(message, partial(self.process, message, ledger)))
+        try:
+            self.recover_stale(report)
+            while max_messages is None or report.handled < max_messages:
+                limit = self.settings.batch_size
+                if max_messages is not None:
+                    limit = min(limit, max_messages - report.handled)
+                claim = self.outbox.claim_batch(self.clock(), self.worker_id, limit)
+                if not claim.messages:
+                    break
+                ledger = SmsLedger(claim.sms_sent_at)
+                for message in claim.messages:
+                    report.add(self._guarded(message, partial(self._process, message, ledger)))
+                    if self.outbox.outcomes_waited() >= self.settings.group_outcomes_for:
+                        self._flush()
+                self._flush()
+        finally:
+            self._flush()
         return report
+
+    def _flush(self) -> None:
+        """Commit the outcomes held so far; if that fails their rows stay "sending" and are
+        reconciled like after a crash, and the pass goes on."""
+        try:
+            self.outbox.flush_outcomes()
+        except Exception:
+            log.exception("outcomes not recorded; their messages are left for reconciliation")
 
     def recover_stale(self, report: PassReport) -> None:
         """Find messages a dead worker left in "sending" and settle each exactly once."""
@@ -163,6 +185,7 @@ class Dispatcher:
             # A renewed or reclaimed claim hides when the lost send began; never before due_at.
             since = min(message.claimed_at, message.due_at) - timedelta(minutes=1)
             report.add(self._guarded(held, partial(self._settle_unknown, held, since)))
+            self._flush()  # one by one: the next look-up counts this patient's texts
 
     def _guarded(self, message: ClaimedMessage, settle: Callable[[], str]) -> str:
         """Settle one message; an unexpected error leaves it "sending" for reconciliation
@@ -207,10 +230,17 @@ class Dispatcher:
                 )
                 return "reconciled"
         log.info("message %s: not found at the provider after a restart; sending", message.id)
-        return self.process(message)
+        return self._process(message)
 
-    def process(self, message: ClaimedMessage, ledger: SmsLedger | None = None) -> str:
-        """Decide and act on one claimed message; returns the outcome's name."""
+    def process(self, message: ClaimedMessage) -> str:
+        """Decide, act on and record one claimed message; returns the outcome's name."""
+        try:
+            return self._process(message)
+        finally:
+            self._flush()
+
+    def _process(self, message: ClaimedMessage, ledger: SmsLedger | None = None) -> str:
+        """Decide and act on one claimed message; its outcome waits for the next flush."""
         held = self._hold(message)
         if held is None:
             log.warning("message %s: claim taken over by another worker; left to it", message.id)
@@ -385,6 +415,8 @@ class Dispatcher:
             return "unsettled"
         self.health.resume(message.channel)
         self._record_sent(message, outgoing, receipt, None)
+        if not channel.group_outcomes:
+            self._flush()  # no look-up after a crash: commit this send before the next one
         return "sent"
 
     def _record_sent(

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
-from datetime import datetime
+from collections.abc import Callable, Collection, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, literal, select, tuple_, update
-from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy import Connection, bindparam, func, literal, select, tuple_, update
 
 from reminders.errors import NotFoundError
 from reminders.store.database import Database, chunks
+from reminders.store.outcome_writer import (
+    ATTEMPT_NOT_COUNTED,
+    MESSAGES,
+    Outcome,
+    OutcomeGroup,
+    OutcomeWriter,
+)
 from reminders.store.queries import claimed, claimed_query, view, view_query
 from reminders.store.records import (
     ClaimedBatch,
@@ -21,8 +27,6 @@ from reminders.store.records import (
     MessageView,
 )
 from reminders.store.schema import Message, MessageStatus, Patient, UTCDateTime
-
-MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 
 # How far along Twilio's message life a status is; a late callback never moves a message back.
 _STATUS_RANK = {
@@ -45,9 +49,30 @@ UNDELIVERED_REPORTS = frozenset({"undelivered", "failed"})
 class Outbox:
     """One row per message to send: due, claimed by a worker, then settled."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        writer: OutcomeWriter | None = None,
+        group: OutcomeGroup | None = None,
+    ) -> None:
         self.database = database
-        self._finish_statements: dict[tuple[str, ...], Any] = {}
+        self._writer = writer or OutcomeWriter()
+        self._group = group
+
+    def grouped(self, clock: Callable[[], datetime]) -> Outbox:
+        """This outbox for one dispatcher: the `record_*` outcomes are held in memory until
+        `flush_outcomes` writes them in one transaction; everything else writes at once."""
+        group = OutcomeGroup(self.database, self._writer, clock)
+        return Outbox(self.database, writer=self._writer, group=group)
+
+    def flush_outcomes(self) -> int:
+        """Write the held outcomes (see `grouped`); returns how many."""
+        return self._group.flush() if self._group is not None else 0
+
+    def outcomes_waited(self) -> timedelta:
+        """How long the oldest held outcome has waited."""
+        return self._group.waited() if self._group is not None else timedelta(0)
 
     def next_due_at(self) -> datetime | None:
         """The earliest instant at which a pending message wants attention."""
@@ -246,49 +271,22 @@ class Outbox:
             next_attempt_at=at,
             claimed_by=None,
             claimed_at=None,
-            attempts=Message.attempts - 1,
+            attempts=ATTEMPT_NOT_COUNTED,
             updated_at=now,
             **extra,
         )
 
     def _finish(self, message_id: int, worker: str | None, **values: Any) -> None:
-        """Record an outcome of a message held in "sending" (by `worker`, when given).
+        """Record an outcome of a message held in "sending" (by `worker`, when given): now,
+        or at the next `flush_outcomes` on a grouped outbox.
 
         A row that is not ours to settle (another worker took the claim over) is left alone.
-        The hot path of dispatch: statements are built once per set of columns and run on a
-        plain connection.
         """
-        plain = all(not isinstance(v, ClauseElement) for v in values.values())
-        with self.database.engine.begin() as connection:
-            if plain:
-                statement = self._finish_statement(tuple(sorted(values)), worker is not None)
-                params = {"message_id": message_id, "claim_worker": worker, **values}
-                connection.execute(statement, params)
-            else:
-                statement = (
-                    update(MESSAGES)
-                    .where(MESSAGES.c.id == message_id)
-                    .where(MESSAGES.c.status == MessageStatus.SENDING.value)
-                    .values(**values)
-                )
-                if worker is not None:
-                    statement = statement.where(MESSAGES.c.claimed_by == worker)
-                connection.execute(statement)
-
-    def _finish_statement(self, columns: tuple[str, ...], by_worker: bool) -> Any:
-        key = (*columns, "+worker" if by_worker else "")
-        statement = self._finish_statements.get(key)
-        if statement is None:
-            statement = (
-                update(MESSAGES)
-                .where(MESSAGES.c.id == bindparam("message_id"))
-                .where(MESSAGES.c.status == MessageStatus.SENDING.value)
-                .values({name: bindparam(name, type_=MESSAGES.c[name].type) for name in columns})
-            )
-            if by_worker:
-                statement = statement.where(MESSAGES.c.claimed_by == bindparam("claim_worker"))
-            self._finish_statements[key] = statement
-        return statement
+        outcome = Outcome(message_id, worker, values)
+        if self._group is not None:
+            self._group.add(outcome)
+        else:
+            self._writer.write(self.database, [outcome])
 
     def sms_sent_at(
         self, patient_ids: Iterable[int], *, excluding: Collection[int] = ()

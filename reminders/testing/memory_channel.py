@@ -13,6 +13,8 @@ from reminders.errors import DeliveryError
 class InMemoryChannel(Channel):
     """Accepts messages into a list; can be told to fail the next sends; can look back."""
 
+    group_outcomes = True  # find_sent looks back, so a crash costs a look-up, not a resend
+
     def __init__(self, name: str = "sms") -> None:
         self.name = name
         self.sent: list[tuple[datetime, OutgoingMessage]] = []

@@ -1,0 +1,115 @@
+"""Writing what became of claimed messages: one UPDATE per outcome, many in one transaction.
+
+Every outcome updates a row only while it is still "sending" (and, when a worker is named,
+still claimed by that worker), so a claim another worker took over is left to it. Statements
+are built once per set of columns; a flush runs each set as one executemany.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, bindparam, update
+from sqlalchemy.sql.elements import ClauseElement
+
+from reminders.store.database import Database
+from reminders.store.schema import Message, MessageStatus
+
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+
+# The value of `attempts` for an outcome that does not count the claim as a try (a deferral).
+ATTEMPT_NOT_COUNTED = MESSAGES.c.attempts - 1
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The new column values of one claimed message; `worker` must still hold its claim."""
+
+    message_id: int
+    worker: str | None
+    values: dict[str, Any]
+
+
+class OutcomeWriter:
+    """Writes outcomes, reusing one UPDATE statement per set of columns."""
+
+    def __init__(self) -> None:
+        self._statements: dict[tuple[Any, ...], Any] = {}
+
+    def write(self, database: Database, outcomes: Sequence[Outcome]) -> None:
+        """Write every outcome in one transaction (one executemany per set of columns)."""
+        groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        expressions: dict[tuple[Any, ...], dict[str, ClauseElement]] = {}
+        for outcome in outcomes:
+            plain = {k: v for k, v in outcome.values.items() if not isinstance(v, ClauseElement)}
+            fixed = {k: v for k, v in outcome.values.items() if isinstance(v, ClauseElement)}
+            key = (
+                tuple(sorted(plain)),
+                tuple(sorted((name, id(value)) for name, value in fixed.items())),
+                outcome.worker is not None,
+            )
+            expressions[key] = fixed
+            params = {"message_id": outcome.message_id, "claim_worker": outcome.worker, **plain}
+            groups.setdefault(key, []).append(params)
+        with database.engine.begin() as connection:
+            for key, rows in groups.items():
+                connection.execute(self._statement(key, expressions[key]), rows)
+
+    def _statement(self, key: tuple[Any, ...], fixed: dict[str, ClauseElement]) -> Any:
+        statement = self._statements.get(key)
+        if statement is None:
+            columns, _, by_worker = key
+            values: dict[str, Any] = {
+                name: bindparam(name, type_=MESSAGES.c[name].type) for name in columns
+            }
+            statement = (
+                update(MESSAGES)
+                .where(MESSAGES.c.id == bindparam("message_id"))
+                .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+                .values({**values, **fixed})
+            )
+            if by_worker:
+                statement = statement.where(MESSAGES.c.claimed_by == bindparam("claim_worker"))
+            self._statements[key] = statement
+        return statement
+
+
+class OutcomeGroup:
+    """Outcomes held in memory until `flush` writes them together (one commit for many).
+
+    Safe only where a crash before the flush costs no second delivery: the rows stay
+    "sending" and are reconciled with the provider before any resend (see dispatcher.py).
+    """
+
+    def __init__(
+        self, database: Database, writer: OutcomeWriter, clock: Callable[[], datetime]
+    ) -> None:
+        self.database = database
+        self.writer = writer
+        self.clock = clock
+        self._pending: list[Outcome] = []
+        self._oldest: datetime | None = None
+
+    def add(self, outcome: Outcome) -> None:
+        """Hold one outcome until the next flush."""
+        if not self._pending:
+            self._oldest = self.clock()
+        self._pending.append(outcome)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def waited(self) -> timedelta:
+        """How long the oldest held outcome has waited (zero when none)."""
+        return self.clock() - self._oldest if self._pending and self._oldest else timedelta(0)
+
+    def flush(self) -> int:
+        """Write every held outcome in one transaction; returns how many. A failed write
+        drops them: their rows stay "sending", to be reconciled like after a crash."""
+        pending, self._pending = self._pending, []
+        if pending:
+            self.writer.write(self.database, pending)
+        return len(pending)
