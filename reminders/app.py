@@ -13,6 +13,7 @@ from reminders.access.service import AccessPolicy, AccessService
 from reminders.catalog import PlanCatalog
 from reminders.channels.base import Channel
 from reminders.clock import utc_now
+from reminders.consent import SmsConsentService
 from reminders.csv_import import CsvImport
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.enrollment import EnrollmentService
@@ -59,6 +60,10 @@ class App:
     def csv_import(self, actor: Actor) -> CsvImport:
         """Patients from a CSV file (dry run or import), recorded as `actor`'s enrollments."""
         return CsvImport(self.enrollment(actor))
+
+    def sms_consent(self, actor: Actor) -> SmsConsentService:
+        """Stopping and resuming SMS to patients, recorded in the audit log as `actor`'s."""
+        return SmsConsentService(self.storage, self.catalog, self.audit(actor))
 
     def replies(self, *, clock: Callable[[], datetime] = utc_now) -> ReplyService:
         """The service that acts on inbound SMS and delivery reports."""

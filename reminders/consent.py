@@ -1,5 +1,9 @@
 """Whether the clinic may text a patient: the one place SMS stops, and starts again.
 
+`resume` is the one way back (START by text, staff in the console, the API or the CLI): the
+patient is opted in and every message SMS stopping held back comes back while its window is
+still open, except what staff cancelled and steps that went, or will go, by another channel.
+
 Three paths learn that a patient must not be texted: an error while sending (the dispatcher),
 a delivery report that arrives later, and an inbound STOP. Each calls `SmsConsentService.stop`
 with what it learned, so the same event leaves the same state: the patient's opt-out or
@@ -19,8 +23,10 @@ from enum import StrEnum
 from reminders.access.audit import AuditTrail
 from reminders.catalog import PlanCatalog
 from reminders.clock import utc_now
-from reminders.errors import FailureKind, ReminderError
+from reminders.enrollment import EnrollmentService
+from reminders.errors import FailureKind, NotFoundError, ReminderError
 from reminders.plans.model import StepChannel
+from reminders.schedule_diff import ChangeAction
 from reminders.store.records import NewFlag, NewInbound, SmsStateChange, SmsStop, SmsStopKind
 from reminders.store.storage import Storage
 
@@ -70,6 +76,15 @@ def stop_kind_of(failure: FailureKind) -> SmsStopKind | None:
     return None
 
 
+@dataclass(frozen=True)
+class SmsResume:
+    """What opting back in did: the patients who were opted out, and how many of their
+    messages came back."""
+
+    opted_in: list[int]
+    restored: int
+
+
 AUDIT_ACTIONS = {
     SmsStopKind.OPTED_OUT: "sms.opt_out",
     SmsStopKind.NUMBER_UNUSABLE: "sms.number_unusable",
@@ -89,9 +104,11 @@ class SmsConsentService:
     ) -> None:
         self.consent = storage.consent
         self.inbound = storage.inbound
+        self.patients = storage.patients
         self.catalog = catalog
         self.audit = audit
         self.clock = clock
+        self.enrollment = EnrollmentService(storage, catalog, clock=clock, audit=audit)
 
     def stop(
         self,
@@ -130,6 +147,55 @@ class SmsConsentService:
         )
         log.info("SMS stopped (%s, %s) for %d patient(s)", cause.kind.value, cause.source, len(ids))
         return stop
+
+    def resume(
+        self, patient_ids: Collection[int], *, source: str, inbound: NewInbound | None = None
+    ) -> SmsResume:
+        """Opt patients back in to SMS and bring back what stopping held back.
+
+        Every message SMS stopping skipped comes back while its window is still open (a
+        reschedule in between included); what staff cancelled stays cancelled, and a step
+        moved to email (or sent by it) is not sent again by SMS. `source` names how the
+        patient opted in (the keyword texted, or "staff"); `inbound`, the text that asked, is
+        recorded with the change.
+        """
+        ids = list(dict.fromkeys(patient_ids))
+        changed = self.consent.resume_sms(ids, source=source, now=self.clock(), inbound=inbound)
+        restored = {patient_id: self._replan(patient_id) for patient_id in changed}
+        self.audit.record_many(
+            (
+                "sms.opt_in",
+                external_id,
+                f"opted back in to SMS ({source}); {restored[pid]} message(s) restored",
+            )
+            for pid, external_id in changed.items()
+        )
+        return SmsResume(list(changed), sum(restored.values()))
+
+    def resume_patient(self, external_id: str, *, note: str = "") -> SmsResume:
+        """Staff opt a patient back in (they agreed again, by phone or in person): `resume`
+        by the clinic's id, with staff's note in the source the opt-out events keep."""
+        state = self.patients.patient_states([external_id]).get(external_id)
+        if state is None:
+            raise NotFoundError(f"no patient '{external_id}'")
+        note = " ".join(note.split())
+        return self.resume([state.patient_id], source=f"staff: {note}" if note else "staff")
+
+    def _replan(self, patient_id: int) -> int:
+        """Re-plan a patient's active enrollments as opted in; how many messages came back.
+        A plan that cannot be loaded leaves its messages as they are (logged)."""
+        restored = 0
+        for enrollment_id in self.patients.active_enrollments([patient_id]):
+            try:
+                valid = self.enrollment.validate(self.enrollment.current_input(enrollment_id))
+                outcomes = self.enrollment.enroll([valid], action="replan", opting_in=True)
+            except ReminderError as exc:
+                log.warning("enrollment %s: could not re-plan (%s)", enrollment_id, exc)
+                continue
+            restored += sum(
+                1 for o in outcomes for c in o.changes if c.action is ChangeAction.RESTORE
+            )
+        return restored
 
     def email_steps(self) -> set[tuple[str, str]]:
         """(plan, step) pairs that may go by email instead of SMS (the patient's choice)."""

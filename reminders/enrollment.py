@@ -144,10 +144,12 @@ class EnrollmentService:
         *,
         dry_run: bool = False,
         action: str | None = None,
+        opting_in: bool = False,
     ) -> list[EnrollmentOutcome]:
         """Enroll (or update) validated patients; idempotent by external id and plan.
 
         Each change is recorded in the audit log as `action` (default: enroll or update).
+        `opting_in`: re-plan after SMS may go again (see schedule_diff.diff_schedule).
         """
         now = self.clock()
         states = self.patients.patient_states(e.record.external_id for e in entries)
@@ -174,6 +176,7 @@ class EnrollmentService:
                     procedure_time=entry.item.procedure_time,
                     messages=skip_past_windows(compute_schedule(plan, enrollment), now),
                     clear_phone_invalid=renumbered,
+                    opting_in=opting_in,
                     warnings=entry.warnings,
                 )
             )

@@ -127,13 +127,19 @@ def planned_status(message: PlannedMessage) -> MessageStatus:
 
 
 def diff_schedule(
-    existing: Sequence[StoredMessage], planned: Sequence[PlannedMessage], plan_version: int
+    existing: Sequence[StoredMessage],
+    planned: Sequence[PlannedMessage],
+    plan_version: int,
+    *,
+    opting_in: bool = False,
 ) -> ScheduleDiff:
     """The changes that bring an enrollment's rows (`existing`) to its schedule (`planned`).
 
     A sent step is never planned again; a pending row moves to its new time; a cancelled one
     comes back; a skip or failure at the same time stands, once; a pending row whose step is
     gone is cancelled; a row being sent keeps its claim and only follows the new times.
+    `opting_in` (the patient may be texted again): what SMS stopping held back comes back,
+    but what staff cancelled stays cancelled and a step moved to another channel stays there.
     """
     diff = ScheduleDiff()
     rows = sorted(existing, key=lambda r: r.id)
@@ -151,6 +157,12 @@ def diff_schedule(
         status = planned_status(message)
         previous = latest.get(step_id)
         row = pending.get(step_id)
+        if opting_in and _kept_on_opt_in(row or previous, message):
+            assert previous is not None
+            diff.changes.append(
+                ScheduleChange(step_id, ChangeAction.KEEP, previous.due_at, previous.due_at)
+            )
+            continue
         if row is None and previous is not None:
             if previous.status == MessageStatus.CANCELLED:
                 row = previous  # enrolled again after a cancel: the row comes back
@@ -198,6 +210,15 @@ def diff_schedule(
                 ScheduleChange(step_id, ChangeAction.CANCEL, row.due_at, None, NO_LONGER_APPLIES)
             )
     return diff
+
+
+def _kept_on_opt_in(row: StoredMessage | None, message: PlannedMessage) -> bool:
+    """Opting in leaves alone a step staff cancelled and one that goes by another channel."""
+    if row is None:
+        return False
+    if row.status == MessageStatus.CANCELLED:
+        return not _sms_stopped(row)
+    return row.status == MessageStatus.PENDING and row.channel != message.channel
 
 
 def _sms_stopped(row: StoredMessage) -> bool:

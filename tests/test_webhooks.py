@@ -531,5 +531,6 @@ def test_the_two_way_flow_on_each_database(database_url: str, tmp_path: Path) ->
             ("ben", "undelivered"),
         }
         assert statuses(world, "ben")["relief-check-week-6"] == ("sms", "skipped")
-        assert statuses(world, "ana")["follow-up"] == ("sms", "pending")
+        # Moved to email by the STOP, it stays there after START: never the step twice.
+        assert statuses(world, "ana")["follow-up"] == ("email", "pending")
         assert not opted_out(world, "ana")

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from reminders.access.actor import Actor
 from reminders.access.service import AccessService
 from reminders.app import App
+from reminders.consent import SmsConsentService
 from reminders.dispatch.service import DispatchService
 from reminders.enrollment import EnrollmentService
 from reminders.replies.service import ReplyService
@@ -43,6 +44,10 @@ class ApiContext:
     def enrollment(self, actor: Actor) -> EnrollmentService:
         """The enrollment operations in `actor`'s name (the audit log records them)."""
         return self.app.enrollment(actor)
+
+    def sms_consent(self, actor: Actor) -> SmsConsentService:
+        """Stopping and resuming SMS in `actor`'s name (the audit log records them)."""
+        return self.app.sms_consent(actor)
 
     def wake_dispatcher(self) -> None:
         """Ask the dispatcher for a pass now; a failure here never fails the request."""

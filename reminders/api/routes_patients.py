@@ -1,4 +1,4 @@
-"""Patients: enroll, update, reschedule, cancel, list, and one patient's timeline."""
+"""Patients: enroll, update, reschedule, cancel, opt back in to SMS, list, and one timeline."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from reminders.api.schemas import (
     MessageOut,
     PatientOut,
     RescheduleBody,
+    SmsOptInBody,
+    SmsOptInOut,
     Text,
     TimelineOut,
 )
@@ -99,6 +101,26 @@ def cancel(
     body = body or CancelBody()
     cancelled = ctx.enrollment(actor).cancel(external_id, body.reason, body.plan)
     return CancelOut(external_id=external_id, cancelled_messages=cancelled)
+
+
+@router.post("/patients/{external_id}/sms-opt-in", responses=_NOT_FOUND)
+def sms_opt_in(
+    external_id: ExternalId,
+    ctx: Context,
+    actor: StaffKey,
+    body: Annotated[SmsOptInBody | None, Body()] = None,
+) -> SmsOptInOut:
+    """Opt a patient back in to SMS (they agreed again): every message SMS stopping held back
+    comes back while its window is open, except what staff cancelled and steps that went, or
+    will go, by email."""
+    body = body or SmsOptInBody()
+    resumed = ctx.sms_consent(actor).resume_patient(external_id, note=body.note)
+    ctx.wake_dispatcher()
+    return SmsOptInOut(
+        external_id=external_id,
+        opted_in=bool(resumed.opted_in),
+        restored_messages=resumed.restored,
+    )
 
 
 @router.get("/patients")

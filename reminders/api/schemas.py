@@ -132,6 +132,24 @@ class CancelOut(BaseModel):
     cancelled_messages: int
 
 
+class SmsOptInBody(_Body):
+    """Staff opt a patient back in to SMS (they agreed again): how, for the record."""
+
+    note: Text = Field(
+        default="",
+        max_length=500,
+        description="How the patient agreed again (kept with the opt-in event and the audit log).",
+    )
+
+
+class SmsOptInOut(BaseModel):
+    """The result of opting a patient back in to SMS."""
+
+    external_id: str
+    opted_in: bool = Field(description="False when the patient was not opted out.")
+    restored_messages: int = Field(description="Messages SMS stopping held back, now pending.")
+
+
 class PatientOut(_Out):
     """A patient with their enrollment and message counts."""
 

@@ -24,6 +24,7 @@ import typer
 
 from reminders.cli import (
     api_keys,
+    consent,
     db,
     demo,
     dispatch,
@@ -87,6 +88,7 @@ app.command("enroll")(enroll.enroll)
 app.command("import")(importing.import_csv)
 app.command("reschedule")(enroll.reschedule)
 app.command("cancel")(enroll.cancel)
+app.command("opt-in")(consent.opt_in)
 app.command("send-due")(dispatch.send_due)
 app.command("serve")(dispatch.serve)
 app.command("patients")(views.patients)

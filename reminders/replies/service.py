@@ -112,14 +112,13 @@ class ReplyService:
         self.enrollment = enrollment
         self.clinic = clinic
         self.clock = clock
-        self.consent_store = storage.consent
-        self.stop_by_text = SmsConsentService(
+        self.by_text = SmsConsentService(
             storage,
             catalog,
             AuditTrail(storage.access, Actor.system("inbound-sms"), clock),
             clock=clock,
         )
-        self.stop_by_report = SmsConsentService(
+        self.by_report = SmsConsentService(
             storage,
             catalog,
             AuditTrail(storage.access, Actor.system("delivery-report"), clock),
@@ -177,7 +176,7 @@ class ReplyService:
         ids = [m.patient_id for m in matches]
         patient_id = primary.patient_id if primary else None
         if keyword and keyword[0] is Keyword.OPT_OUT:
-            stop = self.stop_by_text.stop(
+            stop = self.by_text.stop(
                 StopCause(SmsStopKind.OPTED_OUT, StopVia.TEXT, keyword[1]),
                 patient_ids=ids,
                 inbound=record(InboundKind.OPT_OUT),
@@ -187,11 +186,10 @@ class ReplyService:
             text = reply_text("opt_out", language, self.clinic) if confirm else None
             return ReplyResult(InboundKind.OPT_OUT.value, text, patient_id)
         if keyword and keyword[0] is Keyword.OPT_IN:
-            changed = self.consent_store.resume_sms(
-                ids, source=keyword[1], now=now, inbound=record(InboundKind.OPT_IN)
+            resumed = self.by_text.resume(
+                ids, source=keyword[1], inbound=record(InboundKind.OPT_IN)
             )
-            self.replan(changed)
-            confirm = bool(changed) if matches else previous == "opt_out"
+            confirm = bool(resumed.opted_in) if matches else previous == "opt_out"
             text = reply_text("opt_in", language, self.clinic) if confirm else None
             return ReplyResult(InboundKind.OPT_IN.value, text, patient_id)
         if keyword and keyword[0] is Keyword.HELP:
@@ -301,7 +299,7 @@ class ReplyService:
             return update
         kind = stop_kind_of(classify_twilio_code(error_code))
         if kind is not None and error_code:
-            self.stop_by_report.stop(
+            self.by_report.stop(
                 StopCause(kind, StopVia.DELIVERY_REPORT, error_code, meaning),
                 patient_ids=[update.patient_id],
                 number=update.recipient,

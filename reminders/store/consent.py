@@ -77,21 +77,20 @@ class ConsentRepository:
         source: str,
         now: datetime,
         inbound: NewInbound | None = None,
-    ) -> list[int]:
-        """Opt patients back in to SMS; returns those who were opted out."""
+    ) -> dict[int, str]:
+        """Opt patients back in to SMS; returns those who were opted out (id: external id)."""
         ids = list(dict.fromkeys(patient_ids))
         with atomic_inbound(self.database, inbound) as (session, _):
-            changed = list(
-                session.scalars(
-                    select(Patient.id).where(
-                        Patient.id.in_(ids), Patient.sms_opted_out_at.is_not(None)
-                    )
+            rows = session.execute(
+                select(Patient.id, Patient.external_id).where(
+                    Patient.id.in_(ids), Patient.sms_opted_out_at.is_not(None)
                 )
             )
+            changed: dict[int, str] = {pid: external_id for pid, external_id in rows}
             if changed:
                 session.execute(
                     update(Patient)
-                    .where(Patient.id.in_(changed))
+                    .where(Patient.id.in_(list(changed)))
                     .values(sms_opted_out_at=None, updated_at=now)
                 )
             _insert_events(session, ids, "opt_in", source, now)

@@ -79,7 +79,10 @@ class PatientRepository:
                 enrollment_id = enrollment_ids[key]
                 patient_id = patient_ids[request.patient.external_id]
                 diff = diff_schedule(
-                    existing.get(enrollment_id, []), request.messages, request.plan_version
+                    existing.get(enrollment_id, []),
+                    request.messages,
+                    request.plan_version,
+                    opting_in=request.opting_in,
                 )
                 rows.add(diff, request, patient_id, enrollment_id, now)
                 outcomes.append(
