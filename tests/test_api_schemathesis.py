@@ -32,6 +32,7 @@ OPERATIONS = [
     ("PATCH", "/v1/patients/{external_id}"),
     ("POST", "/v1/patients/{external_id}/reschedule"),
     ("POST", "/v1/patients/{external_id}/cancel"),
+    ("POST", "/v1/patients/{external_id}/sms-opt-in"),
     ("GET", "/v1/patients"),
     ("GET", "/v1/patients/{external_id}/timeline"),
     ("GET", "/v1/messages"),
