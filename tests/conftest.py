@@ -94,6 +94,13 @@ def database_url(
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """PostgreSQL only (a fresh schema), for tests of what only PostgreSQL does (row locks,
+    LISTEN/NOTIFY); mark them `postgres`."""
+    yield from postgres_schema_url()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite file database, for tests that need only the embedded default."""
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'reminders.sqlite3'}"

@@ -36,15 +36,8 @@ class Running:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    from conftest import postgres_schema_url
-
-    yield from postgres_schema_url()
-
-
-@pytest.fixture
-def running(pg_url: str, tmp_path: Path) -> Iterator[Running]:
-    dispatcher_side, other = Storage.open(pg_url), Storage.open(pg_url)
+def running(postgres_url: str, tmp_path: Path) -> Iterator[Running]:
+    dispatcher_side, other = Storage.open(postgres_url), Storage.open(postgres_url)
     plans, templates = write_demo_plan(tmp_path)
     catalog = PlanCatalog(plans, templates)
     sms = InMemoryChannel("sms")

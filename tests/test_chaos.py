@@ -5,21 +5,14 @@ timeouts, while patients text STOP and procedures move. Counted from what Twilio
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import postgres_schema_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.chaos import run_chaos
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    yield from postgres_schema_url()
 
 
 def test_every_text_goes_once_or_has_a_reason_and_no_patient_goes_over_the_cap(

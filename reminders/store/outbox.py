@@ -100,22 +100,18 @@ class Outbox:
         with self.database.session() as session:
             due = (
                 select(Message.patient_id)
+                .join(Patient, Patient.id == Message.patient_id)
                 .where(Message.status == MessageStatus.PENDING.value)
                 .where(Message.next_attempt_at <= now)
                 .order_by(Message.next_attempt_at, Message.id)
                 .limit(limit)
+                .with_for_update(of=Patient, skip_locked=True)
             )
-            wanted = list(dict.fromkeys(session.scalars(due)))
-            if not wanted:
+            # Locked while read: a patient another worker is claiming is passed over, and the
+            # scan goes on to the next due patients (two workers share a wave).
+            patients = list(dict.fromkeys(session.scalars(due)))
+            if not patients:
                 return ClaimedBatch([], {})
-            patients = list(
-                session.scalars(
-                    select(Patient.id)
-                    .where(Patient.id.in_(wanted))
-                    .order_by(Patient.id)
-                    .with_for_update(skip_locked=True)
-                )
-            )
             ids = list(
                 session.scalars(
                     select(Message.id)
