@@ -1,5 +1,5 @@
 """A template that fails for one patient fails that message (with the template's file and line)
-and nothing else: other patients get theirs, and the timeline still shows."""
+and nothing else: other patients get theirs, the timeline still shows, and staff get a flag."""
 
 from __future__ import annotations
 
@@ -54,6 +54,12 @@ def test_a_template_failing_for_one_patient_fails_only_that_message(
     assert [m.body for _, m in sms.sent] == [
         "Riverside Clinic: take 5 steps an hour. Reply STOP to opt out."
     ]
+    [flag] = storage.outcomes.list_flags()
+    assert (flag.external_id, flag.kind, flag.message_id) == ("P-00000", "render_failed", failed.id)
+    assert flag.detail.startswith("discharge: the sms message could not be prepared")
+    assert "demo/en/discharge.sms.j2:2" in flag.detail
+    assert dispatcher.run_once().handled == 0  # failed for good: no second flag
+    assert len(storage.outcomes.list_flags()) == 1
     env = {
         "REMINDERS_DATABASE_URL": database_url,
         "REMINDERS_PLANS_DIR": str(plans),
@@ -63,3 +69,6 @@ def test_a_template_failing_for_one_patient_fails_only_that_message(
     assert shown.exit_code == 0, shown.output
     [message] = json.loads(shown.stdout)["messages"]
     assert "discharge.sms.j2:2" in str(message)
+    flags = CliRunner().invoke(app, ["flags", "--json"], env=env)
+    assert flags.exit_code == 0, flags.output
+    assert [f["kind"] for f in json.loads(flags.stdout)] == ["render_failed"]

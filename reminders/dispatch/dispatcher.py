@@ -44,7 +44,8 @@ from reminders.errors import DeliveryError, FailureKind, NotFoundError, PlanErro
 from reminders.plans.model import Phase, Plan
 from reminders.redact import mask_address
 from reminders.schedule import decide_send, resolve_local, waits_until
-from reminders.store.records import ClaimedMessage
+from reminders.store.inbound_schema import FlagKind
+from reminders.store.records import ClaimedMessage, NewFlag
 from reminders.store.schema import EnrollmentStatus
 from reminders.store.storage import Storage
 from reminders.templating.context import Clinic, PatientFacts, render_step
@@ -131,6 +132,7 @@ class Dispatcher:
         health: ChannelHealth | None = None,
     ) -> None:
         self.outbox = storage.outbox.grouped(clock)
+        self.outcomes = storage.outcomes
         self.catalog = catalog
         self.consent = SmsConsentService(
             storage,
@@ -306,9 +308,19 @@ class Dispatcher:
         return outcome
 
     def _render_failed(self, message: ClaimedMessage, now: datetime, exc: Exception) -> str:
-        """A template that fails for this patient fails this message, with its file:line."""
+        """A template that fails for this patient fails this message, with its file:line, and
+        raises a flag: staff must fix the template (or the patient's details) and reach them.
+        The failure is written before the flag, so a replay after a crash cannot flag twice."""
         reason = f"cannot render: {exc}"
         self.outbox.record_failed(message.id, now, reason, "render", worker=self.worker_id)
+        self.outbox.flush_outcomes()
+        detail = (
+            f"{message.step_id}: the {message.channel} message could not be prepared, so "
+            f"nothing was sent ({exc}). Please fix the template or the patient's details "
+            "and contact the patient."
+        )
+        flag = NewFlag(message.patient_id, FlagKind.RENDER_FAILED.value, detail, message.id)
+        self.outcomes.create_flags([flag], now)
         log.warning("message %s: template failed (%s)", message.id, type(exc).__name__)
         return "failed"
 

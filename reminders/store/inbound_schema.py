@@ -33,6 +33,7 @@ class FlagKind(StrEnum):
     WARNING_WORDS = "warning_words"
     UNCLEAR_REPLY = "unclear_reply"
     UNDELIVERED = "undelivered"
+    RENDER_FAILED = "render_failed"  # a template failed for this patient: nothing was sent
 
 
 class ApiKey(Base):
