@@ -17,6 +17,7 @@ from reminders.consent import SmsConsentService
 from reminders.csv_import import CsvImport
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.enrollment import EnrollmentService
+from reminders.plan_rollout import PlanRollout
 from reminders.replies.service import ReplyService
 from reminders.settings import Settings
 from reminders.store.storage import Storage
@@ -47,11 +48,12 @@ class App:
         """The audit log, written in `actor`'s name."""
         return AuditTrail(self.storage.access, actor)
 
-    def enrollment(self, actor: Actor) -> EnrollmentService:
-        """The enrollment operations, recorded in the audit log as `actor`'s."""
+    def enrollment(self, actor: Actor, catalog: PlanCatalog | None = None) -> EnrollmentService:
+        """The enrollment operations, recorded in the audit log as `actor`'s (over `catalog`,
+        else the plans this app runs)."""
         return EnrollmentService(
             self.storage,
-            self.catalog,
+            catalog or self.catalog,
             default_region=self.settings.default_region,
             default_language=self.settings.default_language,
             audit=self.audit(actor),
@@ -64,6 +66,17 @@ class App:
     def sms_consent(self, actor: Actor) -> SmsConsentService:
         """Stopping and resuming SMS to patients, recorded in the audit log as `actor`'s."""
         return SmsConsentService(self.storage, self.catalog, self.audit(actor))
+
+    def plan_rollout(self, actor: Actor) -> PlanRollout:
+        """Preview and apply plan versions, recorded as `actor`'s.
+
+        It reads the plan files as they are now (a running service keeps the plans it loaded);
+        once a version is applied, this app reloads its plans to run it too.
+        """
+        files = PlanCatalog(self.settings.plans_dir, self.settings.templates_dir)
+        return PlanRollout(
+            self.storage, files, self.enrollment(actor, files), on_applied=self.catalog.reload
+        )
 
     def replies(self, *, clock: Callable[[], datetime] = utc_now) -> ReplyService:
         """The service that acts on inbound SMS and delivery reports."""

@@ -67,7 +67,8 @@ def console(tmp_path: Path) -> Iterator[ConsoleWorld]:
 
 def _path(rule: RouteRule, console: ConsoleWorld) -> str:
     flag = console.world.app.storage.outcomes.list_flags(open_only=False)[0]
-    return rule.path.replace("{flag_id}", str(flag.id)).replace("{external_id}", "ana")
+    path = rule.path.replace("{flag_id}", str(flag.id)).replace("{external_id}", "ana")
+    return path.replace("{plan_id}", "knee")
 
 
 def _audit_count(console: ConsoleWorld) -> int:
@@ -167,7 +168,7 @@ def test_every_change_is_refused_to_a_viewer_with_a_valid_token(console: Console
             _path(rule, console), data={**CHANGE_FIELDS, "csrf_token": token}, files=_csv_file()
         )
         assert response.status_code == 403, rule
-        assert "needs the staff role; you are signed in as viewer" in response.text
+        assert f"needs the {rule.role.value} role; you are signed in as viewer" in response.text
     assert (_audit_count(console), _open_flags(console)) == before
     assert _timeline(console) == timeline
 

@@ -28,6 +28,8 @@ PAGES = {
     "messages": "/console/messages",
     "outcomes": "/console/outcomes",
     "audit": "/console/audit",
+    "plans": "/console/plans",
+    "plan": "/console/plans/knee",
 }
 
 
@@ -116,6 +118,21 @@ def test_resolving_a_flag(page: Any, console_server: Server) -> None:
     assert any(
         f.resolved_by == "sam" and f.resolution_note == "Called: no fever today" for f in resolved
     )
+
+
+def test_the_plan_page(page: Any, console_server: Server) -> None:
+    sign_in(page, console_server.url, "ada")
+    page.get_by_role("link", name="Plans").click()
+    assert "Every plan file passes its check" in page.get_by_role("status").inner_text()
+    page.get_by_role("link", name="Test recovery plan").click()
+    page.get_by_label("Time zone").fill("Europe/London")
+    page.get_by_label("Procedure date").fill("2027-05-10")
+    page.get_by_role("button", name="Preview").click()
+
+    assert page.locator("svg.timeline g.marker").count() == 4
+    assert page.get_by_text("2027-05-08 09:00").is_visible()  # the welcome, London time
+    assert page.get_by_role("heading", name="Applying this file to enrolled patients").is_visible()
+    page.screenshot(path=str(screenshot_dir() / "plan.png"), full_page=True)
 
 
 def test_the_patient_timeline_after_a_send_and_a_reply(page: Any, console_server: Server) -> None:

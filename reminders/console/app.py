@@ -15,6 +15,7 @@ from reminders.console import (
     routes_enroll,
     routes_patient,
     routes_patients,
+    routes_plans,
     routes_session,
     routes_today,
 )
@@ -31,6 +32,7 @@ ROUTERS = (
     routes_patient.routes,
     routes_enroll.routes,
     routes_activity.routes,
+    routes_plans.routes,
 )
 
 

@@ -180,3 +180,40 @@ def pain_chart(procedure_date: date, outcomes: list[OutcomeView], zone: str) -> 
         grid=[(y_of(level), level) for level in (0, 2, 4, 6, 8, 10)],
         week_ticks=[(x_of(w), w) for w in range(0, last_week + 1, 2)],
     )
+
+
+@dataclass(frozen=True)
+class PlanMarker:
+    """One step of a plan on its day relative to the procedure."""
+
+    x: float
+    y: float
+    day: int
+    step_id: str
+    channel: str
+    skipped: bool
+
+
+def plan_picture(
+    procedure_date: date, steps: list[tuple[str, date, str, bool]]
+) -> tuple[TimelinePicture, list[PlanMarker]]:
+    """A plan's steps, (step, local date, channel, skipped), drawn around the procedure day."""
+    span = max([MIN_SPAN_DAYS, *(abs((d - procedure_date).days) for _, d, _, _ in steps)])
+    centre = WIDTH / 2
+    stacked: dict[date, int] = defaultdict(int)
+    markers = []
+    for step_id, day, channel, skipped in steps:
+        level = stacked[day]
+        stacked[day] += 1
+        x = round(centre + (day - procedure_date).days / span * HALF, 1)
+        y = AXIS_Y - min(level, 5) * STACK
+        markers.append(PlanMarker(x, y, (day - procedure_date).days, step_id, channel, skipped))
+    weeks = max(1, span // 7)
+    step = max(1, weeks // 4)
+    ticks = [
+        Tick(round(centre + 7 * w / span * HALF, 1), _week(w))
+        for w in range(-weeks, weeks + 1, step)
+        if w != 0
+    ]
+    frame = TimelinePicture(WIDTH, AXIS_Y + 40, AXIS_Y, centre, procedure_date, [], ticks)
+    return frame, markers

@@ -21,6 +21,7 @@ NAV = (  # (key, label, path, the role that may open it)
     ("patients", "Patients", "/patients", Role.VIEWER),
     ("enroll", "Enroll", "/enroll", Role.STAFF),
     ("import", "Import CSV", "/import", Role.STAFF),
+    ("plans", "Plans", "/plans", Role.VIEWER),
     ("messages", "Messages", "/messages", Role.VIEWER),
     ("outcomes", "Outcomes", "/outcomes", Role.VIEWER),
     ("audit", "Audit log", "/audit", Role.ADMIN),
