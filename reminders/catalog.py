@@ -30,8 +30,9 @@ class PlanCatalog:
         return self._plans
 
     def reload(self) -> None:
-        """Forget loaded plans so the next use reads the files again."""
+        """Forget loaded plans and templates so the next use reads the files again."""
         self._plans = None
+        self.renderer.forget()
 
     def ids(self) -> list[str]:
         """Every plan id, sorted."""

@@ -118,6 +118,36 @@ def test_template_missing_in_every_language_is_an_error(tmp_path: Path) -> None:
         renderer.render("demo", "t", "sms", "es", "en", context())
 
 
+def test_the_disk_is_asked_once_for_a_template_not_per_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renderer = renderer_with(tmp_path, {"demo/en/t.sms.j2": "Hello"})
+    asked: list[Path] = []
+    is_file = Path.is_file
+
+    def counting(path: Path) -> bool:
+        asked.append(path)
+        return is_file(path)
+
+    monkeypatch.setattr(Path, "is_file", counting)
+    for _ in range(100):
+        renderer.render("demo", "t", "sms", "es", "en", context())
+
+    assert len(asked) == 2  # once for the patient's language, once for the fallback
+
+
+def test_a_template_added_later_is_used_after_forget(tmp_path: Path) -> None:
+    renderer = renderer_with(tmp_path, {"demo/en/t.sms.j2": "Hello"})
+    assert renderer.render("demo", "t", "sms", "es", "en", context()).language == "en"
+    (tmp_path / "demo/es").mkdir()
+    (tmp_path / "demo/es/t.sms.j2").write_text("Hola", encoding="utf-8")
+
+    renderer.forget()  # what PlanCatalog.reload does
+
+    message = renderer.render("demo", "t", "sms", "es", "en", context())
+    assert (message.language, message.body) == ("es", "Hola")
+
+
 def test_sms_lines_lose_trailing_space_and_outer_blank_lines(tmp_path: Path) -> None:
     assert render_sms(tmp_path, "\n\nHello   \nthere  \n\n") == "Hello\nthere"
 

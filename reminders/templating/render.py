@@ -133,6 +133,15 @@ class TemplateRenderer:
         self.templates_dir = templates_dir
         self._text_env = _environment(templates_dir, autoescape=False)
         self._html_env = _environment(templates_dir, autoescape=True)
+        self._resolved: dict[tuple[str, str, str, str, str], tuple[str, str]] = {}
+
+    def forget(self) -> None:
+        """Read template files from disk again (compiled templates and found files are kept
+        until then, as the service sends thousands of messages from the same few files)."""
+        self._resolved.clear()
+        for env in (self._text_env, self._html_env):
+            if env.cache is not None:
+                env.cache.clear()
 
     def template_name(self, folder: str, language: str, template: str, channel: str) -> str:
         """The loader name of one template file."""
@@ -141,10 +150,18 @@ class TemplateRenderer:
     def resolve(
         self, folder: str, template: str, channel: str, language: str, fallback: str
     ) -> tuple[str, str]:
-        """The template file to use and its language, falling back to the default language."""
+        """The template file to use and its language, falling back to the default language.
+
+        A file found is remembered (until `forget`): the disk is not asked again per message.
+        """
+        key = (folder, template, channel, language, fallback)
+        found = self._resolved.get(key)
+        if found is not None:
+            return found
         for lang in dict.fromkeys([language, fallback]):
             name = self.template_name(folder, lang, template, channel)
             if (self.templates_dir / name).is_file():
+                self._resolved[key] = (name, lang)
                 return name, lang
         raise TemplateError(
             self.template_name(folder, fallback, template, channel),
