@@ -83,7 +83,7 @@ def run(
     batch: int,
 ) -> dict[str, Any]:
     """Enroll `messages` due SMS in a fresh database and time `workers` processes sending them."""
-    record = work / f"standin-{kind}-{channel}-{workers}.jsonl"
+    record = work / f"standin-{common.label(kind)}-{channel}-{workers}.jsonl"
     with common.database(kind, work) as url:
         storage = Storage.open(url)
         now = datetime.now(UTC)

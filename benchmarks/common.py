@@ -113,6 +113,9 @@ def database(kind_or_url: str, workdir: Path) -> Iterator[str]:
     if kind_or_url == "sqlite":
         yield f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.sqlite3'}"
         return
+    if kind_or_url.startswith("sqlite:"):
+        yield kind_or_url  # a SQLite file named on the command line: used as it is
+        return
     base = POSTGRES_URL if kind_or_url == "postgresql" else kind_or_url
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base)
@@ -141,8 +144,8 @@ def database_kinds(requested: str | None, include_postgres: bool = True) -> list
 
 
 def label(kind_or_url: str) -> str:
-    """A short name for a database in tables."""
-    return "sqlite" if kind_or_url == "sqlite" else "postgresql"
+    """A short name for a database in tables and file names (never the URL itself)."""
+    return "sqlite" if kind_or_url.startswith("sqlite") else "postgresql"
 
 
 @contextmanager
