@@ -178,3 +178,27 @@ def test_the_procedure_day_is_in_the_middle_and_steps_on_their_local_dates() -> 
     assert before.x < picture.centre < after.x
     assert after.day == date(2026, 3, 30)  # the local date, not the UTC one
     assert after.x == pytest.approx(WIDTH / 2 + 440)  # the furthest step at the edge
+
+
+def test_opting_back_in_shows_what_is_held_back_then_resumes_sms(console: ConsoleWorld) -> None:
+    assert console.world.text(ANA_PHONE, "STOP").status_code == 200
+    staff = console.signed_in(Role.STAFF)
+    form = {"csrf_token": csrf_token(staff), "note": "agreed again by phone"}
+    assert "/opt-in/preview" in staff.get("/console/patients/ana").text
+
+    preview = staff.post("/console/patients/ana/opt-in/preview", data=form)
+
+    assert preview.status_code == 200
+    assert "<td>relief-check-week-4</td><td>held back</td>" in preview.text
+    assert "opted out of SMS" in preview.text  # each one says why
+    stored = console.world.app.storage.patients.list_patients(limit=1)[0]
+    assert stored.sms_opted_out_at is not None  # a preview changes nothing
+
+    applied = staff.post("/console/patients/ana/opt-in", data=form)
+
+    assert applied.headers["location"] == "/console/patients/ana?notice=opted-in"
+    assert console.world.app.storage.patients.list_patients(limit=1)[0].sms_opted_out_at is None
+    assert _steps(console)["relief-check-week-4"][0] == "pending"
+    entry = console.world.app.storage.access.audit_entries(limit=1)[0]
+    assert (entry.actor, entry.action, entry.external_id) == ("sam", "sms.opt_in", "ana")
+    assert "staff: agreed again by phone" in entry.detail

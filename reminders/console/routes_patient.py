@@ -31,6 +31,8 @@ NOTICES = {
     "rescheduled": "The procedure is moved; pending messages follow it.",
     "contact": "The contact details are changed; the schedule is recomputed.",
     "cancelled": "The enrollment is cancelled; no further message will be sent.",
+    "opted-in": "The patient is opted back in to SMS; messages the opt-out held back are "
+    "restored while their send window is open.",
 }
 
 
@@ -47,6 +49,7 @@ ACTIONS = {
     "reschedule": Action("reschedule", "Reschedule the procedure", "Reschedule"),
     "contact": Action("contact", "Edit contact details", "Save contact details"),
     "cancel": Action("cancel", "Cancel the enrollment", "Cancel the enrollment"),
+    "opt-in": Action("opt-in", "Opt back in to SMS", "Opt back in to SMS"),
 }
 
 
@@ -124,6 +127,8 @@ def _changes(
             )
             outcome = service.update_patient(external_id, changes, plan, dry_run=not apply)
             return list(outcome.changes), []
+        if key == "opt-in":
+            return _opt_in(request, identity, external_id, forms.text(form, "note", 500), apply)
         reason = forms.text(form, "reason", 500) or "cancelled by staff"
         preview = service.preview_cancel(external_id, plan)
         if apply:
@@ -135,6 +140,23 @@ def _changes(
         return [], list(exc.problems)
     except ReminderError as exc:
         return [], [InputProblem("(patient)", str(exc))]
+
+
+def _opt_in(
+    request: Request, identity: StaffIdentity, external_id: str, note: str, apply: bool
+) -> tuple[list[ScheduleChange], list[InputProblem]]:
+    """Opting back in: the preview lists the messages now held back or skipped (the service
+    restores those the opt-out held back while their window is open); applying resumes SMS."""
+    app = console_context(request).app
+    if apply:
+        app.sms_consent(identity.actor).resume_patient(external_id, note=note)
+        return [], []
+    held = [
+        ScheduleChange(m.step_id, ChangeAction.RESTORE, m.due_at, None, m.status_reason)
+        for m in app.storage.outbox.timeline(external_id)
+        if m.channel == "sms" and m.status in ("skipped", "pending") and m.status_reason
+    ]
+    return held, []
 
 
 def read_changes(fields: dict[str, Any]) -> PatientChanges:
@@ -174,7 +196,12 @@ def _apply(request: Request, identity: StaffIdentity, external_id: str, key: str
     if problems:
         return _preview(request, identity, external_id, key)
     console_context(request).wake_dispatcher()
-    notice = {"reschedule": "rescheduled", "contact": "contact", "cancel": "cancelled"}[key]
+    notice = {
+        "reschedule": "rescheduled",
+        "contact": "contact",
+        "cancel": "cancelled",
+        "opt-in": "opted-in",
+    }[key]
     del changes
     return RedirectResponse(patient_url(external_id, notice), status_code=303)
 
