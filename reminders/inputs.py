@@ -98,6 +98,17 @@ def _date(value: Any) -> Any:
     return value
 
 
+def read_date(text: str) -> date:
+    """A procedure date as staff type it (YYYY-MM-DD), or ValueError saying how to write it."""
+    return procedure_date(_date(text))
+
+
+def read_time(text: str) -> time:
+    """A local time as staff type it (HH:MM, 24-hour), or ValueError saying how to write it."""
+    value: time = _local_time(text)
+    return value
+
+
 def time_zone(value: str) -> str:
     """An IANA Region/City zone; abbreviations and fixed offsets are refused with the right one."""
     suggestion = ZONE_SUGGESTIONS.get(value.upper())

@@ -203,3 +203,40 @@ def test_hl7_a_language_the_plan_lacks_is_enrolled_with_the_warning(feed: Feed) 
     feed.handler.handle(siu(language="FR^French^ISO6391"))
 
     assert feed.enrollment("MRN1")["warnings"] == FALLBACK.replace("knee", "demo")
+
+
+# -- how-to-fix words on the CLI's own options -------------------------------------------------
+
+
+def test_cli_reschedule_says_how_to_write_a_date_and_a_time(env: dict[str, str]) -> None:
+    assert enroll(env).exit_code == 0
+
+    bad_date = run(env, "reschedule", "p1", "--procedure-date", "03/14/2030")
+    bad_time = run(
+        env, "reschedule", "p1", "--procedure-date", "2030-03-14", "--procedure-time", "7pm"
+    )
+
+    assert bad_date.exit_code == bad_time.exit_code == 2
+    assert "expected YYYY-MM-DD, e.g. 2027-03-09" in bad_date.stderr
+    assert "expected HH:MM, 24-hour, e.g. 07:30" in bad_time.stderr
+
+
+def test_cli_preview_refuses_an_abbreviated_zone_with_the_one_to_use(env: dict[str, str]) -> None:
+    result = run(
+        env, "plans", "preview", "knee", "--procedure-date", "2030-03-12", "--timezone", "EST"
+    )
+
+    assert result.exit_code == 2
+    assert "EST has no daylight saving; use America/New_York" in result.stderr
+
+
+def test_cli_enroll_refuses_an_abbreviated_zone_with_the_one_to_use(env: dict[str, str]) -> None:
+    args = enroll_args()
+    args[args.index("America/New_York")] = "EST"
+
+    result = run(env, "enroll", *args)
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: timezone: EST has no daylight saving; use America/New_York"
+    )

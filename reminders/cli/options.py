@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -97,33 +96,35 @@ def command_group(help: str, **settings: Any) -> typer.Typer:
 
 
 def parse_date(value: str, option: str = "--procedure-date") -> date:
-    """A YYYY-MM-DD date, or a usage error naming the option."""
+    """A YYYY-MM-DD date, or a usage error naming the option and how to write it."""
+    from reminders.inputs import read_date
+
     try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise typer.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=option) from None
+        return read_date(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 def parse_time(value: str | None, option: str = "--procedure-time") -> time | None:
-    """An HH:MM local time (or None), or a usage error naming the option."""
+    """An HH:MM local time (or None), or a usage error naming the option and how to write it."""
+    from reminders.inputs import read_time
+
     if value is None or not value.strip():
         return None
     try:
-        hours, minutes = value.strip().split(":")
-        return time(int(hours), int(minutes))
-    except ValueError:
-        raise typer.BadParameter(f"expected HH:MM, got {value!r}", param_hint=option) from None
+        return read_time(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 def parse_zone(value: str, option: str = "--timezone") -> str:
-    """An IANA time zone name, or a usage error naming the option."""
+    """An IANA Region/City time zone, or a usage error naming the option (EST: which to use)."""
+    from reminders.inputs import time_zone
+
     try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise typer.BadParameter(
-            f"unknown IANA time zone {value!r} (e.g. America/Chicago)", param_hint=option
-        ) from None
-    return value
+        return time_zone(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 def parse_attrs(values: list[str] | None) -> dict[str, str]:
