@@ -302,6 +302,12 @@ def row_data(values: dict[str, str]) -> dict[str, Any]:
     return data
 
 
+def column_of(field: str) -> str:
+    """The CSV column an input field comes from (`attributes.x` is the column `attr_x`)."""
+    name = field.removeprefix("attributes.")
+    return ATTR_PREFIX + name if name != field else field
+
+
 def parse_rows(
     rows: Iterable[CsvRow], validate: Validate, seen: dict[tuple[str, str], int]
 ) -> ParsedRows:
@@ -325,7 +331,9 @@ def parse_rows(
                 parsed.valid.append(validate(read_input(data, row.line), row.line))
                 parsed.valid_lines.append(row.line)
             except EnrollmentError as exc:
-                problems.extend(RowProblem(row.line, p.field, p.message) for p in exc.problems)
+                problems.extend(
+                    RowProblem(row.line, column_of(p.field), p.message) for p in exc.problems
+                )
         if problems:
             parsed.problems.extend(problems)
             parsed.rejected_lines.append(row.line)

@@ -23,8 +23,6 @@ from reminders.errors import NotFoundError, ReminderError
 from reminders.plans.model import Plan, QuietHours, Step
 from reminders.store.patients import PatientRepository
 
-DEMO_MARK = "demo"  # attribute demo=yes marks a made-up patient; only those are removed
-
 
 @dataclass(frozen=True)
 class DemoPatient:
@@ -153,7 +151,7 @@ class DemoService:
                     plan=plan.id,
                     procedure_date=local_start.date(),
                     procedure_time=time(local_start.hour, local_start.minute),
-                    attributes={**attributes, DEMO_MARK: "yes"},
+                    attributes=attributes,
                 )
             )
             for patient in PATIENTS
@@ -179,10 +177,18 @@ class DemoService:
         return removed
 
     def _is_demo(self, external_id: str) -> bool | None:
-        """True for a demo patient, False for a real one with this id, None for nobody."""
+        """True for a demo patient, False for a real one with this id, None for nobody.
+
+        A demo patient has the demo's id, its "(demo)" name and its made-up contact (numbers
+        and addresses reserved for fiction); only those are ever removed.
+        """
         try:
             enrollment_id, _ = self.patients.enrollment_id(external_id)
         except NotFoundError:
             return None
-        details = self.patients.enrollment_details(enrollment_id)
-        return str(details["patient"]["attributes"].get(DEMO_MARK)) == "yes"
+        stored = self.patients.enrollment_details(enrollment_id)["patient"]
+        return any(
+            (p.external_id, p.first_name, p.phone, p.email)
+            == (external_id, stored["first_name"], stored["phone"], stored["email"])
+            for p in PATIENTS
+        )

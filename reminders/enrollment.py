@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 
 from reminders.access.audit import AuditTrail
@@ -12,6 +12,7 @@ from reminders.catalog import PlanCatalog
 from reminders.clock import utc_now
 from reminders.enrollment_input import EnrollmentInput, PatientChanges, normalize_phone
 from reminders.errors import EnrollmentError, InputProblem
+from reminders.plans.attributes import AttributeValue, read_attributes
 from reminders.plans.model import Phase, Plan
 from reminders.plans.versions import schedule_digest
 from reminders.schedule import ScheduleInput, compute_schedule, skip_past_windows
@@ -25,6 +26,11 @@ from reminders.store.records import (
     SmsStopKind,
 )
 from reminders.store.storage import Storage
+
+CONSENT_REQUIRED = (
+    "required with a phone number: yes if the patient agreed to receive texts, no if not "
+    "(a plan may state a default: defaults.sms_consent)"
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,25 @@ def refused_number_replaced(record: PatientRecord, state: PatientState | None) -
     return state is not None and state.phone_invalid_at is not None and record.phone != state.phone
 
 
+@dataclass(frozen=True)
+class Misfit:
+    """An enrolled patient whose stored input does not fit their plan any more."""
+
+    external_id: str
+    problems: list[InputProblem]
+
+    def __str__(self) -> str:
+        return f"{self.external_id}: " + "; ".join(f"{p.field}: {p.message}" for p in self.problems)
+
+
+@dataclass
+class PlanRollout:
+    """What applying a plan version did (or would do), and who it left as they were."""
+
+    outcomes: list[EnrollmentOutcome] = field(default_factory=list)
+    misfits: list[Misfit] = field(default_factory=list)
+
+
 class EnrollmentService:
     """The operations staff perform on patients, shared by the CLI, CSV import and HTTP API."""
 
@@ -114,6 +139,15 @@ class EnrollmentService:
                 phone = normalize_phone(item.phone, self.default_region)
             except ValueError as exc:
                 problems.append(InputProblem("phone", str(exc)))
+        consent = item.sms_consent
+        if consent is None and plan is not None:
+            consent = plan.defaults.sms_consent
+        if consent is None and item.phone is not None:
+            problems.append(InputProblem("sms_consent", CONSENT_REQUIRED))
+        attributes: dict[str, AttributeValue] = dict(item.attributes)
+        if plan is not None:
+            attributes, misfits = read_attributes(plan.attributes, item.attributes)
+            problems += [InputProblem(f"attributes.{k}", m) for k, m in misfits.items()]
         if problems:
             raise EnrollmentError(problems, row)
         language = item.language or self.default_language
@@ -126,8 +160,8 @@ class EnrollmentService:
             preferred_channel=item.channel,
             phone=phone,
             email=item.email,
-            sms_consent=item.sms_consent,
-            attributes=dict(item.attributes),
+            sms_consent=bool(consent),
+            attributes=attributes,
         )
         return ValidEnrollment(item, record, (warning,) if warning else ())
 
@@ -307,14 +341,24 @@ class EnrollmentService:
             enrollment_id, phases, reason, self.clock()
         )
 
-    def apply_plan(self, plan_id: str, *, dry_run: bool) -> list[EnrollmentOutcome]:
-        """Bring every active enrollment on a plan to the plan file's current version."""
-        entries = [self._current(eid) for eid in self.patients.active_enrollment_ids(plan_id)]
-        outcomes: list[EnrollmentOutcome] = []
+    def apply_plan(self, plan_id: str, *, dry_run: bool) -> PlanRollout:
+        """Bring every active enrollment on a plan to the plan file's current version.
+
+        An enrollment whose stored input no longer fits the plan (an attribute it stopped
+        declaring, a value its type does not take) is left as it is and listed as a misfit.
+        """
+        rollout = PlanRollout()
+        entries = []
+        for enrollment_id in self.patients.active_enrollment_ids(plan_id):
+            try:
+                entries.append(self._current(enrollment_id))
+            except EnrollmentError as exc:
+                external_id = self.current_input(enrollment_id).external_id
+                rollout.misfits.append(Misfit(external_id, exc.problems))
         for start in range(0, len(entries), 1000):
             batch = entries[start : start + 1000]
-            outcomes.extend(self.enroll(batch, dry_run=dry_run, action="plan.apply"))
-        return outcomes
+            rollout.outcomes.extend(self.enroll(batch, dry_run=dry_run, action="plan.apply"))
+        return rollout
 
     def current_input(self, enrollment_id: int) -> EnrollmentInput:
         """An enrollment's input as staff would submit it again (to re-plan or update it).

@@ -79,9 +79,10 @@ class EnrollmentInput(BaseModel):
     """One patient's enrollment on one plan, as staff or a feed submit it.
 
     The phone is kept as given; the enrollment service reads it for the clinic's region and
-    stores it in E.164. A language left out is the service's default; one the plan lacks falls
-    back to the plan's default with a warning. Without a preferred channel, a patient with a
-    phone number is texted, one without is emailed.
+    stores it in E.164. With a phone, SMS consent is required (yes or no) unless the plan
+    states a default; without one, no texts are sent. A language left out is the service's
+    default; one the plan lacks falls back to the plan's default with a warning. Without a
+    preferred channel, a patient with a phone number is texted, one without is emailed.
     """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -93,7 +94,11 @@ class EnrollmentInput(BaseModel):
     timezone: TimeZoneName
     language: LanguageTag | None = None
     preferred_channel: PreferredChannel | None = None
-    sms_consent: bool = True
+    sms_consent: bool | None = Field(
+        default=None,
+        description="Whether the patient agreed to receive texts. Required with a phone number, "
+        "unless the plan states a default (defaults.sms_consent).",
+    )
     plan: PlanId
     procedure_date: ProcedureDate
     procedure_time: LocalTime | None = None

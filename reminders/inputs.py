@@ -189,6 +189,8 @@ def explain(error_type: str, message: str, context: Mapping[str, Any] | None = N
         return f"at most {context['max_length']} {'entries' if items else 'characters'}"
     if error_type == "string_too_short" and context.get("min_length") == 1:
         return "must not be empty"
+    if error_type.startswith("bool_"):
+        return "expected yes or no"
     if error_type == "literal_error" and "expected" in context:
         return "expected " + str(context["expected"]).replace("'", "")
     return message.removeprefix("Value error, ")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reminders.catalog import PlanCatalog
 from reminders.enrollment import EnrollmentService
@@ -40,6 +40,7 @@ class Rollout:
     changes: list[PatientChange]
     warnings: list[str]
     newer_version: int | None  # patients follow a newer version than the file's (a step back)
+    misfits: list[str] = field(default_factory=list)  # left as they are: input no longer fits
 
     @property
     def visible(self) -> list[PatientChange]:
@@ -84,12 +85,14 @@ class PlanRollout:
         applied = [a for a in self.storage.patients.applied_versions() if a.plan_id == plan.id]
         warnings = [p.message for p in version_problems(loaded, applied)]
         newer = max((a.version for a in applied if a.version > plan.version), default=None)
-        outcomes = self.service.apply_plan(plan_id, dry_run=True)
-        return Rollout(plan, len(outcomes), self._changes(outcomes), warnings, newer)
+        result = self.service.apply_plan(plan_id, dry_run=True)
+        outcomes = result.outcomes
+        misfits = [str(misfit) for misfit in result.misfits]
+        return Rollout(plan, len(outcomes), self._changes(outcomes), warnings, newer, misfits)
 
     def apply(self, plan_id: str) -> int:
         """Apply the plan file's version; returns how many enrollments it went through."""
-        count = len(self.service.apply_plan(plan_id, dry_run=False))
+        count = len(self.service.apply_plan(plan_id, dry_run=False).outcomes)
         if self.on_applied is not None:
             self.on_applied()
         return count

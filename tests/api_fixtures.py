@@ -55,6 +55,10 @@ defaults:
   send_time: "09:00"
   max_late: 12h
 sms_caps: {per_day: 3, per_week: 10}
+attributes:
+  takes_blood_thinners:
+    type: yes/no
+    description: The care team recorded that the patient takes a blood thinner.
 steps:
   - id: welcome
     phase: pre-procedure
@@ -133,6 +137,7 @@ def enrollment_body(external_id: str, phone: str | None, **fields: Any) -> dict[
         "timezone": "UTC",
         "plan": "knee",
         "procedure_date": PROCEDURE_DATE,
+        "sms_consent": True,
         **fields,
     }
 

@@ -21,6 +21,10 @@ defaults:
   max_late: 12h
   assumed_procedure_time: "08:00"
 sms_caps: {{per_day: 3, per_week: 10}}
+attributes:
+  takes_blood_thinners:
+    type: yes/no
+    description: The care team recorded that the patient takes a blood thinner.
 steps:
   - id: medicines
     phase: pre-procedure

@@ -37,6 +37,7 @@ ANA: dict[str, Any] = {
     "timezone": "UTC",
     "plan": "knee",
     "procedure_date": date(2026, 3, 2),
+    "sms_consent": True,
 }
 
 

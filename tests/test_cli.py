@@ -39,6 +39,10 @@ defaults:
   quiet_hours: {start: "21:00", end: "08:00"}
   max_late: 12h
 sms_caps: {per_day: 3, per_week: 10}
+attributes:
+  takes_blood_thinners:
+    type: yes/no
+    description: The care team recorded that the patient takes a blood thinner.
 steps:
   - id: welcome
     phase: pre-procedure
@@ -124,6 +128,7 @@ def run_json(env: dict[str, str], *args: str) -> Any:
 
 def enroll(env: dict[str, str], *extra: str, external_id: str = "p1") -> Any:
     args = ["enroll", "--id", external_id, "--first-name", "Maria", "--phone", "202-555-0101"]
+    args += ["--sms-consent"]
     args += ["--timezone", "America/New_York", "--plan", "knee"]
     if "--procedure-date" not in extra:
         args += ["--procedure-date", "2030-03-12"]
@@ -313,7 +318,8 @@ def test_enroll_json_reports_created_then_unchanged(env: dict[str, str]) -> None
 def enroll_args() -> list[str]:
     return [
         "enroll", "--id", "p1", "--first-name", "Maria", "--phone", "202-555-0101",
-        "--tz", "America/New_York", "--plan", "knee", "--procedure-date", "2030-03-12",
+        "--sms-consent", "--tz", "America/New_York", "--plan", "knee",
+        "--procedure-date", "2030-03-12",
     ]  # fmt: skip
 
 
@@ -351,7 +357,8 @@ def test_an_invalid_phone_is_refused_naming_the_field_and_nothing_is_stored(
 ) -> None:
     result = run(
         env, "enroll", "--id", "p9", "--first-name", "Sam", "--phone", "555-1234",
-        "--tz", "America/Chicago", "--plan", "knee", "--procedure-date", "2030-03-12",
+        "--sms-consent", "--tz", "America/Chicago", "--plan", "knee",
+        "--procedure-date", "2030-03-12",
     )  # fmt: skip
 
     assert result.exit_code == 2
@@ -855,7 +862,7 @@ def sms_statuses(env: dict[str, str], external_id: str) -> set[tuple[str, str | 
 def enroll_with_phone(env: dict[str, str], phone: str) -> Any:
     return run(
         env,
-        *["enroll", "--id", "p1", "--first-name", "Maria", "--phone", phone],
+        *["enroll", "--id", "p1", "--first-name", "Maria", "--phone", phone, "--sms-consent"],
         *["--tz", "America/New_York", "--plan", "knee", "--procedure-date", "2030-03-12"],
     )
 

@@ -96,6 +96,7 @@ def _enroll_many(console: ConsoleWorld, count: int) -> None:
                 timezone="UTC",
                 plan="knee",
                 procedure_date=date(2026, 3, 2) + timedelta(days=n % 30),
+                sms_consent=True,
             )
         )
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from entry_points import cli_env
 from sqlalchemy import text
-from test_cli import run, write_plan
+from test_cli import run
 
 from reminders.access.actor import Actor
 from reminders.app import App
@@ -25,16 +26,7 @@ BAD_CSV = Path(__file__).parent / "bad_inputs" / "csv"
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The CLI's settings: its own database, the knee plan and an outbox."""
-    monkeypatch.chdir(tmp_path)
-    write_plan(tmp_path)
-    return {
-        "REMINDERS_DATABASE_URL": f"sqlite:///{tmp_path / 'reminders.sqlite3'}",
-        "REMINDERS_PLANS_DIR": str(tmp_path / "plans"),
-        "REMINDERS_TEMPLATES_DIR": str(tmp_path / "templates"),
-        "REMINDERS_OUTBOX_FILE": str(tmp_path / "outbox.log"),
-        "COLUMNS": "250",
-    }
+    return cli_env(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -28,8 +28,10 @@ HEADER = "external_id,first_name,phone,email,timezone,plan,procedure_date,attr_t
 
 @pytest.fixture
 def validate(storage: Storage, tmp_path: Path) -> Validate:
-    """The enrollment service's validation, with the knee plan."""
+    """The enrollment service's validation, with the knee plan (consent to texts by default)."""
     plans, templates = write_plan(tmp_path)
+    plan = plans / "knee.yaml"
+    plan.write_text(plan.read_text().replace("defaults:\n", "defaults:\n  sms_consent: true\n"))
     return EnrollmentService(storage, PlanCatalog(plans, templates)).validate
 
 

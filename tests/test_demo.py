@@ -111,8 +111,6 @@ def test_the_demo_patients_are_marked_as_made_up(env: dict[str, str]) -> None:
 
     assert sorted(rows) == ["DEMO-1", "DEMO-2"]
     assert all(row["first_name"].endswith("(demo)") for row in rows.values())
-    contact = json.loads(run(env, "timeline", "DEMO-1", "--json").stdout)["patient"]
-    assert contact["attributes"]["demo"] == "yes"
 
 
 def test_the_demo_refuses_to_run_with_a_live_channel(env: dict[str, str]) -> None:
@@ -138,7 +136,8 @@ def test_clean_removes_the_demo_patients_and_nobody_else(env: dict[str, str]) ->
     run(env, "demo")
     real = run(
         env, "enroll", "--id", "p1", "--first-name", "Maria", "--phone", "202-555-0101",
-        "--tz", "America/New_York", "--plan", "mild", "--procedure-date", "2030-03-12",
+        "--sms-consent", "--tz", "America/New_York", "--plan", "mild",
+        "--procedure-date", "2030-03-12",
     )  # fmt: skip
     assert real.exit_code == 0, real.output
 
@@ -154,7 +153,8 @@ def test_clean_removes_the_demo_patients_and_nobody_else(env: dict[str, str]) ->
 def test_the_demo_leaves_a_real_patient_with_a_demo_id_alone(env: dict[str, str]) -> None:
     real = run(
         env, "enroll", "--id", "DEMO-2", "--first-name", "Maria", "--phone", "202-555-0101",
-        "--tz", "America/New_York", "--plan", "mild", "--procedure-date", "2030-03-12",
+        "--sms-consent", "--tz", "America/New_York", "--plan", "mild",
+        "--procedure-date", "2030-03-12",
     )  # fmt: skip
     assert real.exit_code == 0, real.output
 

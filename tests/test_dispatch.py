@@ -62,6 +62,7 @@ def patient(**overrides: object) -> EnrollmentInput:
         "procedure_date": "2026-03-10",
         "procedure_time": "07:30",
         "attributes": {"takes_blood_thinners": "yes"},
+        "sms_consent": True,
     }
     data.update(overrides)
     return read_input(data)

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_fixtures import World, running_world
+from api_fixtures import World
+from entry_points import cli_env
 from feed_fixtures import Feed, open_feed, siu
-from test_cli import enroll, run, run_json, write_csv, write_plan
+from test_cli import enroll, run, run_json, write_csv
 
 from reminders.enrollment_input import EnrollmentInput, read_input
 from reminders.errors import EnrollmentError
@@ -34,22 +35,7 @@ def problems(**changes: object) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The CLI's settings: its own database, the knee plan (English only) and an outbox."""
-    monkeypatch.chdir(tmp_path)
-    write_plan(tmp_path)
-    return {
-        "REMINDERS_DATABASE_URL": f"sqlite:///{tmp_path / 'reminders.sqlite3'}",
-        "REMINDERS_PLANS_DIR": str(tmp_path / "plans"),
-        "REMINDERS_TEMPLATES_DIR": str(tmp_path / "templates"),
-        "REMINDERS_OUTBOX_FILE": str(tmp_path / "outbox.log"),
-        "COLUMNS": "250",
-    }
-
-
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[World]:
-    with running_world(tmp_path) as started:
-        yield started
+    return cli_env(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -129,7 +115,7 @@ def test_cli_a_language_the_plan_lacks_falls_back_with_a_warning_kept_on_the_enr
 
 def enroll_args() -> list[str]:
     return [
-        *("--id", "p1", "--first-name", "Maria", "--phone", "202-555-0101"),
+        *("--id", "p1", "--first-name", "Maria", "--phone", "202-555-0101", "--sms-consent"),
         *("--timezone", "America/New_York", "--plan", "knee", "--procedure-date", "2030-03-12"),
     ]
 
@@ -175,15 +161,15 @@ def test_csv_bad_values_reject_their_row_and_the_others_land_with_their_warning(
     assert run(env, "timeline", "ok2").exit_code == 0
 
 
-def test_api_a_language_the_plan_lacks_is_enrolled_with_the_warning(api: World) -> None:
-    response = api.enroll("ana", "+12025550143", language="fr")
+def test_api_a_language_the_plan_lacks_is_enrolled_with_the_warning(world: World) -> None:
+    response = world.enroll("ana", "+12025550143", language="fr")
 
     assert response.status_code == 201, response.text
     assert response.json()["warnings"] == [FALLBACK]
 
 
-def test_api_a_malformed_language_is_refused_with_the_same_words(api: World) -> None:
-    response = api.enroll("ana", "+12025550143", language="../../../etc")
+def test_api_a_malformed_language_is_refused_with_the_same_words(world: World) -> None:
+    response = world.enroll("ana", "+12025550143", language="../../../etc")
 
     assert response.status_code == 422
     assert response.json()["fields"] == [

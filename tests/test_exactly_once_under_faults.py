@@ -86,6 +86,7 @@ def enroll(dispatch_world: DispatchWorld, count: int = 1) -> None:
                             "plan": "demo",
                             "procedure_date": "2026-03-10",
                             "procedure_time": "07:30",
+                            "sms_consent": True,
                         }
                     )
                 )

@@ -48,9 +48,14 @@ def enroll(
         str | None,
         typer.Option("--channel", help="sms or email (default: sms with a phone, else email)."),
     ] = None,
-    no_sms_consent: Annotated[
-        bool, typer.Option("--no-sms-consent", help="The patient did not agree to texts.")
-    ] = False,
+    sms_consent: Annotated[
+        bool | None,
+        typer.Option(
+            "--sms-consent/--no-sms-consent",
+            help="Whether the patient agreed to receive texts (required with --phone unless "
+            "the plan states a default).",
+        ),
+    ] = None,
     procedure_time: Annotated[
         str | None, typer.Option("--procedure-time", help="HH:MM local.")
     ] = None,
@@ -72,7 +77,7 @@ def enroll(
             "timezone": tz,
             "language": language,
             "preferred_channel": channel,
-            "sms_consent": not no_sms_consent,
+            "sms_consent": sms_consent,
             "plan": plan,
             "procedure_date": procedure_date,
             "procedure_time": procedure_time,

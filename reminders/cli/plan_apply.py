@@ -96,12 +96,15 @@ def apply(
                 "enrollments": rollout.enrollments,
                 "applied": done,
                 "warnings": rollout.warnings,
+                "misfits": rollout.misfits,
                 "changes": [_change_json(c) for c in rollout.changes],
             }
         )
         return
     for warning in rollout.warnings:
         echo_line(f"warning: {warning}")
+    for misfit in rollout.misfits:
+        echo_line(f"not applied (stored attributes do not fit the plan): {misfit}")
     _show_changes(rollout)
     if not rollout.changes:
         return

@@ -58,14 +58,18 @@ def check(
 ) -> None:
     """Validate plan files and their templates; exit 1 when any error is found."""
     from reminders.plan_check.check import check_paths
+    from reminders.plan_check.misfits import misfit_problems
     from reminders.plans.versions import version_problems
-    from reminders.store.applied import applied_versions_at
+    from reminders.store.applied import applied_versions_at, enrolled_attributes_at
 
     settings = get_state(ctx).settings
     result = check_paths(paths or [settings.plans_dir], settings.templates_dir)
     applied = applied_versions_at(settings.database_url) if result.plans else []
+    declaring = any(loaded.plan.attributes for loaded in result.plans)
+    enrolled = enrolled_attributes_at(settings.database_url) if declaring else []
     for loaded in result.plans:
         result.problems.extend(version_problems(loaded, applied))
+        result.problems.extend(misfit_problems(loaded, enrolled))
     for problem in result.problems:
         echo_line(format_problem(problem))
     if samples and result.samples:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from reminders.errors import PlanError, PlanProblem, TemplateError
 from reminders.plan_check.compliance import cap_warnings, sms_content_problems
+from reminders.plans.attributes import did_you_mean
 from reminders.plans.loader import LoadedPlan, load_plan, plan_files
 from reminders.plans.model import Plan, Step, StepChannel
 from reminders.templating.context import sample_context
@@ -75,6 +76,33 @@ def _languages(loaded: LoadedPlan) -> Iterable[PlanProblem]:
             f"'{plan.defaults.language}' is not one of the plan's languages "
             f"({', '.join(plan.languages)})",
         )
+
+
+def _when_conditions(loaded: LoadedPlan) -> Iterable[PlanProblem]:
+    """Every `when:` names a declared attribute with values it can take."""
+    plan = loaded.plan
+    for index, step in enumerate(plan.steps):
+        for name, expected in step.when.items():
+            where = (str(loaded.path), loaded.line("steps", index, "when", name))
+            field = f"steps[{index}].when.{name}"
+            declaration = plan.attributes.get(name)
+            if not plan.attributes:
+                yield PlanProblem(
+                    *where,
+                    field,
+                    f"'{name}' is not declared under attributes:, so enrollment cannot refuse a "
+                    "misspelt name or value; declare it (see docs/plans.md)",
+                    severity="warning",
+                )
+                continue
+            if declaration is None:
+                yield PlanProblem(*where, field, did_you_mean(name, list(plan.attributes)))
+                continue
+            for value in expected if isinstance(expected, list) else [expected]:
+                try:
+                    declaration.read(value)
+                except ValueError as exc:
+                    yield PlanProblem(*where, field, str(exc))
 
 
 def _templates(
@@ -177,6 +205,7 @@ def check_loaded(loaded: LoadedPlan, renderer: TemplateRenderer) -> CheckResult:
     result = CheckResult(plans=[loaded])
     result.problems.extend(_unique_step_ids(loaded))
     result.problems.extend(_languages(loaded))
+    result.problems.extend(_when_conditions(loaded))
     result.problems.extend(_templates(loaded, renderer, result.samples))
     result.problems.extend(cap_warnings(loaded))
     return result

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from reminders.plans.attributes import AttributeDeclaration
 from reminders.plans.durations import parse_duration
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -187,6 +188,8 @@ class Defaults(_Strict):
     assumed_procedure_time: LocalTime = time(8, 0)
     language: str = "en"
     sms_max_segments: int = Field(default=3, ge=1, le=10)
+    # Consent to texts for a patient enrolled without an answer; None: staff must give one.
+    sms_consent: bool | None = None
 
 
 class Plan(_Strict):
@@ -202,6 +205,7 @@ class Plan(_Strict):
     sms_caps: FrequencyCaps = FrequencyCaps()
     sms_forbidden_words: list[str] = Field(default_factory=list)
     settings: dict[str, Scalar] = Field(default_factory=dict)
+    attributes: dict[str, AttributeDeclaration] = Field(default_factory=dict)
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("id")

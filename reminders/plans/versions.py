@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reminders.errors import PlanProblem
 from reminders.plans.loader import LoadedPlan
@@ -19,7 +20,7 @@ def schedule_digest(plan: Plan) -> str:
     data = plan.model_dump(
         mode="json",
         include={"defaults", "sms_caps", "steps"},
-        exclude={"steps": {"__all__": {"description"}}},
+        exclude={"defaults": {"sms_consent"}, "steps": {"__all__": {"description"}}},
     )
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -33,6 +34,15 @@ class AppliedVersion:
     version: int
     digest: str | None
     enrollments: int
+
+
+@dataclass(frozen=True)
+class EnrolledAttributes:
+    """One active enrollment's patient attributes, as stored."""
+
+    plan_id: str
+    external_id: str
+    attributes: dict[str, Any]
 
 
 def version_problems(loaded: LoadedPlan, applied: Sequence[AppliedVersion]) -> list[PlanProblem]:
