@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -191,12 +192,20 @@ def compute_schedule(plan: Plan, enrollment: ScheduleInput) -> list[PlannedMessa
     return sorted(messages, key=lambda message: message.due_at)
 
 
+class SendAction(StrEnum):
+    """What the dispatcher does with a due message right now."""
+
+    SEND = "send"
+    DEFER = "defer"  # try again at the decision's `at`
+    SKIP = "skip"  # too late (or quiet hours outlast its window): never sent
+
+
 @dataclass(frozen=True)
 class SendDecision:
-    """What the dispatcher should do with a due message right now."""
+    """What the dispatcher should do with a due message right now, and why."""
 
-    action: str  # "send", "defer" or "skip"
-    at: datetime | None = None  # for "defer": the UTC instant to try again
+    action: SendAction
+    at: datetime | None = None  # for DEFER: the UTC instant to try again
     reason: str | None = None
 
 
@@ -231,18 +240,22 @@ def decide_send(
     hold in the patient's local time; a message never goes at or after `send_before`.
     """
     if now < due_at:
-        return SendDecision("defer", at=due_at, reason="not due yet")
+        return SendDecision(SendAction.DEFER, at=due_at, reason="not due yet")
     if now >= send_before:
         late = now - due_at
-        return SendDecision("skip", reason=f"too late: {_humane(late)} after its due time")
+        return SendDecision(SendAction.SKIP, reason=f"too late: {_humane(late)} after its due time")
     local = now.astimezone(ZoneInfo(timezone))
     moved, _ = leave_quiet_hours(local, quiet)
     if moved == local:
-        return SendDecision("send")
+        return SendDecision(SendAction.SEND)
     resume = moved.astimezone(UTC)
     if resume >= send_before:
-        return SendDecision("skip", reason="quiet hours last past the message's send window")
-    return SendDecision("defer", at=resume, reason="quiet hours in the patient's time zone")
+        return SendDecision(
+            SendAction.SKIP, reason="quiet hours last past the message's send window"
+        )
+    return SendDecision(
+        SendAction.DEFER, at=resume, reason="quiet hours in the patient's time zone"
+    )
 
 
 def _humane(delta: timedelta) -> str:

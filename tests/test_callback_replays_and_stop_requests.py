@@ -89,7 +89,7 @@ def test_a_repeated_invalid_number_callback_does_not_stop_sms_again(world: World
 def test_these_messages_are_stop_requests(body: str) -> None:
     keyword = requested_keyword(body, opted_out=False)
 
-    assert keyword is not None and keyword[0] is Keyword.OPT_OUT
+    assert keyword is not None and keyword.kind is Keyword.OPT_OUT
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ def test_these_messages_are_stop_requests(body: str) -> None:
 def test_a_sentence_using_stop_in_another_sense_is_not_an_opt_out(body: str) -> None:
     keyword = requested_keyword(body, opted_out=False)
 
-    assert keyword is None or keyword[0] is not Keyword.OPT_OUT
+    assert keyword is None or keyword.kind is not Keyword.OPT_OUT
 
 
 def test_a_stop_request_that_mentions_a_warning_sign_still_reaches_staff(world: World) -> None:

@@ -84,9 +84,9 @@ def test_enrolling_a_patient(page: Any, console_server: Server) -> None:
 def test_a_csv_upload_with_a_bad_row(page: Any, console_server: Server, tmp_path: Any) -> None:
     csv = tmp_path / "clinic.csv"
     csv.write_text(
-        "external_id,first_name,phone,timezone,plan,procedure_date\n"
-        "dana,Dana,+12025550146,UTC,knee,2027-05-10\n"
-        "eli,Eli,12,UTC,knee,2027-05-10\n",
+        "external_id,first_name,phone,sms_consent,timezone,plan,procedure_date\n"
+        "dana,Dana,+12025550146,yes,UTC,knee,2027-05-10\n"
+        "eli,Eli,12,yes,UTC,knee,2027-05-10\n",
         encoding="utf-8",
     )
     sign_in(page, console_server.url, "sam")

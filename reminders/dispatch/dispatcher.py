@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -43,7 +44,7 @@ from reminders.dispatch.retry import retry_at
 from reminders.errors import DeliveryError, FailureKind, NotFoundError, PlanError
 from reminders.plans.model import Phase, Plan
 from reminders.redact import mask_address
-from reminders.schedule import decide_send, resolve_local, waits_until
+from reminders.schedule import SendAction, decide_send, resolve_local, waits_until
 from reminders.store.inbound_schema import FlagKind
 from reminders.store.records import ClaimedMessage, NewFlag
 from reminders.store.schema import EnrollmentStatus
@@ -96,13 +97,27 @@ class SmsLedger:
         self._sent_at.setdefault(patient_id, []).append(at)
 
 
+class Attempt(StrEnum):
+    """What became of one claimed message in a pass."""
+
+    SENT = "sent"
+    RECONCILED = "reconciled"  # a lost send found at the provider: recorded, not resent
+    DEFERRED = "deferred"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    RETRY = "retry"  # refused for now; tried again later
+    UNSETTLED = "unsettled"  # outcome unknown: left "sending" for reconciliation
+    TAKEN_OVER = "taken-over"  # another worker holds the claim now
+    CHANNEL_STOPPED = "channel-stopped"  # its channel cannot send until staff fix settings
+
+
 @dataclass
 class PassReport:
     """What one pass did, by outcome."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
 
-    def add(self, outcome: str) -> None:
+    def add(self, outcome: Attempt) -> None:
         """Count one message's outcome."""
         self.outcomes[outcome] += 1
 
@@ -189,16 +204,16 @@ class Dispatcher:
             report.add(self._guarded(held, partial(self._settle_unknown, held, since)))
             self._flush()  # one by one: the next look-up counts this patient's texts
 
-    def _guarded(self, message: ClaimedMessage, settle: Callable[[], str]) -> str:
+    def _guarded(self, message: ClaimedMessage, settle: Callable[[], Attempt]) -> Attempt:
         """Settle one message; an unexpected error leaves it "sending" for reconciliation
         (as a crash would), and the pass goes on with the others."""
         try:
             return settle()
         except Exception:
             log.exception("message %s: unexpected error; left for reconciliation", message.id)
-            return "unsettled"
+            return Attempt.UNSETTLED
 
-    def _settle_unknown(self, message: ClaimedMessage, since: datetime) -> str:
+    def _settle_unknown(self, message: ClaimedMessage, since: datetime) -> Attempt:
         """Ask the provider whether a message whose outcome was lost went out, before resending.
 
         The lost send may have been the patient's first SMS (with the opt-out line) or not,
@@ -223,30 +238,30 @@ class Dispatcher:
                     self.outbox.record_failed(
                         message.id, now, reason, exc.code, worker=self.worker_id
                     )
-                    return "failed"
+                    return Attempt.FAILED
                 log.warning("message %s: could not reconcile (%s); later", message.id, exc)
-                return "unsettled"
+                return Attempt.UNSETTLED
             if receipt is not None:
                 self._record_sent(
                     message, outgoing, receipt, "reconciled with the provider after a restart"
                 )
-                return "reconciled"
+                return Attempt.RECONCILED
         log.info("message %s: not found at the provider after a restart; sending", message.id)
         return self._process(message)
 
-    def process(self, message: ClaimedMessage) -> str:
+    def process(self, message: ClaimedMessage) -> Attempt:
         """Decide, act on and record one claimed message; returns the outcome's name."""
         try:
             return self._process(message)
         finally:
             self._flush()
 
-    def _process(self, message: ClaimedMessage, ledger: SmsLedger | None = None) -> str:
+    def _process(self, message: ClaimedMessage, ledger: SmsLedger | None = None) -> Attempt:
         """Decide and act on one claimed message; its outcome waits for the next flush."""
         held = self._hold(message)
         if held is None:
             log.warning("message %s: claim taken over by another worker; left to it", message.id)
-            return "taken-over"
+            return Attempt.TAKEN_OVER
         message = held
         now = self.clock()
         if ledger is None:
@@ -257,7 +272,7 @@ class Dispatcher:
             self.outbox.record_skipped(
                 message.id, now, "enrollment cancelled", worker=self.worker_id
             )
-            return "skipped"
+            return Attempt.SKIPPED
         try:
             plan = self._plan(message)
         except (PlanError, NotFoundError) as exc:
@@ -265,26 +280,26 @@ class Dispatcher:
             self.outbox.record_retry(
                 message.id, now, at, f"plan unavailable: {exc}", worker=self.worker_id
             )
-            return "retry"
+            return Attempt.RETRY
         decision = decide_send(
             now, message.due_at, message.send_before, message.timezone, plan.defaults.quiet_hours
         )
-        if decision.action == "skip":
+        if decision.action is SendAction.SKIP:
             self.outbox.record_skipped(
                 message.id, now, decision.reason or "too late", worker=self.worker_id
             )
-            return "skipped"
-        if decision.action == "defer":
+            return Attempt.SKIPPED
+        if decision.action is SendAction.DEFER:
             assert decision.at is not None
             reason = (
                 f"{decision.reason or 'deferred'}; {waits_until(decision.at, message.timezone)}"
             )
             self.outbox.record_deferred(message.id, now, decision.at, reason, worker=self.worker_id)
-            return "deferred"
+            return Attempt.DEFERRED
         refusal = self._refusal(message)
         if refusal:
             self.outbox.record_skipped(message.id, now, refusal, worker=self.worker_id)
-            return "skipped"
+            return Attempt.SKIPPED
         stopped = self.health.blocked_until(message.channel, now)
         if stopped is not None:
             assert stopped.probe_at is not None
@@ -292,7 +307,7 @@ class Dispatcher:
             self.outbox.record_deferred(
                 message.id, now, stopped.probe_at, reason, worker=self.worker_id
             )
-            return "channel-stopped"
+            return Attempt.CHANNEL_STOPPED
         first_sms = False
         if message.channel == "sms":
             outcome, first_sms = self._within_caps(message, plan, now, ledger)
@@ -303,11 +318,11 @@ class Dispatcher:
         except Exception as exc:  # a template failure fails this message only
             return self._render_failed(message, now, exc)
         outcome = self._send(message, outgoing)
-        if outcome in ("sent", "unsettled") and message.channel == "sms":
+        if outcome in (Attempt.SENT, Attempt.UNSETTLED) and message.channel == "sms":
             ledger.add(message.patient_id, now)  # an unknown outcome counts until settled
         return outcome
 
-    def _render_failed(self, message: ClaimedMessage, now: datetime, exc: Exception) -> str:
+    def _render_failed(self, message: ClaimedMessage, now: datetime, exc: Exception) -> Attempt:
         """A template that fails for this patient fails this message, with its file:line, and
         raises a flag: staff must fix the template (or the patient's details) and reach them.
         The failure is written before the flag, so a replay after a crash cannot flag twice."""
@@ -322,7 +337,7 @@ class Dispatcher:
         flag = NewFlag(message.patient_id, FlagKind.RENDER_FAILED.value, detail, message.id)
         self.outcomes.create_flags([flag], now)
         log.warning("message %s: template failed (%s)", message.id, type(exc).__name__)
-        return "failed"
+        return Attempt.FAILED
 
     def _hold(self, message: ClaimedMessage) -> ClaimedMessage | None:
         """Renew a claim that has waited half its timeout in this worker's batch, so that no
@@ -352,7 +367,7 @@ class Dispatcher:
 
     def _within_caps(
         self, message: ClaimedMessage, plan: Plan, now: datetime, ledger: SmsLedger
-    ) -> tuple[str | None, bool]:
+    ) -> tuple[Attempt | None, bool]:
         """Defer an SMS that would exceed the plan's daily or weekly cap (never drop it)."""
         zone = ZoneInfo(message.timezone)
         local = now.astimezone(zone)
@@ -377,12 +392,12 @@ class Dispatcher:
                     f"{which} SMS cap reached until after the procedure starts",
                     worker=self.worker_id,
                 )
-                return "skipped", False
+                return Attempt.SKIPPED, False
             send_before = resume + (message.send_before - message.due_at)
         self.outbox.record_deferred(
             message.id, now, resume, reason, send_before=send_before, worker=self.worker_id
         )
-        return "deferred", False
+        return Attempt.DEFERRED, False
 
     def _outgoing(self, message: ClaimedMessage, plan: Plan, first_sms: bool) -> OutgoingMessage:
         rendered = self._render(message, plan, first_sms)
@@ -415,7 +430,7 @@ class Dispatcher:
             template=message.template,
         )
 
-    def _send(self, message: ClaimedMessage, outgoing: OutgoingMessage) -> str:
+    def _send(self, message: ClaimedMessage, outgoing: OutgoingMessage) -> Attempt:
         channel = self.channels[message.channel]
         self.limiters[message.channel].acquire()
         try:
@@ -424,12 +439,12 @@ class Dispatcher:
             return self._record_failure(message, exc)
         except Exception:
             log.exception("message %s: %s channel failed; outcome unknown", message.id, channel)
-            return "unsettled"
+            return Attempt.UNSETTLED
         self.health.resume(message.channel)
         self._record_sent(message, outgoing, receipt, None)
         if not channel.group_outcomes:
             self._flush()  # no look-up after a crash: commit this send before the next one
-        return "sent"
+        return Attempt.SENT
 
     def _record_sent(
         self,
@@ -457,12 +472,12 @@ class Dispatcher:
             mask_address(outgoing.to),
         )
 
-    def _record_failure(self, message: ClaimedMessage, error: DeliveryError) -> str:
+    def _record_failure(self, message: ClaimedMessage, error: DeliveryError) -> Attempt:
         """Act on what the channel's classifier made of a failed send."""
         now = self.clock()
         if error.kind is FailureKind.UNKNOWN_OUTCOME:
             log.warning("message %s: %s; outcome unknown, to reconcile", message.id, error)
-            return "unsettled"
+            return Attempt.UNSETTLED
         if error.kind is FailureKind.CHANNEL_CONFIGURATION:
             state = self.health.stop(message.channel, error, now)
             assert state.probe_at is not None
@@ -470,7 +485,7 @@ class Dispatcher:
             self.outbox.record_deferred(
                 message.id, now, state.probe_at, reason, worker=self.worker_id
             )
-            return "channel-stopped"
+            return Attempt.CHANNEL_STOPPED
         stop = stop_kind_of(error.kind)
         if stop is not None:
             meaning = error.extra.get("meaning", error.message)
@@ -486,7 +501,7 @@ class Dispatcher:
                     message.id, now, at, f"will retry: {error}", error.code, worker=self.worker_id
                 )
                 log.warning("message %s: transient failure (%s); retrying", message.id, error.code)
-                return "retry"
+                return Attempt.RETRY
         reason = (
             str(error)
             if not error.retryable
@@ -494,4 +509,4 @@ class Dispatcher:
         )
         self.outbox.record_failed(message.id, now, reason, error.code, worker=self.worker_id)
         log.warning("message %s: failed (%s)", message.id, error.code)
-        return "failed"
+        return Attempt.FAILED

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Keyword(StrEnum):
@@ -101,15 +102,22 @@ def plain_words(text: str) -> str:
     return " ".join(re.sub(r"[\W_]+", " ", no_accents.casefold()).split())
 
 
-def classify_keyword(body: str) -> tuple[Keyword, str] | None:
+class KeywordMatch(NamedTuple):
+    """What a message asks for, and the words it said it in (recorded with the request)."""
+
+    kind: Keyword
+    said: str
+
+
+def classify_keyword(body: str) -> KeywordMatch | None:
     """The keyword a whole message consists of, and the keyword as matched."""
     word = plain_words(body).upper()
     if word in OPT_OUT_KEYWORDS:
-        return Keyword.OPT_OUT, word
+        return KeywordMatch(Keyword.OPT_OUT, word)
     if word in OPT_IN_KEYWORDS:
-        return Keyword.OPT_IN, word
+        return KeywordMatch(Keyword.OPT_IN, word)
     if word in HELP_KEYWORDS:
-        return Keyword.HELP, word
+        return KeywordMatch(Keyword.HELP, word)
     return None
 
 
@@ -124,14 +132,14 @@ def asks_to_stop(body: str) -> bool:
     )
 
 
-def requested_keyword(body: str, opted_out: bool) -> tuple[Keyword, str] | None:
+def requested_keyword(body: str, opted_out: bool) -> KeywordMatch | None:
     """What a message asks for, if it is a keyword or a stop request in the sender's words.
 
     YES opts back in only a sender who is opted out; from anyone else it is an answer.
     """
     keyword = classify_keyword(body)
-    if keyword and keyword[1] in AMBIGUOUS_OPT_IN and not opted_out:
+    if keyword and keyword.said in AMBIGUOUS_OPT_IN and not opted_out:
         return None
     if keyword is None and asks_to_stop(body):
-        return Keyword.OPT_OUT, "stop request in own words"
+        return KeywordMatch(Keyword.OPT_OUT, "stop request in own words")
     return keyword

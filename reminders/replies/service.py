@@ -175,9 +175,9 @@ class ReplyService:
         keyword = requested_keyword(sms.body, opted_out)
         ids = [m.patient_id for m in matches]
         patient_id = primary.patient_id if primary else None
-        if keyword and keyword[0] is Keyword.OPT_OUT:
+        if keyword and keyword.kind is Keyword.OPT_OUT:
             stop = self.by_text.stop(
-                StopCause(SmsStopKind.OPTED_OUT, StopVia.TEXT, keyword[1]),
+                StopCause(SmsStopKind.OPTED_OUT, StopVia.TEXT, keyword.said),
                 patient_ids=ids,
                 inbound=record(InboundKind.OPT_OUT),
                 flags=_warning_flags(sms.body, primary, latest),
@@ -185,14 +185,14 @@ class ReplyService:
             confirm = bool(stop.changed) if matches else previous != "opt_out"
             text = reply_text("opt_out", language, self.clinic) if confirm else None
             return ReplyResult(InboundKind.OPT_OUT.value, text, patient_id)
-        if keyword and keyword[0] is Keyword.OPT_IN:
+        if keyword and keyword.kind is Keyword.OPT_IN:
             resumed = self.by_text.resume(
-                ids, source=keyword[1], inbound=record(InboundKind.OPT_IN)
+                ids, source=keyword.said, inbound=record(InboundKind.OPT_IN)
             )
             confirm = bool(resumed.opted_in) if matches else previous == "opt_out"
             text = reply_text("opt_in", language, self.clinic) if confirm else None
             return ReplyResult(InboundKind.OPT_IN.value, text, patient_id)
-        if keyword and keyword[0] is Keyword.HELP:
+        if keyword and keyword.kind is Keyword.HELP:
             self.inbound.record_inbound(record(InboundKind.HELP))
             return ReplyResult(
                 InboundKind.HELP.value, reply_text("help", language, self.clinic), patient_id
