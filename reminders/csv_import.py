@@ -218,11 +218,11 @@ def check_header(header: Sequence[str]) -> list[str]:
     ]
     if "phone" not in columns and "email" not in columns:
         problems.append(InputProblem("phone", "give a phone or an email column (or both)"))
-    for name in columns:
-        if not _known(name):
-            problems.append(
-                InputProblem(name or "(blank)", "unknown column; attributes go in attr_<name>")
-            )
+    for number, name in enumerate(columns, start=1):
+        if not name:
+            problems.append(InputProblem(f"column {number}", "has no name in the header"))
+        elif not _known(name):
+            problems.append(InputProblem(name, "unknown column; attributes go in attr_<name>"))
     seen: set[str] = set()
     for name in columns:
         if name in seen:

@@ -79,7 +79,7 @@ def test_a_plan_file_over_the_size_limit_is_refused_without_reading_it_all(
         PlanProblem(
             str(huge),
             None,
-            "(file)",
+            "file",
             "larger than 1,000,000 bytes, the limit for a plan file; split it into several plans",
         )
     ]
@@ -94,7 +94,7 @@ def test_a_plan_file_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
     result = check_paths([plans], templates)
 
     assert result.errors == [
-        PlanProblem(str(latin), 2, "(file)", "not UTF-8 text; save the file as UTF-8")
+        PlanProblem(str(latin), 2, "file", "not UTF-8 text; save the file as UTF-8")
     ]
 
 

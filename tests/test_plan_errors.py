@@ -200,7 +200,7 @@ def test_yaml_syntax_error_names_its_line(tmp_path: Path) -> None:
     assert (problem.file, problem.line, problem.field) == (
         str(path),
         STEP0_TEMPLATE_LINE,
-        "(yaml)",
+        "yaml",
     )
     assert problem.message.startswith("not valid YAML: mapping values are not allowed")
 
@@ -208,7 +208,7 @@ def test_yaml_syntax_error_names_its_line(tmp_path: Path) -> None:
 def test_duplicate_yaml_key_names_the_second_one(tmp_path: Path) -> None:
     text = edited("    template: check-in\n", "    template: check-in\n    phase: follow-up\n")
     path, problem = only_problem(tmp_path, text)
-    assert (problem.file, problem.line, problem.field) == (str(path), 14, "(yaml)")
+    assert (problem.file, problem.line, problem.field) == (str(path), 14, "yaml")
     assert "duplicate key 'phase'" in problem.message
 
 

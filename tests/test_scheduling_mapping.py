@@ -70,9 +70,7 @@ def test_a_missing_mapping_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(MappingError) as caught:
         load_mapping(tmp_path / "missing.yaml")
 
-    assert str(caught.value).endswith(
-        "missing.yaml: (file): cannot read: No such file or directory"
-    )
+    assert str(caught.value).endswith("missing.yaml: file: cannot read: No such file or directory")
 
 
 def test_the_shipped_mapping_file_is_valid_for_the_shipped_plans() -> None:

@@ -154,13 +154,13 @@ def parse_mapping(text: str, file: str, plan_ids: list[str] | None = None) -> Sc
                 PlanProblem(
                     file,
                     mark.line + 1 if mark else None,
-                    "(yaml)",
+                    "yaml",
                     f"not valid YAML: {exc.problem or exc}",
                 )
             ]
         ) from None
     except yaml.YAMLError as exc:
-        raise MappingError([PlanProblem(file, None, "(yaml)", f"not valid YAML: {exc}")]) from None
+        raise MappingError([PlanProblem(file, None, "yaml", f"not valid YAML: {exc}")]) from None
     if not isinstance(data, dict):
         raise MappingError([PlanProblem(file, 1, "(mapping)", "expected a mapping of keys")])
     try:
@@ -196,6 +196,6 @@ def load_mapping(path: Path, plan_ids: list[str] | None = None) -> SchedulingMap
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise MappingError(
-            [PlanProblem(str(path), None, "(file)", f"cannot read: {exc.strerror}")]
+            [PlanProblem(str(path), None, "file", f"cannot read: {exc.strerror}")]
         ) from None
     return parse_mapping(text, str(path), plan_ids)

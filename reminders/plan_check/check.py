@@ -218,7 +218,7 @@ def check_paths(paths: list[Path], templates_dir: Path) -> CheckResult:
     files = plan_files(paths)
     if not files:
         result.problems.append(
-            PlanProblem(", ".join(map(str, paths)) or ".", None, "(files)", "no plan files found")
+            PlanProblem(", ".join(map(str, paths)) or ".", None, "files", "no plan files found")
         )
     for file in files:
         try:

@@ -192,13 +192,13 @@ def parse_plan(text: str, file: str) -> tuple[Plan, dict[Path_, int]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise PlanError(
-            [PlanProblem(file, line, "(yaml)", f"not valid YAML: {exc.problem or exc}")]
+            [PlanProblem(file, line, "yaml", f"not valid YAML: {exc.problem or exc}")]
         ) from None
     except yaml.YAMLError as exc:
-        raise PlanError([PlanProblem(file, None, "(yaml)", f"not valid YAML: {exc}")]) from None
+        raise PlanError([PlanProblem(file, None, "yaml", f"not valid YAML: {exc}")]) from None
     except RecursionError:
         raise PlanError(
-            [PlanProblem(file, None, "(yaml)", "nested too deeply; a plan needs a few levels")]
+            [PlanProblem(file, None, "yaml", "nested too deeply; a plan needs a few levels")]
         ) from None
     if not isinstance(data, dict):
         raise PlanError([PlanProblem(file, 1, "(plan)", "expected a mapping of plan keys")])
@@ -216,16 +216,14 @@ def read_plan_text(path: Path) -> str:
         with path.open("rb") as stream:
             raw = stream.read(MAX_PLAN_BYTES + 1)
     except OSError as exc:
-        raise PlanError(
-            [PlanProblem(file, None, "(file)", f"cannot read: {exc.strerror}")]
-        ) from None
+        raise PlanError([PlanProblem(file, None, "file", f"cannot read: {exc.strerror}")]) from None
     if len(raw) > MAX_PLAN_BYTES:
         raise PlanError(
             [
                 PlanProblem(
                     file,
                     None,
-                    "(file)",
+                    "file",
                     f"larger than {MAX_PLAN_BYTES:,} bytes, the limit for a plan file; "
                     "split it into several plans",
                 )
@@ -236,7 +234,7 @@ def read_plan_text(path: Path) -> str:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise PlanError(
-            [PlanProblem(file, line, "(file)", "not UTF-8 text; save the file as UTF-8")]
+            [PlanProblem(file, line, "file", "not UTF-8 text; save the file as UTF-8")]
         ) from None
 
 
