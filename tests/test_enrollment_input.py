@@ -111,6 +111,8 @@ def test_cli_a_language_the_plan_lacks_falls_back_with_a_warning_kept_on_the_enr
     assert result.stderr.strip() == f"warning: {FALLBACK}"
     again = run_json(env, "enroll", *enroll_args(), "--language", "fr")
     assert again["warnings"] == [FALLBACK]
+    assert run_json(env, "timeline", "p1")["enrollments"][0]["warnings"] == [FALLBACK]
+    assert f"warning: {FALLBACK}" in run(env, "timeline", "p1").stdout
 
 
 def enroll_args() -> list[str]:

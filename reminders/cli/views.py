@@ -311,7 +311,15 @@ def _contact(patient: Mapping[str, Any]) -> dict[str, Any]:
 
 def _enrollment_json(enrollment: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("plan_id", "plan_version", "procedure_date", "procedure_time", "status")
-    return {key: enrollment[key] for key in keys} | {"status_reason": enrollment["status_reason"]}
+    return {key: enrollment[key] for key in keys} | {
+        "status_reason": enrollment["status_reason"],
+        "warnings": _warnings(enrollment),
+    }
+
+
+def _warnings(enrollment: Mapping[str, Any]) -> list[str]:
+    """What staff should know about the enrollment's input (kept on it at enrollment)."""
+    return [line for line in (enrollment.get("warnings") or "").splitlines() if line]
 
 
 def _header(patient: Mapping[str, Any]) -> str:
@@ -335,9 +343,10 @@ def _header(patient: Mapping[str, Any]) -> str:
 def _enrollment_line(enrollment: Mapping[str, Any]) -> str:
     at = f" {enrollment['procedure_time']:%H:%M}" if enrollment["procedure_time"] else ""
     reason = f" ({enrollment['status_reason']})" if enrollment["status_reason"] else ""
+    warnings = "".join(f"\n    warning: {warning}" for warning in _warnings(enrollment))
     return (
         f"  plan {enrollment['plan_id']} v{enrollment['plan_version']}: procedure "
-        f"{enrollment['procedure_date']}{at}, {enrollment['status']}{reason}"
+        f"{enrollment['procedure_date']}{at}, {enrollment['status']}{reason}{warnings}"
     )
 
 
