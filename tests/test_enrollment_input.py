@@ -12,6 +12,9 @@ from api_fixtures import World
 from entry_points import cli_env
 from feed_fixtures import Feed, open_feed, siu
 from test_cli import enroll, run, run_json, write_csv
+from test_fhir_appointments import MAPPING as FHIR_MAPPING
+from test_fhir_appointments import Client as FhirClient
+from test_fhir_appointments import as_json, built_appointment, issues
 
 from reminders.enrollment_input import EnrollmentInput, read_input
 from reminders.errors import EnrollmentError
@@ -228,3 +231,42 @@ def test_cli_enroll_refuses_an_abbreviated_zone_with_the_one_to_use(env: dict[st
     assert result.stderr.strip() == (
         "error: timezone: EST has no daylight saving; use America/New_York"
     )
+
+
+@pytest.mark.parametrize(
+    ("first_name", "ack", "detail"),
+    [
+        ("An\x00a", "AR", "a NUL character is not allowed in an HL7 message"),
+        ("A" * 129, "AE", "PID-5: at most 128 characters"),
+    ],
+)
+def test_hl7_values_the_database_cannot_hold_are_refused_with_the_field(
+    feed: Feed, first_name: str, ack: str, detail: str
+) -> None:
+    reply = feed.handler.handle(siu(first_name=first_name))
+
+    assert (reply.ack_code, reply.detail) == (ack, detail)
+    assert feed.timeline("MRN1") == []
+
+
+@pytest.fixture
+def fhir_feed(tmp_path: Path) -> Iterator[Feed]:
+    url = f"sqlite:///{tmp_path / 'fhir.sqlite3'}"
+    with open_feed(tmp_path, url, FHIR_MAPPING) as opened:
+        yield opened
+
+
+def test_fhir_a_name_that_is_a_formula_is_refused_with_the_field_it_came_from(
+    fhir_feed: Feed,
+) -> None:
+    booking = as_json(built_appointment())
+    booking["contained"][0]["name"][0]["given"] = ["=cmd"]
+
+    response = FhirClient(fhir_feed).post(booking)
+
+    assert response.status_code == 422, response.text
+    (issue,) = issues(response)
+    assert issue["diagnostics"].startswith(
+        "Patient.name: starts with '=', which spreadsheets read as a formula"
+    )
+    assert fhir_feed.timeline("MRN-77") == []
