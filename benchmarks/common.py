@@ -201,6 +201,7 @@ def patient_row(index: int, plan_id: str, rng: random.Random, today: date) -> di
         "timezone": rng.choice(ZONES),
         "language": rng.choice(("en", "en", "en", "es")),
         "preferred_channel": "sms" if sms else "email",
+        "sms_consent": "yes",
         "plan": plan_id,
         "procedure_date": (today + timedelta(days=rng.randint(15, 120))).isoformat(),
         "procedure_time": rng.choice(("07:30", "09:00", "13:15", "")),
