@@ -22,11 +22,11 @@ GOOD = {
     "sms_consent": "yes",
 }
 CSV = (
-    b"external_id,first_name,phone,timezone,plan,procedure_date\n"
-    b"ana,Ana,+12025550143,UTC,knee,2026-03-09\n"
-    b"ben,Ben,555,UTC,knee,2026-03-09\n"
-    b"cruz,Cruz,+12025550145,Mars/Olympus,knee,03/09/2026\n"
-    b"dee,Dee,+12025550146,UTC,knee,2026-03-10\n"
+    b"external_id,first_name,phone,sms_consent,timezone,plan,procedure_date\n"
+    b"ana,Ana,+12025550143,yes,UTC,knee,2026-03-09\n"
+    b"ben,Ben,555,yes,UTC,knee,2026-03-09\n"
+    b"cruz,Cruz,+12025550145,no,Mars/Olympus,knee,03/09/2026\n"
+    b"dee,Dee,+12025550146,no,UTC,knee,2026-03-10\n"
 )
 
 
