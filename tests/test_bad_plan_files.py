@@ -114,3 +114,28 @@ def test_a_plan_of_three_thousand_steps_checks_in_seconds(tmp_path: Path) -> Non
     assert len(result.plans[0].plan.steps) == 3005
     assert result.errors == []
     assert time.perf_counter() - started < 15
+
+
+def test_when_conditions_are_read_against_the_declared_attributes(tmp_path: Path) -> None:
+    plans, templates = plans_with(tmp_path, "misspelt_attribute.yaml")
+    (templates / "misspelt").symlink_to(templates / "demo")
+    bad = str(plans / "misspelt_attribute.yaml")
+
+    result = check_paths([plans], templates)
+
+    assert result.errors == [
+        PlanProblem(
+            bad,
+            14,
+            "steps[0].when.takes_blood_thinner",
+            "unknown attribute; did you mean takes_blood_thinners? "
+            "(declared: takes_blood_thinners)",
+        ),
+        PlanProblem(
+            bad,
+            19,
+            "steps[1].when.takes_blood_thinners",
+            "'maybe' is not allowed: expected yes or no",
+        ),
+    ]
+    assert sorted(loaded.plan.id for loaded in result.plans) == ["demo", "misspelt"]
