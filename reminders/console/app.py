@@ -13,6 +13,7 @@ from reminders.app import App
 from reminders.console import (
     routes_activity,
     routes_enroll,
+    routes_feeds,
     routes_patient,
     routes_patients,
     routes_plans,
@@ -33,6 +34,7 @@ ROUTERS = (
     routes_enroll.routes,
     routes_activity.routes,
     routes_plans.routes,
+    routes_feeds.routes,
 )
 
 

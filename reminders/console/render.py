@@ -24,6 +24,7 @@ NAV = (  # (key, label, path, the role that may open it)
     ("plans", "Plans", "/plans", Role.VIEWER),
     ("messages", "Messages", "/messages", Role.VIEWER),
     ("outcomes", "Outcomes", "/outcomes", Role.VIEWER),
+    ("feeds", "Feed log", "/feeds", Role.STAFF),
     ("audit", "Audit log", "/audit", Role.ADMIN),
 )
 
