@@ -34,8 +34,8 @@ from reminders.console.headers import CONTENT_SECURITY_POLICY
 TEMPLATES = Path(__file__).parents[1] / "reminders" / "console" / "templates"
 ANA_PHONE = "+12025550143"
 CSV = (
-    b"external_id,first_name,phone,timezone,plan,procedure_date\n"
-    b"bea,Bea,+12025550177,UTC,knee,2026-03-09\n"
+    b"external_id,first_name,phone,sms_consent,timezone,plan,procedure_date\n"
+    b"bea,Bea,+12025550177,yes,UTC,knee,2026-03-09\n"
 )
 # A valid form for every change (a refusal is then for the role or the token, never the input).
 CHANGE_FIELDS = {
