@@ -328,3 +328,38 @@ def test_email_text_inside_a_condition_outside_the_blocks_is_reported(tmp_path: 
     assert [(p.line, p.message.split(": ", 1)[1]) for p in errors] == [
         (4, "'Welcome!'; move it into a block or delete it")
     ]
+
+
+def test_email_if_undelivered_on_an_email_step_is_an_error_at_its_line(tmp_path: Path) -> None:
+    text = edited(
+        "    template: check-in\n",
+        "    template: check-in\n    channel: email\n    email_if_undelivered: true\n",
+    )
+    errors = check_errors(tmp_path, text, write_templates(tmp_path))
+    assert [(p.file, p.line, p.field) for p in errors] == [
+        (str(tmp_path / "plans" / "demo.yaml"), 15, "steps[1].email_if_undelivered")
+    ]
+    assert "only an SMS (or preferred-channel) step can fall back to email" in errors[0].message
+
+
+def test_an_sms_step_that_falls_back_to_email_needs_an_email_template(tmp_path: Path) -> None:
+    text = edited(
+        "    template: check-in\n",
+        "    template: check-in\n    channel: sms\n    email_if_undelivered: true\n",
+    )
+    templates = write_templates(tmp_path)
+    assert check_errors(tmp_path, text, templates) == []
+    (templates / "demo/en/check-in.email.j2").unlink()
+
+    errors = check_errors(tmp_path, text, templates)
+
+    assert [(p.line, p.field) for p in errors] == [(STEP1_TEMPLATE_LINE, "steps[1].template")]
+    assert "email template missing" in errors[0].message
+
+
+def test_email_if_undelivered_takes_a_yes_or_no(tmp_path: Path) -> None:
+    text = edited(
+        "    template: check-in\n", "    template: check-in\n    email_if_undelivered: maybe\n"
+    )
+    _, problem = only_problem(tmp_path, text)
+    assert (problem.line, problem.field) == (14, "steps[1].email_if_undelivered")

@@ -108,4 +108,5 @@ async def delivery_status(form: Annotated[Form, Depends(_status_form)], ctx: Con
     status = _field(form, "MessageStatus", 32).lower()
     code = _field(form, "ErrorCode", 32, required=False) or None
     await run_in_threadpool(ctx.replies.handle_status, sid, status, code)
+    ctx.wake_dispatcher()  # an undelivered text may have queued its step by email
     return Response(status_code=204)

@@ -46,9 +46,25 @@ class CheckResult:
 
 
 def channels_of(plan: Plan, step: Step) -> list[str]:
-    """Every channel a step may be sent on."""
+    """Every channel a step may be sent on (an SMS step that falls back to email: both)."""
     wanted = plan.channel_of(step)
-    return ["sms", "email"] if wanted is StepChannel.PREFERRED else [wanted.value]
+    if wanted is StepChannel.PREFERRED or plan.email_if_undelivered(step):
+        return ["sms", "email"]
+    return [wanted.value]
+
+
+def _email_fallbacks(loaded: LoadedPlan) -> Iterable[PlanProblem]:
+    """`email_if_undelivered` on a step sent by email has nothing to fall back from."""
+    plan = loaded.plan
+    for index, step in enumerate(plan.steps):
+        if step.email_if_undelivered and plan.channel_of(step) is StepChannel.EMAIL:
+            yield PlanProblem(
+                str(loaded.path),
+                loaded.line("steps", index, "email_if_undelivered"),
+                f"steps[{index}].email_if_undelivered",
+                "this step goes by email: only an SMS (or preferred-channel) step can fall back "
+                "to email when the text is undelivered",
+            )
 
 
 def _unique_step_ids(loaded: LoadedPlan) -> Iterable[PlanProblem]:
@@ -206,6 +222,7 @@ def check_loaded(loaded: LoadedPlan, renderer: TemplateRenderer) -> CheckResult:
     result.problems.extend(_unique_step_ids(loaded))
     result.problems.extend(_languages(loaded))
     result.problems.extend(_when_conditions(loaded))
+    result.problems.extend(_email_fallbacks(loaded))
     result.problems.extend(_templates(loaded, renderer, result.samples))
     result.problems.extend(cap_warnings(loaded))
     return result

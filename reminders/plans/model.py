@@ -127,6 +127,9 @@ class Step(_Strict):
     channel: StepChannel | None = None
     when: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
     max_late: Duration | None = None
+    # An SMS the carrier reports undelivered or failed goes again by email (once, to a patient
+    # with an address); None takes the plan's default.
+    email_if_undelivered: bool | None = None
     description: str | None = None
 
     @field_validator("id", "template")
@@ -190,6 +193,7 @@ class Defaults(_Strict):
     sms_max_segments: int = Field(default=3, ge=1, le=10)
     # Consent to texts for a patient enrolled without an answer; None: staff must give one.
     sms_consent: bool | None = None
+    email_if_undelivered: bool = False
 
 
 class Plan(_Strict):
@@ -241,6 +245,13 @@ class Plan(_Strict):
     def channel_of(self, step: Step) -> StepChannel:
         """The channel a step is sent on, after defaults."""
         return step.channel or self.defaults.channel
+
+    def email_if_undelivered(self, step: Step) -> bool:
+        """Whether an undelivered SMS of this step goes again by email (never an email step)."""
+        if self.channel_of(step) is StepChannel.EMAIL:
+            return False
+        chosen = step.email_if_undelivered
+        return self.defaults.email_if_undelivered if chosen is None else chosen
 
     def max_late_of(self, step: Step) -> timedelta:
         """How late a step may still be sent, after defaults."""

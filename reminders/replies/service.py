@@ -107,6 +107,7 @@ class ReplyService:
         self.inbound = storage.inbound
         self.outcomes = storage.outcomes
         self.outbox = storage.outbox
+        self.fallbacks = storage.fallbacks
         self.patients = storage.patients
         self.catalog = catalog
         self.enrollment = enrollment
@@ -295,6 +296,8 @@ class ReplyService:
                 ],
                 now,
             )
+        if update.undelivered:
+            self._email_instead(update.message_id, meaning, now)
         if not update.new_error:
             return update
         kind = stop_kind_of(classify_twilio_code(error_code))
@@ -306,6 +309,25 @@ class ReplyService:
             )
             log.info("message %s: %s (%s); SMS stopped", update.message_id, status, error_code)
         return update
+
+    def _email_instead(self, message_id: int, meaning: str, now: datetime) -> None:
+        """Where the plan allows it (`email_if_undelivered`), a step whose text did not arrive
+        goes again by email: once, to a patient with an address, while its window is open."""
+        try:
+            plans = [self.catalog.get(plan_id).plan for plan_id in self.catalog.ids()]
+        except ReminderError as exc:
+            log.warning("plans unavailable; no email fall-back for message %s: %s", message_id, exc)
+            return
+        steps = {
+            (plan.id, step.id)
+            for plan in plans
+            for step in plan.steps
+            if plan.email_if_undelivered(step)
+        }
+        reason = f"sent by email: the text did not reach the patient ({meaning})"
+        queued = self.fallbacks.add_email_fallback(message_id, steps=steps, now=now, reason=reason)
+        if queued is not None:
+            log.info("message %s: undelivered; its step goes by email (%s)", message_id, queued)
 
     # -- flags ------------------------------------------------------------------------------
 

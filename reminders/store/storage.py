@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from reminders.store.access import AccessRepository
 from reminders.store.consent import ConsentRepository
 from reminders.store.database import Database
+from reminders.store.fallbacks import FallbackRepository
 from reminders.store.feeds import FeedRepository
 from reminders.store.inbound import InboundRepository
 from reminders.store.outbox import Outbox
@@ -23,6 +24,7 @@ class Storage:
     outbox: Outbox
     inbound: InboundRepository
     consent: ConsentRepository
+    fallbacks: FallbackRepository
     outcomes: OutcomeRepository
     access: AccessRepository
     feeds: FeedRepository
@@ -36,6 +38,7 @@ class Storage:
             outbox=Outbox(database),
             inbound=InboundRepository(database),
             consent=ConsentRepository(database),
+            fallbacks=FallbackRepository(database),
             outcomes=OutcomeRepository(database),
             access=AccessRepository(database),
             feeds=FeedRepository(database),
