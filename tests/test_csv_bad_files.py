@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from entry_points import cli_env
 from sqlalchemy import text
-from test_cli import run
+from test_cli import run, write_plan
 
 from reminders.access.actor import Actor
 from reminders.app import App
@@ -172,22 +172,10 @@ def test_the_service_refuses_a_file_that_is_not_text(app: App) -> None:
 # -- a database error never takes good rows with it -----------------------------------------
 
 
-def refuse_patient(app: App, external_id: str) -> None:
-    """A database that refuses one row (as a constraint or a full disk would)."""
-    with app.storage.database.engine.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE TRIGGER refuse_one BEFORE INSERT ON patients "
-                f"WHEN NEW.external_id = '{external_id}' "
-                "BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END"
-            )
-        )
-
-
 def test_a_database_error_rejects_only_its_row_and_prints_no_patient_data(
     env: dict[str, str], app: App, caplog: pytest.LogCaptureFixture
 ) -> None:
-    refuse_patient(app, "c2")
+    _refuse_on(app, "c2")
     caplog.set_level(logging.DEBUG)
 
     result = run(env, "import", str(BAD_CSV / "tab_separated.csv"))
@@ -201,3 +189,62 @@ def test_a_database_error_rejects_only_its_row_and_prints_no_patient_data(
     assert "Traceback" not in shown
     for patient_data in ("Bob", "312-555-0112", "+13125550112", "bob@example.org"):
         assert patient_data not in shown
+
+
+def _refuse_on(app: App, external_id: str) -> None:
+    """A trigger refusing one patient's insert, on SQLite or PostgreSQL."""
+    engine = app.storage.database.engine
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse_one BEFORE INSERT ON patients "
+                    f"WHEN NEW.external_id = '{external_id}' "
+                    "BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END"
+                )
+            )
+            return
+        connection.execute(
+            text(
+                "CREATE FUNCTION refuse_one() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.external_id = '{external_id}' THEN "
+                "RAISE EXCEPTION 'refused by a test trigger'; END IF; RETURN NEW; END $$ "
+                "LANGUAGE plpgsql"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON patients "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_one()"
+            )
+        )
+
+
+def test_the_service_names_the_row_the_database_refused_on_each_database(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_plan(tmp_path)
+    settings = Settings(
+        database_url=database_url,
+        plans_dir=tmp_path / "plans",
+        templates_dir=tmp_path / "templates",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    opened = App.from_settings(settings)
+    try:
+        _refuse_on(opened, "c2")
+        caplog.set_level(logging.DEBUG)
+
+        report = opened.csv_import(Actor.user("nina")).run(
+            (BAD_CSV / "tab_separated.csv").read_bytes()
+        )
+
+        assert report.counts() == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 1}
+        [problem] = report.problems
+        assert (problem.line, problem.field) == (3, "row")
+        assert problem.message.startswith("the database refused this row (")
+        assert enrolled(opened) == ["c1"]
+        for patient_data in ("Bob", "312-555-0112", "+13125550112", "bob@example.org"):
+            assert patient_data not in caplog.text + problem.message
+    finally:
+        opened.close()
