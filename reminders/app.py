@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from reminders.access.actor import Actor
 from reminders.access.audit import AuditTrail
@@ -17,6 +18,7 @@ from reminders.consent import SmsConsentService
 from reminders.csv_import import CsvImport
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.enrollment import EnrollmentService
+from reminders.plan_check.check import CheckResult, check_paths
 from reminders.plan_rollout import PlanRollout
 from reminders.replies.service import ReplyService
 from reminders.settings import Settings
@@ -32,6 +34,9 @@ class App:
     storage: Storage
     catalog: PlanCatalog
     _passwords: Passwords | None = field(default=None, init=False)
+    _files: tuple[tuple[tuple[str, int, int], ...], PlanCatalog, CheckResult] | None = field(
+        default=None, init=False
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> App:
@@ -73,10 +78,25 @@ class App:
         It reads the plan files as they are now (a running service keeps the plans it loaded);
         once a version is applied, this app reloads its plans to run it too.
         """
-        files = PlanCatalog(self.settings.plans_dir, self.settings.templates_dir)
+        files = self.plan_files()
         return PlanRollout(
             self.storage, files, self.enrollment(actor, files), on_applied=self.catalog.reload
         )
+
+    def plan_files(self) -> PlanCatalog:
+        """The plan files as they are now: read again only when a file changed since."""
+        return self._plan_files()[1]
+
+    def check_plan_files(self) -> CheckResult:
+        """`plans check` of the files as they are now (kept until a file changes)."""
+        return self._plan_files()[2]
+
+    def _plan_files(self) -> tuple[tuple[tuple[str, int, int], ...], PlanCatalog, CheckResult]:
+        plans, templates = self.settings.plans_dir, self.settings.templates_dir
+        stamp = files_stamp(plans, templates)
+        if self._files is None or self._files[0] != stamp:
+            self._files = (stamp, PlanCatalog(plans, templates), check_paths([plans], templates))
+        return self._files
 
     def replies(self, *, clock: Callable[[], datetime] = utc_now) -> ReplyService:
         """The service that acts on inbound SMS and delivery reports."""
@@ -123,3 +143,15 @@ class App:
     def close(self) -> None:
         """Release the database."""
         self.storage.close()
+
+
+def files_stamp(*folders: Path) -> tuple[tuple[str, int, int], ...]:
+    """Every file under the folders with its modification time and size: equal while no file
+    was added, removed or changed."""
+    found = []
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*")):
+            if path.is_file():
+                stat = path.stat()
+                found.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(found)

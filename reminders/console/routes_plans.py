@@ -20,7 +20,6 @@ from reminders.console.pictures import plan_picture
 from reminders.console.render import page
 from reminders.errors import InputProblem, ReminderError
 from reminders.inputs import time_zone
-from reminders.plan_check.check import check_paths
 from reminders.sample_timeline import sample_timeline
 
 routes = ConsoleRouter()
@@ -31,8 +30,7 @@ DEFAULT_ZONE = "America/Chicago"
 @routes.page("/plans", Role.VIEWER)
 def plans(request: Request, identity: SignedIn) -> Response:
     """Every plan file, with the check's errors and warnings (file:line)."""
-    settings = console_context(request).app.settings
-    result = check_paths([settings.plans_dir], settings.templates_dir)
+    result = console_context(request).app.check_plan_files()
     return page(
         request,
         "plans.html",
