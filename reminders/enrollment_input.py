@@ -72,7 +72,8 @@ EmailAddress = Annotated[Text, Field(max_length=320), AfterValidator(_email)]
 PlanId = Annotated[Text, Field(min_length=1, max_length=64)]
 AttributeName = Annotated[str, AfterValidator(_attribute_name)]
 AttributeText = Annotated[str, Field(max_length=MAX_ATTRIBUTE_TEXT), AfterValidator(storable)]
-AttributeValue = bool | int | float | AttributeText
+AttributeNumber = Annotated[float, Field(allow_inf_nan=False)]
+AttributeValue = bool | int | AttributeNumber | AttributeText
 
 
 class EnrollmentInput(BaseModel):

@@ -270,3 +270,9 @@ def test_fhir_a_name_that_is_a_formula_is_refused_with_the_field_it_came_from(
         "Patient.name: starts with '=', which spreadsheets read as a formula"
     )
     assert fhir_feed.timeline("MRN-77") == []
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf")])
+def test_an_attribute_that_is_not_a_finite_number_is_refused(number: float) -> None:
+    # PostgreSQL's JSON cannot hold NaN or Infinity: refused here, whatever the plan declares.
+    assert problems(attributes={"pain": number})[0][0].startswith("attributes.pain")
