@@ -14,6 +14,7 @@ from reminders.errors import NotFoundError
 from reminders.plans.versions import AppliedVersion
 from reminders.schedule_diff import StoredMessage, diff_schedule
 from reminders.store.applied import read_applied_versions
+from reminders.store.bulk import insert_rows
 from reminders.store.database import Database, chunks
 from reminders.store.records import (
     EnrollmentOutcome,
@@ -95,8 +96,7 @@ class PatientRepository:
                         request.warnings,
                     )
                 )
-            for chunk in chunks(rows.inserts, 2000):
-                session.execute(insert(MESSAGES), list(chunk))
+            insert_rows(session, MESSAGES, rows.inserts)
             if rows.updates:
                 session.execute(update(Message), rows.updates)
             if rows.cancels:
