@@ -110,6 +110,7 @@ def test_resolving_a_flag(page: Any, console_server: Server) -> None:
     sign_in(page, console_server.url, "sam")
     flag = page.locator("li.flag").first
     assert "fever" in flag.inner_text()
+    page.screenshot(path=str(screenshot_dir() / "today-flags.png"), full_page=True)
     flag.get_by_label("Note (what was done)").fill("Called: no fever today")
     flag.get_by_role("button", name="Resolved").click()
 
