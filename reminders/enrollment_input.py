@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -27,8 +27,9 @@ from reminders.inputs import (
     explain,
     storable,
 )
+from reminders.store.records import ContactChannel
 
-PreferredChannel = Literal["sms", "email"]
+PreferredChannel = ContactChannel
 """How the patient prefers to be reached."""
 
 MAX_ATTRIBUTES = 50

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from reminders.schedule import PlannedMessage
 from reminders.schedule_diff import ScheduleChange
+
+ContactChannel = Literal["sms", "email"]
+"""How a patient prefers to be reached."""
 
 
 @dataclass(frozen=True)
@@ -19,7 +22,7 @@ class PatientRecord:
     first_name: str
     timezone: str
     language: str
-    preferred_channel: str
+    preferred_channel: ContactChannel
     phone: str | None = None
     email: str | None = None
     sms_consent: bool = True
