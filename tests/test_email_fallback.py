@@ -5,12 +5,14 @@ the email delivered to a real SMTP server (aiosmtpd); SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from api_fixtures import PLAN_YAML, WELCOME_AT, World, running_world
+from api_fixtures import PLAN_YAML, WELCOME_AT, World, running_world, utc
 from smtp_fixtures import SmtpTestServer
 
 from reminders.channels.smtp_email import SmtpEmailChannel
@@ -120,3 +122,33 @@ def test_a_step_the_plan_does_not_let_fall_back_stays_undelivered(clinic: Clinic
     assert clinic.send_due().handled == 0
     assert [row[:2] for row in clinic.rows("welcome")] == [("sms", "undelivered")]
     assert clinic.smtp.received == []
+
+
+def test_reports_handled_at_once_queue_the_email_once(clinic: Clinic) -> None:
+    assert clinic.world.enroll("ana", ANA, email="ana@example.org").status_code == 201
+    clinic.world.at(WELCOME_AT)
+    clinic.send_due()
+    storage = clinic.world.app.storage
+    [text] = clinic.twilio.messages
+    now = utc(WELCOME_AT)
+    update = storage.outbox.update_delivery_status(
+        str(text["sid"]), "undelivered", "30003", now, undelivered_reason="not delivered"
+    )
+    assert update is not None and update.undelivered
+    steps = {("knee", "welcome")}
+    start = threading.Barrier(8)
+
+    def fall_back() -> int | None:
+        start.wait()
+        return storage.fallbacks.add_email_fallback(
+            update.message_id, steps=steps, now=now, reason="sent by email"
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        queued = [q for q in pool.map(lambda _: fall_back(), range(8)) if q is not None]
+
+    assert len(queued) == 1
+    assert [row[:2] for row in clinic.rows("welcome")] == [
+        ("sms", "undelivered"),
+        ("email", "pending"),
+    ]

@@ -36,11 +36,14 @@ class FallbackRepository:
         the step already has an email message (never the step twice).
         """
         with self.database.session() as session:
+            # The undelivered row is locked (PostgreSQL; SQLite transactions are serial), so
+            # two reports handled at once cannot both find no email row and both queue one.
             row = session.execute(
                 select(Message, Patient.email, Enrollment.status)
                 .join(Patient, Patient.id == Message.patient_id)
                 .join(Enrollment, Enrollment.id == Message.enrollment_id)
                 .where(Message.id == message_id)
+                .with_for_update(of=Message)
             ).one_or_none()
             if row is None:
                 return None
