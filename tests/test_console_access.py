@@ -343,3 +343,19 @@ def test_the_same_forms_succeed_for_staff_with_the_token(console: ConsoleWorld) 
             checked = response.text
         applies = not rule.path.endswith(("/preview", "/check"))
         assert (_audit_count(console) > audited) is applies, rule
+
+
+def test_an_unknown_console_address_is_a_page_and_the_api_keeps_its_json(
+    console: ConsoleWorld,
+) -> None:
+    staff = console.signed_in(Role.STAFF)
+
+    missing = staff.get("/console/nowhere")
+    malformed = staff.get("/console/patients/" + "x" * 200)
+    api = console.world.client.get("/v1/nowhere", headers=console.world.headers)
+
+    assert missing.status_code == 404 and "There is no such page" in missing.text
+    assert missing.headers["content-type"].startswith("text/html")
+    assert missing.headers["cache-control"] == "no-store"
+    assert malformed.status_code == 404 and "There is no such page" in malformed.text
+    assert api.status_code == 404 and api.json()["error"] == "not_found"

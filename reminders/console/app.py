@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from reminders.app import App
 from reminders.console import (
@@ -22,7 +25,7 @@ from reminders.console import (
 )
 from reminders.console.context import ConsoleContext
 from reminders.console.guard import PREFIX, NotSignedIn, Refused, RouteRule
-from reminders.console.headers import STATIC_PREFIX, ConsoleHeadersMiddleware
+from reminders.console.headers import STATIC_PREFIX, ConsoleHeadersMiddleware, is_console_path
 from reminders.console.render import page
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -50,7 +53,28 @@ def install_console(api: FastAPI, app: App, wake: Callable[[], None] | None = No
         api.include_router(routes.router)
     api.mount(STATIC_PREFIX.rstrip("/"), StaticFiles(directory=STATIC_DIR), name="console-static")
     api.add_exception_handler(Refused, _refused)
+    for kind in (HTTPException, RequestValidationError):
+        api.add_exception_handler(kind, _as_page(api.exception_handlers.get(kind)))
     api.add_middleware(ConsoleHeadersMiddleware)
+
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _as_page(api_handler: Any) -> Handler:
+    """Console requests get an HTML page for a 404 or a malformed address; others the API's
+    JSON answer, from the handler installed before."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        if not is_console_path(request.url.path) and api_handler is not None:
+            answer: Response = await api_handler(request, exc)
+            return answer
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        if status == 405:
+            return page(request, "refused.html", status_code=405, message="Not allowed here.")
+        return page(request, "not_found.html", status_code=status, what="page")
+
+    return handle
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
