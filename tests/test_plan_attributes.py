@@ -5,15 +5,15 @@ enrollment refuses an unknown name (with the nearest one) or a value the type do
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from api_fixtures import World
 from entry_points import cli_env
-from feed_fixtures import MAPPING, Feed, open_feed, siu
+from feed_fixtures import MAPPING, open_feed, siu
 from test_cli import PLAN, enroll, run, run_json, write_csv, write_plan
 
+from reminders.integrations.mapping import MappingError
 from reminders.plans.attributes import AttributeDeclaration, AttributeType, read_attributes
 
 UNKNOWN = "unknown attribute; did you mean takes_blood_thinners? (declared: takes_blood_thinners)"
@@ -190,18 +190,26 @@ def test_api_refuses_a_value_the_type_does_not_take(world: World) -> None:
     ]
 
 
-@pytest.fixture
-def misspelt_feed(tmp_path: Path) -> Iterator[Feed]:
-    mapping = MAPPING.replace("{takes_blood_thinners: false}", "{takes_blood_thinner: false}")
-    with open_feed(tmp_path, f"sqlite:///{tmp_path / 'feed.sqlite3'}", mapping) as opened:
-        yield opened
-
-
-def test_hl7_a_mapping_attribute_the_plan_does_not_declare_is_refused(
-    misspelt_feed: Feed,
+def test_hl7_a_mapping_attribute_the_plan_does_not_declare_stops_the_feed_at_its_line(
+    tmp_path: Path,
 ) -> None:
-    reply = misspelt_feed.handler.handle(siu())
+    mapping = MAPPING.replace("{takes_blood_thinners: false}", "{takes_blood_thinner: false}")
+    url = f"sqlite:///{tmp_path / 'feed.sqlite3'}"
 
-    assert reply.ack_code == "AE"
-    assert reply.detail == f"attributes.takes_blood_thinner: {UNKNOWN}"
-    assert misspelt_feed.timeline("MRN1") == []
+    with pytest.raises(MappingError) as caught, open_feed(tmp_path, url, mapping):
+        pass
+
+    line = mapping.splitlines().index("  attributes: {takes_blood_thinner: false}") + 1
+    assert [str(problem) for problem in caught.value.problems] == [
+        f"{tmp_path / 'integrations' / 'scheduling.yaml'}:{line}: "
+        f"defaults.attributes.takes_blood_thinner: plan demo: {UNKNOWN}"
+    ]
+
+
+def test_hl7_a_declared_mapping_attribute_enrolls(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'feed.sqlite3'}"
+    with open_feed(tmp_path, url) as feed:
+        reply = feed.handler.handle(siu())
+
+        assert reply.ack_code == "AA"
+        assert feed.enrollment("MRN1")["attributes"] == {"takes_blood_thinners": False}

@@ -110,12 +110,15 @@ def check(
         typer.Argument(help="Mapping file (default: REMINDERS_SCHEDULING_MAPPING)."),
     ] = None,
 ) -> None:
-    """Check the mapping file: structure, time zones and that every plan exists."""
+    """Check the mapping file: structure, time zones, that every plan exists and that its
+    attributes fit the plans' declarations."""
     from reminders.integrations.mapping import load_mapping
 
     state = get_state(ctx)
     path = file or state.settings.scheduling_mapping
-    mapping = load_mapping(path, state.catalog.ids())
+    catalog = state.catalog
+    declared = {plan_id: catalog.get(plan_id).plan.attributes for plan_id in catalog.ids()}
+    mapping = load_mapping(path, catalog.ids(), declared)
     echo_line(
         f"{path}: ok ({len(mapping.rules)} rule(s), {len(mapping.sites)} site(s), "
         f"refusals answered {mapping.refusals})"

@@ -5,6 +5,7 @@ Checked like plan files: every problem comes back as file:line with the field's 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reminders.errors import PlanError, PlanProblem
+from reminders.plans.attributes import AttributeDeclaration, read_attributes
 from reminders.plans.loader import line_of, problems_from_validation, read_yaml_with_lines
 
 
@@ -143,8 +145,14 @@ class SchedulingMapping(_Strict):
         return self.defaults.language
 
 
-def parse_mapping(text: str, file: str, plan_ids: list[str] | None = None) -> SchedulingMapping:
-    """Validate mapping YAML; with `plan_ids`, also check that every rule's plan exists."""
+def parse_mapping(
+    text: str,
+    file: str,
+    plan_ids: list[str] | None = None,
+    declared: Mapping[str, Mapping[str, AttributeDeclaration]] | None = None,
+) -> SchedulingMapping:
+    """Validate mapping YAML; with `plan_ids`, also check that every rule's plan exists, and
+    with `declared` (each plan's attribute declarations) that its attributes fit the plan."""
     try:
         data, lines = read_yaml_with_lines(text)
     except yaml.MarkedYAMLError as exc:
@@ -167,11 +175,45 @@ def parse_mapping(text: str, file: str, plan_ids: list[str] | None = None) -> Sc
         mapping = SchedulingMapping.model_validate(data)
     except ValidationError as exc:
         raise MappingError(problems_from_validation(exc, file, lines, SchedulingMapping)) from None
-    if plan_ids is not None:
-        problems = _unknown_plans(mapping, plan_ids, file, lines)
-        if problems:
-            raise MappingError(problems)
+    problems = _unknown_plans(mapping, plan_ids, file, lines) if plan_ids is not None else []
+    if declared is not None:
+        problems += _attribute_problems(mapping, declared, file, lines)
+    if problems:
+        raise MappingError(problems)
     return mapping
+
+
+def _attribute_problems(
+    mapping: SchedulingMapping,
+    declared: Mapping[str, Mapping[str, AttributeDeclaration]],
+    file: str,
+    lines: dict[Any, int],
+) -> list[PlanProblem]:
+    """Default and rule attributes that their rule's plan does not declare, or whose value its
+    type does not take (checked once here, not per booking)."""
+    problems = []
+    for index, rule in enumerate(mapping.rules):
+        plan_attributes = declared.get(rule.plan, {})
+        given = [("defaults", "attributes"), ("rules", index, "attributes")]
+        for where, values in zip(
+            given, (mapping.defaults.attributes, rule.attributes), strict=True
+        ):
+            _, misfits = read_attributes(plan_attributes, values)
+            for name, message in misfits.items():
+                problems.append(
+                    PlanProblem(
+                        file,
+                        line_of(lines, (*where, name)),
+                        ".".join(str(part) for part in (*where, name)).replace(
+                            f"rules.{index}", f"rules[{index}]"
+                        ),
+                        f"plan {rule.plan}: {message}",
+                    )
+                )
+    unique: dict[tuple[object, ...], PlanProblem] = {}
+    for problem in problems:
+        unique.setdefault((problem.line, problem.field, problem.message), problem)
+    return list(unique.values())
 
 
 def _unknown_plans(
@@ -190,7 +232,11 @@ def _unknown_plans(
     ]
 
 
-def load_mapping(path: Path, plan_ids: list[str] | None = None) -> SchedulingMapping:
+def load_mapping(
+    path: Path,
+    plan_ids: list[str] | None = None,
+    declared: Mapping[str, Mapping[str, AttributeDeclaration]] | None = None,
+) -> SchedulingMapping:
     """Read and check the mapping file."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -198,4 +244,4 @@ def load_mapping(path: Path, plan_ids: list[str] | None = None) -> SchedulingMap
         raise MappingError(
             [PlanProblem(str(path), None, "file", f"cannot read: {exc.strerror}")]
         ) from None
-    return parse_mapping(text, str(path), plan_ids)
+    return parse_mapping(text, str(path), plan_ids, declared)

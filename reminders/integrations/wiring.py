@@ -17,7 +17,9 @@ def appointment_service(app: App) -> AppointmentService:
 
     Each sender (`hl7:<facility>`, `fhir:<key name>`) gets its own enrollment service.
     """
-    mapping = load_mapping(app.settings.scheduling_mapping, app.catalog.ids())
+    plan_ids = app.catalog.ids()
+    declared = {plan_id: app.catalog.get(plan_id).plan.attributes for plan_id in plan_ids}
+    mapping = load_mapping(app.settings.scheduling_mapping, plan_ids, declared)
     return AppointmentService(
         lambda actor: app.enrollment(Actor.feed(actor)),
         app.storage,
