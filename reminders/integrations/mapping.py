@@ -170,7 +170,7 @@ def parse_mapping(
     except yaml.YAMLError as exc:
         raise MappingError([PlanProblem(file, None, "yaml", f"not valid YAML: {exc}")]) from None
     if not isinstance(data, dict):
-        raise MappingError([PlanProblem(file, 1, "(mapping)", "expected a mapping of keys")])
+        raise MappingError([PlanProblem(file, 1, "file", "expected a mapping of keys")])
     try:
         mapping = SchedulingMapping.model_validate(data)
     except ValidationError as exc:
