@@ -30,6 +30,7 @@ PAGES = {
     "audit": "/console/audit",
     "plans": "/console/plans",
     "plan": "/console/plans/knee",
+    "feeds": "/console/feeds",
 }
 
 
