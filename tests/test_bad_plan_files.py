@@ -107,13 +107,14 @@ def test_a_plan_of_three_thousand_steps_checks_in_seconds(tmp_path: Path) -> Non
             for i in range(3000)
         ),
     )
-    started = time.perf_counter()
+    # CPU seconds of this process, so other work on a shared machine does not count.
+    started = time.process_time()
 
     result = check_paths([plans], templates)
 
     assert len(result.plans[0].plan.steps) == 3005
     assert result.errors == []
-    assert time.perf_counter() - started < 15
+    assert time.process_time() - started < 15
 
 
 def test_when_conditions_are_read_against_the_declared_attributes(tmp_path: Path) -> None:
