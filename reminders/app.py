@@ -103,7 +103,6 @@ class App:
         return ReplyService(
             self.storage,
             self.catalog,
-            self.enrollment(Actor.system("inbound-sms")),
             self.clinic,
             clock=clock,
         )

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
-from api_fixtures import ANA, RELIEF_4_AT, WELCOME_AT, World, twiml_message, utc
+from api_fixtures import (
+    ANA,
+    PROCEDURE_DATE,
+    RELIEF_4_AT,
+    WELCOME_AT,
+    World,
+    twiml_message,
+    utc,
+)
 
+from reminders.access.actor import Actor
 from reminders.replies.keywords import Keyword, requested_keyword
 
 
@@ -54,7 +63,8 @@ def test_a_repeated_invalid_number_callback_does_not_stop_sms_again(world: World
     replies = world.app.replies()
     patient_id = replies.inbound.patients_for_phone(ANA)[0].patient_id
     world.app.storage.consent.clear_phone_invalid(patient_id, utc(WELCOME_AT))  # staff checked it
-    replies.replan([patient_id])
+    staff = world.app.enrollment(Actor.cli("staff"))
+    staff.reschedule("ana", date.fromisoformat(PROCEDURE_DATE))  # the schedule is recomputed
     assert world.message("ana", "relief-check-week-4")["status"] == "pending"
 
     world.status(sid, "failed", "21211")

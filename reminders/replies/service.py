@@ -20,7 +20,6 @@ from reminders.catalog import PlanCatalog
 from reminders.channels.twilio_sms import classify_twilio_code, describe_twilio_code
 from reminders.clock import utc_now
 from reminders.consent import SmsConsentService, StopCause, StopVia, stop_kind_of
-from reminders.enrollment import EnrollmentService
 from reminders.errors import ReminderError
 from reminders.plans.model import Phase
 from reminders.redact import mask_phone
@@ -99,7 +98,6 @@ class ReplyService:
         self,
         storage: Storage,
         catalog: PlanCatalog,
-        enrollment: EnrollmentService,
         clinic: Clinic,
         *,
         clock: Callable[[], datetime] = utc_now,
@@ -108,9 +106,7 @@ class ReplyService:
         self.outcomes = storage.outcomes
         self.outbox = storage.outbox
         self.fallbacks = storage.fallbacks
-        self.patients = storage.patients
         self.catalog = catalog
-        self.enrollment = enrollment
         self.clinic = clinic
         self.clock = clock
         self.by_text = SmsConsentService(
@@ -363,17 +359,3 @@ class ReplyService:
         flag = self.outcomes.resolve_flag(flag_id, self.clock(), str(audit.actor), note or None)
         audit.record("flag.resolve", flag.external_id, f"flag {flag.id} ({flag.kind}): {note}")
         return flag
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    def replan(self, patient_ids: list[int]) -> None:
-        """Recompute the pending messages of these patients' active enrollments (their SMS
-        state changed); a plan that cannot be loaded leaves them as they are."""
-        for enrollment_id in self.patients.active_enrollments(patient_ids):
-            try:
-                valid = self.enrollment.validate(self.enrollment.current_input(enrollment_id))
-                self.enrollment.enroll([valid], action="replan")
-            except ReminderError as exc:
-                log.warning(
-                    "enrollment %s: could not re-plan (%s)", enrollment_id, type(exc).__name__
-                )
