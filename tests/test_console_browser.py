@@ -134,6 +134,9 @@ def test_the_plan_page(page: Any, console_server: Server) -> None:
     assert page.locator("svg.timeline g.marker").count() == 4
     assert page.get_by_text("2027-05-08 09:00").is_visible()  # the welcome, London time
     assert page.get_by_role("heading", name="Applying this file to enrolled patients").is_visible()
+    page.get_by_role("link", name=re.compile("Show what applying v1 would change")).click()
+    summary = page.locator("#main").inner_text()
+    assert re.search(r"\d+ of \d+ enrollment\(s\) change|already follow v1", summary)
     page.screenshot(path=str(screenshot_dir() / "plan.png"), full_page=True)
 
 

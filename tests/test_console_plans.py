@@ -70,7 +70,8 @@ def test_admins_see_what_a_changed_plan_file_would_do_and_apply_it(console: Cons
     (_plans_dir(console) / "knee.yaml").write_text(changed, encoding="utf-8")
     admin = console.signed_in(Role.ADMIN)
 
-    page = admin.get("/console/plans/knee").text
+    assert "?rollout=1" in admin.get("/console/plans/knee").text  # asked for, not computed
+    page = admin.get("/console/plans/knee?rollout=1").text
 
     assert "v2</span></h1>" in page  # the file as it is now
     rollout = page.split('id="rollout-heading"')[1]
@@ -84,4 +85,4 @@ def test_admins_see_what_a_changed_plan_file_would_do_and_apply_it(console: Cons
     assert follow_up.due_at.date().isoformat() == "2026-05-04"  # nine weeks after 2 March
     entry = console.world.app.storage.access.audit_entries(limit=1)[0]
     assert (entry.actor, entry.action) == ("ada", "plan.apply")
-    assert "already follow v2" in admin.get("/console/plans/knee").text
+    assert "already follow v2" in admin.get("/console/plans/knee?rollout=1").text

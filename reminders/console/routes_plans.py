@@ -100,9 +100,9 @@ def plan(request: Request, identity: SignedIn, plan_id: PlanId) -> Response:
             for p in previews
         ],
     )
-    rollout = None
-    if identity.role.allows(Role.ADMIN):
-        rollout = rollouts.preview(plan_id)
+    admin = identity.role.allows(Role.ADMIN)
+    # The rollout dry-runs every active enrollment on the plan: only when an admin asks.
+    rollout = rollouts.preview(plan_id) if admin and params.get("rollout") == "1" else None
     return page(
         request,
         "plan.html",
@@ -124,6 +124,7 @@ def plan(request: Request, identity: SignedIn, plan_id: PlanId) -> Response:
         attributes=attributes,
         boolean={name: _boolean(values) for name, values in conditions.items()},
         rollout=rollout,
+        admin=admin,
         notice="The plan is applied to its enrolled patients."
         if params.get("notice") == "applied"
         else "",
