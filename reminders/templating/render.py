@@ -134,11 +134,13 @@ class TemplateRenderer:
         self._text_env = _environment(templates_dir, autoescape=False)
         self._html_env = _environment(templates_dir, autoescape=True)
         self._resolved: dict[tuple[str, str, str, str, str], tuple[str, str]] = {}
+        self._outside_blocks: dict[str, list[tuple[int, str]]] = {}
 
     def forget(self) -> None:
         """Read template files from disk again (compiled templates and found files are kept
         until then, as the service sends thousands of messages from the same few files)."""
         self._resolved.clear()
+        self._outside_blocks.clear()
         for env in (self._text_env, self._html_env):
             if env.cache is not None:
                 env.cache.clear()
@@ -213,7 +215,12 @@ class TemplateRenderer:
     def text_outside_blocks(self, name: str) -> list[tuple[int, str]]:
         """What an email template writes outside its blocks, with its line: never sent, since
         only the `subject`, `text` and `html` blocks become the message. Empty for a template
-        that does not parse (rendering reports that)."""
+        that does not parse (rendering reports that). Kept per file until `forget()`."""
+        if name not in self._outside_blocks:
+            self._outside_blocks[name] = self._find_text_outside_blocks(name)
+        return list(self._outside_blocks[name])
+
+    def _find_text_outside_blocks(self, name: str) -> list[tuple[int, str]]:
         env = self._text_env
         assert env.loader is not None
         source, _, _ = env.loader.get_source(env, name)
