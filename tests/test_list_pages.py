@@ -15,7 +15,7 @@ from plan_fixtures import write_demo_plan
 from sqlalchemy import Engine, event
 
 from reminders.catalog import PlanCatalog
-from reminders.store.records import MessageCursor
+from reminders.store.records import MessageCursor, PatientSearch
 from reminders.store.storage import Storage
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -126,6 +126,32 @@ def plan_lines(engine: Engine, statement: str, parameters: Any) -> list[str]:
         raw.close()
 
 
+def search_plan(engine: Engine, statement: str, parameters: Any) -> list[str]:
+    """How the database would run a search, with the index each step reads.
+
+    Unlike `plan_lines`, PostgreSQL may sort here: a search's few matches are read from the
+    lowered-column indexes and then put in order, instead of walking every patient in order.
+    """
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if engine.dialect.name == "postgresql":
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+            return list(_pg_indexes(json.loads(json.dumps(cursor.fetchone()[0]))[0]["Plan"]))
+        cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+        return [str(row[-1]) for row in cursor.fetchall()]
+    finally:
+        raw.rollback()
+        raw.close()
+
+
+def _pg_indexes(node: dict[str, Any]) -> Iterator[str]:
+    yield f"{node['Node Type']} {node.get('Relation Name', '')} {node.get('Index Name', '')}"
+    for child in node.get("Plans", []):
+        yield from _pg_indexes(child)
+
+
 def _pg_nodes(node: dict[str, Any]) -> Iterator[str]:
     yield f"{node['Node Type']} {node.get('Relation Name', '')}".strip()
     for child in node.get("Plans", []):
@@ -175,3 +201,40 @@ def test_each_list_and_the_claim_read_in_index_order(
     assert statements
     for statement, parameters in statements:
         assert sorted_or_scanned(plan_lines(engine, statement, parameters)) == [], statement
+
+
+@pytest.mark.parametrize("text", ["mar", "P-0001", "MAR"])
+def test_an_id_or_name_search_reads_the_lowered_column_indexes(
+    storage: Storage, catalog: PlanCatalog, text: str
+) -> None:
+    """The console's search reads the 0010 indexes, not every patient (704 ms at 2,000 on
+    SQLite when it scanned)."""
+    enroll(storage, catalog, 5)
+    engine = storage.database.engine
+    search = PatientSearch(text=text)
+
+    with statements_of(engine) as statements:
+        storage.patients.list_patients(limit=50, search=search)
+
+    statement, parameters = statements[0]
+    lines = search_plan(engine, statement, parameters)
+    used = " ".join(lines)
+    assert "ix_patients_lower_external_id" in used, lines
+    assert "ix_patients_lower_first_name" in used, lines
+    assert not [line for line in lines if line == "SCAN patients" or "Seq Scan" in line], lines
+
+
+def test_a_search_finds_prefixes_in_any_case_and_takes_wildcards_literally(
+    storage: Storage, catalog: PlanCatalog
+) -> None:
+    enroll(storage, catalog, 12)
+
+    def found(text: str) -> list[str]:
+        return [s.external_id for s in storage.patients.list_patients(search=PatientSearch(text))]
+
+    assert found("p-0001") == ["P-00010", "P-00011"]
+    assert found("P-0000") == [f"P-0000{n}" for n in range(10)]
+    assert found("P-0001%") == []
+    assert found("p_0001") == []
+    assert len(found("MAR")) == 12  # every patient here is Maria
+    assert found("ari") == []

@@ -427,12 +427,8 @@ def _narrowed(page: Any, search: PatientSearch) -> Any:
     """The patient page limited to those matching `search`."""
     text = search.text.strip()
     if text:
-        pattern = _like_prefix(text.lower())
         page = page.where(
-            or_(
-                func.lower(Patient.external_id).like(pattern, escape="\\"),
-                func.lower(Patient.first_name).like(pattern, escape="\\"),
-            )
+            or_(_starts_with(Patient.external_id, text), _starts_with(Patient.first_name, text))
         )
     if search.external_id is not None:
         page = page.where(Patient.external_id == search.external_id)
@@ -448,6 +444,21 @@ def _narrowed(page: Any, search: PatientSearch) -> Any:
             match = match.where(Enrollment.procedure_date <= search.procedure_to)
         page = page.where(match.exists())
     return page
+
+
+def _starts_with(column: Any, text: str) -> Any:
+    """`column` lowered starts with `text` lowered, read from the lowered-column index (0010).
+
+    The LIKE is the exact test; the range it implies is stated too, so that SQLite (which does
+    not take a LIKE to an expression index) reads only that range. PostgreSQL's
+    text_pattern_ops index serves the LIKE itself.
+    """
+    low = text.lower()
+    lowered = func.lower(column)
+    narrowed = lowered.like(_like_prefix(low), escape="\\") & (lowered >= low)
+    if low[-1] < chr(0x10FFFF):
+        narrowed = narrowed & (lowered < low[:-1] + chr(ord(low[-1]) + 1))
+    return narrowed
 
 
 def _like_prefix(text: str) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Time,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -86,6 +87,15 @@ class Patient(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# The console's id and name prefix search (migration 0010; text_pattern_ops on PostgreSQL).
+for _column in (Patient.external_id, Patient.first_name):
+    Index(
+        f"ix_patients_lower_{_column.key}",
+        func.lower(_column),
+        postgresql_ops={f"lower_{_column.key}": "text_pattern_ops"},
+    )
 
 
 class Enrollment(Base):
