@@ -15,6 +15,7 @@ from plan_fixtures import write_demo_plan
 from sqlalchemy import Engine, event
 
 from reminders.catalog import PlanCatalog
+from reminders.store import patients as patients_store
 from reminders.store.records import MessageCursor, PatientSearch
 from reminders.store.storage import Storage
 
@@ -216,12 +217,30 @@ def test_an_id_or_name_search_reads_the_lowered_column_indexes(
     with statements_of(engine) as statements:
         storage.patients.list_patients(limit=50, search=search)
 
-    statement, parameters = statements[0]
+    ((statement, parameters),) = [s for s in statements if "ORDER BY" in s[0]]
     lines = search_plan(engine, statement, parameters)
     used = " ".join(lines)
     assert "ix_patients_lower_external_id" in used, lines
     assert "ix_patients_lower_first_name" in used, lines
     assert not [line for line in lines if line == "SCAN patients" or "Seq Scan" in line], lines
+
+
+def test_a_prefix_most_patients_share_walks_patients_in_order(
+    storage: Storage, catalog: PlanCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past COMMON_PREFIX matches (5,000; 3 here), sorting them all would cost more than
+    walking the external-id index until a page is full."""
+    monkeypatch.setattr(patients_store, "COMMON_PREFIX", 3)
+    enroll(storage, catalog, 5)
+    engine = storage.database.engine
+
+    with statements_of(engine) as statements:
+        found = storage.patients.list_patients(limit=2, search=PatientSearch("mar"))
+
+    assert [s.external_id for s in found] == ["P-00000", "P-00001"]
+    ((statement, parameters),) = [s for s in statements if "ORDER BY" in s[0]]
+    assert sorted_or_scanned(plan_lines(engine, statement, parameters)) == []
+    assert "lower_first_name" not in " ".join(search_plan(engine, statement, parameters))
 
 
 def test_a_search_finds_prefixes_in_any_case_and_takes_wildcards_literally(

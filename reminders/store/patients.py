@@ -358,9 +358,9 @@ class PatientRepository:
         page = select(Patient).order_by(Patient.external_id).limit(limit)
         if after is not None:
             page = page.where(Patient.external_id > after)
-        if search is not None:
-            page = _narrowed(page, search)
         with self.database.session() as session:
+            if search is not None:
+                page = _narrowed(page, search, _common(session, search.text))
             patients = list(session.scalars(page))
             enrollments: dict[int, list[Enrollment]] = defaultdict(list)
             for chunk in chunks([p.id for p in patients]):
@@ -423,13 +423,42 @@ class PatientRepository:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _narrowed(page: Any, search: PatientSearch) -> Any:
+# A prefix that this many patients share is read by walking patients in page order.
+COMMON_PREFIX = 5000
+
+
+def _matching(text: str, *, indexed: bool = True) -> Any:
+    """Patients whose id or first name starts with `text` (any case)."""
+    if indexed:
+        return or_(_starts_with(Patient.external_id, text), _starts_with(Patient.first_name, text))
+    # `|| ''` keeps the database off the lowered-column indexes (0010).
+    pattern = _like_prefix(text.lower())
+    return or_(
+        func.lower(Patient.external_id.concat("")).like(pattern, escape="\\"),
+        func.lower(Patient.first_name.concat("")).like(pattern, escape="\\"),
+    )
+
+
+def _common(session: Session, text: str) -> bool:
+    """Whether at least COMMON_PREFIX patients match `text`, counted from the indexes.
+
+    A rare prefix is read from the lowered-column indexes and its matches sorted (about 20 ms
+    for 5,000 on SQLite); sorting a common one ("m", 100,000 matches) took 380 ms, while
+    walking patients in external-id order finds a page of them at once. The walk is slow only
+    when thousands match and all sit late in id order.
+    """
+    text = text.strip()
+    if not text:
+        return False
+    probe = select(Patient.id).where(_matching(text)).limit(COMMON_PREFIX).subquery()
+    return (session.scalar(select(func.count()).select_from(probe)) or 0) >= COMMON_PREFIX
+
+
+def _narrowed(page: Any, search: PatientSearch, common: bool = False) -> Any:
     """The patient page limited to those matching `search`."""
     text = search.text.strip()
     if text:
-        page = page.where(
-            or_(_starts_with(Patient.external_id, text), _starts_with(Patient.first_name, text))
-        )
+        page = page.where(_matching(text, indexed=not common))
     if search.external_id is not None:
         page = page.where(Patient.external_id == search.external_id)
     if search.needs_enrollment:
