@@ -183,6 +183,7 @@ VIEWS: dict[str, Callable[[Storage], object]] = {
     "messages page 2": lambda s: s.outbox.list_messages(
         limit=50, before=MessageCursor(NOW + timedelta(hours=1), 10**9)
     ),
+    "waiting": lambda s: s.outbox.upcoming(waiting=True, limit=50),
     "replies": lambda s: s.inbound.list_inbound(limit=50),
     "outcomes": lambda s: s.outcomes.list_outcomes(limit=50),
     "flags": lambda s: s.outcomes.list_flags(open_only=False, limit=50),
@@ -257,3 +258,20 @@ def test_a_search_finds_prefixes_in_any_case_and_takes_wildcards_literally(
     assert found("p_0001") == []
     assert len(found("MAR")) == 12  # every patient here is Maria
     assert found("ari") == []
+
+
+def test_the_waiting_list_reads_only_held_back_messages(
+    storage: Storage, catalog: PlanCatalog
+) -> None:
+    """Today's waiting list reads the partial index of 0011, not every pending message (1.2 s
+    with 1.3 million pending on SQLite when it walked the claim index)."""
+    enroll(storage, catalog, 5)
+    engine = storage.database.engine
+
+    with statements_of(engine) as statements:
+        storage.outbox.upcoming(waiting=True, limit=50)
+
+    ((statement, parameters),) = statements
+    lines = search_plan(engine, statement, parameters)
+    assert "ix_messages_waiting" in " ".join(lines), lines
+    assert sorted_or_scanned(plan_lines(engine, statement, parameters)) == []

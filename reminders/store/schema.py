@@ -22,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -129,6 +130,16 @@ class Message(Base):
         # Staff lists, newest activity first, with or without a status filter (keyset pages).
         Index("ix_messages_updated_at_id", "updated_at", "id"),
         Index("ix_messages_status_updated_at_id", "status", "updated_at", "id"),
+        # Today's "waiting" list: pending messages held back with a reason, in claim order
+        # (migration 0011; the claim index alone walked every pending message).
+        Index(
+            "ix_messages_waiting",
+            "status",
+            "next_attempt_at",
+            "id",
+            sqlite_where=text("status_reason IS NOT NULL"),
+            postgresql_where=text("status_reason IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
