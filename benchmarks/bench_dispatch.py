@@ -115,7 +115,7 @@ def run(
         outcomes: Counter[str] = Counter()
         for result in results:
             outcomes.update(result["outcomes"])
-        statuses = storage.outbox.status_counts()
+        statuses = storage.message_views.status_counts()
         problems = []
         if statuses != {"sent": messages}:
             problems.append(f"statuses {statuses}")

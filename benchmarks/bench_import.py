@@ -40,7 +40,7 @@ def import_csv(
         messages += sum(len(o.changes) for o in service.enroll(entries))
         rows += len(entries)
     seconds = time.perf_counter() - started
-    stored = sum(storage.outbox.status_counts().values())
+    stored = sum(storage.message_views.status_counts().values())
     storage.close()
     return {
         "rows": rows,

@@ -49,7 +49,9 @@ def measure(
         service.wake()
         deadline = spread + start_in + 60
         done = common.wait_until(
-            lambda: storage.outbox.status_counts().get("sent", 0) == messages, deadline, step=0.5
+            lambda: storage.message_views.status_counts().get("sent", 0) == messages,
+            deadline,
+            step=0.5,
         )
     finally:
         service.stop()

@@ -57,7 +57,7 @@ def fill(url: str, plans: Path, templates: Path, plan_id: str, pending: int) -> 
             connection.execute(insert(Message), rows)
             remaining -= len(rows)
     seconds = time.perf_counter() - started
-    assert storage.outbox.status_counts() == {"pending": pending}
+    assert storage.message_views.status_counts() == {"pending": pending}
     storage.close()
     return seconds
 

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, event, text
 
 from benchmarks import common
 from reminders.store.database import chunks
-from reminders.store.records import MessageCursor
+from reminders.store.message_records import MessageCursor
 from reminders.store.storage import Storage
 
 STEPS = 13
@@ -86,20 +86,22 @@ def fill(engine: Engine, patients: int) -> None:
 
 
 VIEWS: dict[str, Callable[[Storage], object]] = {
-    "reminders patients (first page, 500)": lambda s: s.patients.list_patients(500),
-    "reminders patients --limit 1": lambda s: s.patients.list_patients(1),
-    "reminders patients --after P-0050000": lambda s: s.patients.list_patients(
+    "reminders patients (first page, 500)": lambda s: s.patient_lists.list_patients(500),
+    "reminders patients --limit 1": lambda s: s.patient_lists.list_patients(1),
+    "reminders patients --after P-0050000": lambda s: s.patient_lists.list_patients(
         500, after="P-0050000"
     ),
-    "reminders messages (500)": lambda s: s.outbox.list_messages(limit=500),
-    "reminders messages --status failed": lambda s: s.outbox.list_messages(
+    "reminders messages (500)": lambda s: s.message_views.list_messages(limit=500),
+    "reminders messages --status failed": lambda s: s.message_views.list_messages(
         status="failed", limit=500
     ),
-    "reminders messages --status sent": lambda s: s.outbox.list_messages(status="sent", limit=500),
-    "reminders messages --since (1 h)": lambda s: s.outbox.list_messages(
+    "reminders messages --status sent": lambda s: s.message_views.list_messages(
+        status="sent", limit=500
+    ),
+    "reminders messages --since (1 h)": lambda s: s.message_views.list_messages(
         since=datetime(2026, 3, 1, 23, tzinfo=UTC), limit=500
     ),
-    "reminders messages --before (page 2)": lambda s: s.outbox.list_messages(
+    "reminders messages --before (page 2)": lambda s: s.message_views.list_messages(
         limit=500, before=MessageCursor(datetime(2026, 3, 1, 20, tzinfo=UTC), 10**9)
     ),
     "GET /v1/replies, /outcomes, /flags": lambda s: (

@@ -162,7 +162,7 @@ class Workers:
 
 def _settled(app: App) -> bool:
     """No message in "sending" and none due now (what waits is deferred to a later day)."""
-    counts = app.storage.outbox.status_counts()
+    counts = app.storage.message_views.status_counts()
     next_due = app.storage.outbox.next_due_at()
     return not counts.get("sending") and (next_due is None or next_due > datetime.now(UTC))
 

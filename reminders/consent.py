@@ -27,7 +27,7 @@ from reminders.enrollment import EnrollmentService
 from reminders.errors import FailureKind, NotFoundError, ReminderError
 from reminders.plans.model import StepChannel
 from reminders.schedule_diff import ChangeAction
-from reminders.store.records import NewFlag, NewInbound, SmsStateChange, SmsStop, SmsStopKind
+from reminders.store.reply_records import NewFlag, NewInbound, SmsStateChange, SmsStop, SmsStopKind
 from reminders.store.storage import Storage
 
 log = logging.getLogger(__name__)

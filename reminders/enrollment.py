@@ -22,9 +22,8 @@ from reminders.store.records import (
     EnrollmentRequest,
     PatientRecord,
     PatientState,
-    SmsStateChange,
-    SmsStopKind,
 )
+from reminders.store.reply_records import SmsStateChange, SmsStopKind
 from reminders.store.storage import Storage
 
 CONSENT_REQUIRED = (

@@ -27,7 +27,8 @@ from reminders.integrations.service import AppointmentService
 from reminders.integrations.wiring import appointment_service
 from reminders.settings import Settings
 from reminders.store.feeds import FeedRepository
-from reminders.store.records import FlagView, MessageView
+from reminders.store.message_records import MessageView
+from reminders.store.reply_records import FlagView
 
 MAPPING = """\
 patient_identifier: {type: MR}
@@ -145,7 +146,7 @@ class Feed:
     def timeline(self, external_id: str) -> list[MessageView]:
         """The patient's messages; none for a patient never enrolled."""
         try:
-            return self.app.storage.outbox.timeline(external_id)
+            return self.app.storage.message_views.timeline(external_id)
         except NotFoundError:
             return []
 

@@ -503,7 +503,7 @@ def test_an_unexpected_error_is_a_generic_500_and_its_log_is_masked(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError(f"database exploded near {ANA} and ana.lopez@example.org")
 
-    monkeypatch.setattr(world.app.storage.patients, "list_patients", broken)
+    monkeypatch.setattr(world.app.storage.patient_lists, "list_patients", broken)
 
     response = world.client.get("/v1/patients", headers=world.headers)
 

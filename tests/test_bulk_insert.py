@@ -86,5 +86,5 @@ def test_a_row_the_database_refuses_fails_alone_with_copy(
     assert result.exit_code == 1
     assert "rejected: line 3: row: the database refused this row" in result.stderr
     assert "Traceback" not in result.output
-    assert [p.external_id for p in app.storage.patients.list_patients(100)] == ["c1"]
+    assert [p.external_id for p in app.storage.patient_lists.list_patients(100)] == ["c1"]
     app.close()

@@ -69,6 +69,6 @@ def test_no_patient_goes_over_the_daily_cap_with_three_workers(
     texts = Counter(item["to"] for item in created)
     assert len(texts) == PATIENTS  # every patient got their first text today
     assert [to for to, count in texts.items() if count > 1] == []
-    assert storage.outbox.status_counts() == {"sent": PATIENTS, "pending": PATIENTS}
+    assert storage.message_views.status_counts() == {"sent": PATIENTS, "pending": PATIENTS}
     total = sum(reports, Counter())
     assert (total["sent"], total["deferred"]) == (PATIENTS, PATIENTS)

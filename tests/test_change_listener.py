@@ -16,7 +16,7 @@ from plan_fixtures import CLINIC, write_demo_plan
 from reminders.catalog import PlanCatalog
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings, PassReport
 from reminders.dispatch.service import DispatchService
-from reminders.store.records import SmsStateChange, SmsStopKind
+from reminders.store.reply_records import SmsStateChange, SmsStopKind
 from reminders.store.storage import Storage
 from reminders.testing.memory_channel import InMemoryChannel
 

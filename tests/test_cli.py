@@ -25,7 +25,7 @@ from reminders.api.schemas import MessageOut, PatientOut
 from reminders.catalog import PlanCatalog
 from reminders.cli.main import app
 from reminders.consent import SmsConsentService, StopCause, StopVia
-from reminders.store.records import SmsStopKind
+from reminders.store.reply_records import SmsStopKind
 from reminders.store.storage import Storage
 
 PLAN = """\

@@ -83,7 +83,8 @@ def _csv_file() -> dict[str, tuple[str, bytes, str]]:
 def _timeline(console: ConsoleWorld) -> list[tuple[str, str, object]]:
     """Ana's messages as (step, status, due): any change to her would show here."""
     return [
-        (m.step_id, m.status, m.due_at) for m in console.world.app.storage.outbox.timeline("ana")
+        (m.step_id, m.status, m.due_at)
+        for m in console.world.app.storage.message_views.timeline("ana")
     ]
 
 

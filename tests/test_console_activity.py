@@ -31,7 +31,7 @@ def console(tmp_path: Path) -> Iterator[ConsoleWorld]:
         world.send_due()
         ana_check = next(
             m.provider_message_id
-            for m in world.app.storage.outbox.timeline("ana")
+            for m in world.app.storage.message_views.timeline("ana")
             if m.step_id == "relief-check-week-4"
         )
         assert ana_check is not None

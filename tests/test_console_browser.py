@@ -102,7 +102,7 @@ def test_a_csv_upload_with_a_bad_row(page: Any, console_server: Server, tmp_path
 
     assert "Done: 1 new" in page.get_by_role("status").inner_text()
     assert (
-        console_server.app.storage.patients.list_patients(limit=10, after="dam")[0].external_id
+        console_server.app.storage.patient_lists.list_patients(limit=10, after="dam")[0].external_id
         == "dana"
     )
 

@@ -38,7 +38,7 @@ def console(tmp_path: Path) -> Iterator[ConsoleWorld]:
 
 
 def _patients(console: ConsoleWorld) -> dict[str, str | None]:
-    rows = console.world.app.storage.patients.list_patients()
+    rows = console.world.app.storage.patient_lists.list_patients()
     return {row.external_id: row.phone for row in rows}
 
 

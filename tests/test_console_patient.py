@@ -14,7 +14,7 @@ from console_fixtures import ConsoleWorld, console_world, csrf_token
 
 from reminders.access.roles import Role
 from reminders.console.pictures import WIDTH, timeline_picture
-from reminders.store.records import MessageView
+from reminders.store.message_records import MessageView
 
 ANA_PHONE = "+12025550143"
 
@@ -31,7 +31,8 @@ def console(tmp_path: Path) -> Iterator[ConsoleWorld]:
 
 def _steps(console: ConsoleWorld) -> dict[str, tuple[str, object]]:
     return {
-        m.step_id: (m.status, m.due_at) for m in console.world.app.storage.outbox.timeline("ana")
+        m.step_id: (m.status, m.due_at)
+        for m in console.world.app.storage.message_views.timeline("ana")
     }
 
 
@@ -110,7 +111,7 @@ def test_a_bad_phone_is_refused_with_the_same_words_and_nothing_changes(
         assert "Nothing was changed" in response.text
         assert "phone: not a phone number" in response.text or "phone: not a valid" in response.text
 
-    stored = console.world.app.storage.patients.list_patients(limit=1)[0]
+    stored = console.world.app.storage.patient_lists.list_patients(limit=1)[0]
     assert stored.phone == ANA_PHONE
 
 
@@ -191,13 +192,15 @@ def test_opting_back_in_shows_what_is_held_back_then_resumes_sms(console: Consol
     assert preview.status_code == 200
     assert "<td>relief-check-week-4</td><td>held back</td>" in preview.text
     assert "opted out of SMS" in preview.text  # each one says why
-    stored = console.world.app.storage.patients.list_patients(limit=1)[0]
+    stored = console.world.app.storage.patient_lists.list_patients(limit=1)[0]
     assert stored.sms_opted_out_at is not None  # a preview changes nothing
 
     applied = staff.post("/console/patients/ana/opt-in", data=form)
 
     assert applied.headers["location"] == "/console/patients/ana?notice=opted-in"
-    assert console.world.app.storage.patients.list_patients(limit=1)[0].sms_opted_out_at is None
+    assert (
+        console.world.app.storage.patient_lists.list_patients(limit=1)[0].sms_opted_out_at is None
+    )
     assert _steps(console)["relief-check-week-4"][0] == "pending"
     entry = console.world.app.storage.access.audit_entries(limit=1)[0]
     assert (entry.actor, entry.action, entry.external_id) == ("sam", "sms.opt_in", "ana")

@@ -80,7 +80,9 @@ def test_admins_see_what_a_changed_plan_file_would_do_and_apply_it(console: Cons
     response = admin.post("/console/plans/knee/apply", data={"csrf_token": csrf_token(admin)})
     assert response.status_code == 303
     follow_up = next(
-        m for m in console.world.app.storage.outbox.timeline("ana") if m.step_id == "follow-up"
+        m
+        for m in console.world.app.storage.message_views.timeline("ana")
+        if m.step_id == "follow-up"
     )
     assert follow_up.due_at.date().isoformat() == "2026-05-04"  # nine weeks after 2 March
     entry = console.world.app.storage.access.audit_entries(limit=1)[0]

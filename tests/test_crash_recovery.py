@@ -150,7 +150,7 @@ def test_killed_worker_mid_batch_every_message_reaches_twilio_exactly_once(
     at_kill = len(recorded(record))
     assert 0 < at_kill < MESSAGES
     assert (
-        storage.outbox.status_counts().get("sending", 0) > 0
+        storage.message_views.status_counts().get("sending", 0) > 0
     )  # claims the dead worker left behind
 
     second = subprocess.run(
@@ -169,5 +169,5 @@ def test_killed_worker_mid_batch_every_message_reaches_twilio_exactly_once(
     assert len(outbox) == MESSAGES
     assert set(accepted) == outbox
     assert [pair for pair, count in accepted.items() if count > 1] == []
-    assert storage.outbox.status_counts() == {"sent": MESSAGES}
+    assert storage.message_views.status_counts() == {"sent": MESSAGES}
     storage.close()

@@ -53,7 +53,7 @@ def problems(report: dict[str, Any]) -> list[tuple[int, str, str]]:
 
 
 def enrolled(app: App) -> list[str]:
-    return sorted(p.external_id for p in app.storage.patients.list_patients(100))
+    return sorted(p.external_id for p in app.storage.patient_lists.list_patients(100))
 
 
 def test_excel_semicolons_with_a_byte_order_mark_import_and_the_bad_date_is_named(
@@ -82,7 +82,7 @@ def test_a_windows_1252_file_is_read_as_such_and_the_summary_says_so(
 
     assert (code, report["created"]) == (0, 2)
     assert report["notes"] == ["the file is not UTF-8: it was read as Windows-1252 (Excel's CSV)"]
-    names = {p.external_id: p.first_name for p in app.storage.patients.list_patients(10)}
+    names = {p.external_id: p.first_name for p in app.storage.patient_lists.list_patients(10)}
     assert names == {"c1": "José", "c2": "Zoë"}
 
 

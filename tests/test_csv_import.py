@@ -20,7 +20,8 @@ from reminders.csv_import import (
 )
 from reminders.enrollment import EnrollmentService
 from reminders.errors import EnrollmentError
-from reminders.store.records import EnrollmentOutcome, ScheduleChange
+from reminders.schedule_diff import ScheduleChange
+from reminders.store.records import EnrollmentOutcome
 from reminders.store.storage import Storage
 
 HEADER = "external_id,first_name,phone,email,timezone,plan,procedure_date,attr_takes_blood_thinners"

@@ -100,7 +100,7 @@ def test_whole_journey_sends_each_message_once_at_its_local_time(
     with freeze_time("2026-04-30"):
         assert dispatch_world.dispatcher().run_once().handled == 0
     assert len(dispatch_world.sms.sent) == len(EXPECTED_LOCAL_TIMES)
-    statuses = {m.step_id: m.status for m in dispatch_world.storage.outbox.timeline("P-1")}
+    statuses = {m.step_id: m.status for m in dispatch_world.storage.message_views.timeline("P-1")}
     assert set(statuses.values()) == {"sent"}
 
 
@@ -122,7 +122,7 @@ def test_first_sms_carries_the_opt_out_line_and_later_ones_do_not(
 def test_step_condition_leaves_out_the_blood_thinner_message(dispatch_world: DispatchWorld) -> None:
     with freeze_time("2026-03-01 12:00:00"):
         dispatch_world.service.enroll_one(patient(attributes={"takes_blood_thinners": "no"}))
-    steps = [m.step_id for m in dispatch_world.storage.outbox.timeline("P-1")]
+    steps = [m.step_id for m in dispatch_world.storage.message_views.timeline("P-1")]
     assert steps == ["prepare", "ride", "discharge", "week-one"]
 
 
@@ -134,7 +134,7 @@ def test_late_message_within_its_window_is_sent_and_beyond_it_skipped(
     # The service was down from before the medicines reminder until 3 h after "ride" was due.
     with freeze_time(local("2026-03-09 21:00")):
         report = dispatch_world.dispatcher().run_once()
-    timeline = {m.step_id: m for m in dispatch_world.storage.outbox.timeline("P-1")}
+    timeline = {m.step_id: m for m in dispatch_world.storage.message_views.timeline("P-1")}
     assert timeline["medicines"].status == "skipped"
     assert "too late" in (timeline["medicines"].status_reason or "")
     assert timeline["prepare"].status == "skipped"
@@ -151,7 +151,7 @@ def test_pre_procedure_instruction_is_never_sent_after_the_procedure(
     # Send window for "prepare" (12 h) is over by the time the service comes back at 23:00.
     with freeze_time(local("2026-03-10 19:00")):
         dispatch_world.dispatcher().run_once()
-    timeline = {m.step_id: m for m in dispatch_world.storage.outbox.timeline("P-1")}
+    timeline = {m.step_id: m for m in dispatch_world.storage.message_views.timeline("P-1")}
     for step in ("medicines", "prepare", "ride"):
         assert timeline[step].status == "skipped"
         assert timeline[step].send_before <= local("2026-03-10 19:00")
@@ -174,7 +174,7 @@ def test_late_send_waits_for_the_end_of_quiet_hours(
     with freeze_time(local("2026-03-15 21:30")):
         dispatch_world.dispatcher().run_once()
     check_in = next(
-        m for m in dispatch_world.storage.outbox.timeline("P-1") if m.step_id == "check-in"
+        m for m in dispatch_world.storage.message_views.timeline("P-1") if m.step_id == "check-in"
     )
     assert check_in.status == "pending"
     assert check_in.next_attempt_at == local("2026-03-16 08:00")
@@ -194,7 +194,7 @@ def test_late_send_whose_window_ends_in_quiet_hours_is_skipped(
     with freeze_time(local("2026-03-10 21:30")):
         dispatch_world.dispatcher().run_once()
     discharge = next(
-        m for m in dispatch_world.storage.outbox.timeline("P-1") if m.step_id == "discharge"
+        m for m in dispatch_world.storage.message_views.timeline("P-1") if m.step_id == "discharge"
     )
     assert discharge.status == "skipped"
     assert discharge.status_reason == "quiet hours last past the message's send window"
@@ -210,7 +210,7 @@ def test_transient_failure_retries_with_backoff_then_sends(dispatch_world: Dispa
     with freeze_time(due):
         assert dispatch_world.dispatcher().run_once().outcomes == {"retry": 1}
     prepare = next(
-        m for m in dispatch_world.storage.outbox.timeline("P-1") if m.step_id == "prepare"
+        m for m in dispatch_world.storage.message_views.timeline("P-1") if m.step_id == "prepare"
     )
     assert prepare.status == "pending"
     assert prepare.next_attempt_at == due + timedelta(seconds=30)
@@ -228,9 +228,11 @@ def test_permanent_failure_is_recorded_with_code_and_marks_the_phone_invalid(
     )
     with freeze_time(local("2026-03-08 10:00")):
         assert dispatch_world.dispatcher().run_once().outcomes == {"failed": 1}
-    failed = dispatch_world.storage.outbox.list_messages(status="failed")
+    failed = dispatch_world.storage.message_views.list_messages(status="failed")
     assert [(m.step_id, m.error_code) for m in failed] == [("prepare", "21211")]
-    skipped = dispatch_world.storage.outbox.list_messages(status="skipped")  # at once, not when due
+    skipped = dispatch_world.storage.message_views.list_messages(
+        status="skipped"
+    )  # at once, not when due
     reason = "no valid phone number since 2026-03-08: The 'To' number is not valid, per send error"
     assert {m.status_reason for m in skipped} == {reason}
     with freeze_time(local("2026-03-09 18:00")):
@@ -255,7 +257,7 @@ def test_crash_after_provider_accepted_is_reconciled_not_resent(
         assert dispatch_world.dispatcher("w2").run_once().outcomes == {"reconciled": 1}
     assert len(dispatch_world.sms.sent) == 1
     prepare = next(
-        m for m in dispatch_world.storage.outbox.timeline("P-1") if m.step_id == "prepare"
+        m for m in dispatch_world.storage.message_views.timeline("P-1") if m.step_id == "prepare"
     )
     assert prepare.status == "sent"
 
@@ -283,11 +285,11 @@ def test_reschedule_recomputes_pending_and_keeps_sent_history(
         outcome = dispatch_world.service.reschedule("P-1", datetime(2026, 3, 24).date())
     actions = {c.step_id: c.action for c in outcome.changes}
     assert actions == {"ride": "move", "discharge": "move", "week-one": "move"}
-    timeline = {m.step_id: m for m in dispatch_world.storage.outbox.timeline("P-1")}
+    timeline = {m.step_id: m for m in dispatch_world.storage.message_views.timeline("P-1")}
     assert timeline["prepare"].status == "sent"
     assert timeline["ride"].due_at == local("2026-03-23 18:00")
     assert timeline["week-one"].due_at == local("2026-03-31 09:00")
-    assert len(dispatch_world.storage.outbox.timeline("P-1")) == 4
+    assert len(dispatch_world.storage.message_views.timeline("P-1")) == 4
 
 
 def test_enrolling_again_is_idempotent(dispatch_world: DispatchWorld) -> None:
@@ -296,7 +298,7 @@ def test_enrolling_again_is_idempotent(dispatch_world: DispatchWorld) -> None:
         again = dispatch_world.service.enroll_one(patient())
     assert first.created and not again.created
     assert {c.action for c in again.changes} == {"keep"}
-    assert len(dispatch_world.storage.outbox.timeline("P-1")) == 5
+    assert len(dispatch_world.storage.message_views.timeline("P-1")) == 5
 
 
 def test_cancel_cancels_pending_messages_with_the_reason(dispatch_world: DispatchWorld) -> None:
@@ -305,7 +307,7 @@ def test_cancel_cancels_pending_messages_with_the_reason(dispatch_world: Dispatc
         assert dispatch_world.service.cancel("P-1", "procedure called off") == 5
     with freeze_time("2026-04-30"):
         assert dispatch_world.dispatcher().run_once().handled == 0
-    reasons = {m.status_reason for m in dispatch_world.storage.outbox.timeline("P-1")}
+    reasons = {m.status_reason for m in dispatch_world.storage.message_views.timeline("P-1")}
     assert reasons == {"procedure called off"}
 
 
@@ -340,7 +342,7 @@ def test_daily_cap_defers_to_the_next_morning_without_dropping(
         outcomes = dispatch_world.dispatcher().run_once().outcomes
     assert outcomes == {"skipped": 3, "sent": 1, "deferred": 1}
     same_day = next(
-        m for m in dispatch_world.storage.outbox.timeline("P-1") if m.step_id == "same-day"
+        m for m in dispatch_world.storage.message_views.timeline("P-1") if m.step_id == "same-day"
     )
     assert same_day.status == "pending"
     assert same_day.next_attempt_at == local("2026-03-18 08:00")
@@ -391,7 +393,7 @@ def test_enrolling_again_keeps_skipped_history_without_duplicates(
         "discharge": "keep",
         "week-one": "keep",
     }
-    assert len(dispatch_world.storage.outbox.timeline("P-1")) == 5
+    assert len(dispatch_world.storage.message_views.timeline("P-1")) == 5
 
 
 def test_enrolling_again_after_a_cancel_restores_the_pending_messages(
@@ -402,7 +404,7 @@ def test_enrolling_again_after_a_cancel_restores_the_pending_messages(
         dispatch_world.service.cancel("P-1", "called off")
         again = dispatch_world.service.enroll_one(patient())
     assert {c.action for c in again.changes} == {"restore"}
-    timeline = dispatch_world.storage.outbox.timeline("P-1")
+    timeline = dispatch_world.storage.message_views.timeline("P-1")
     assert len(timeline) == 5
     assert {m.status for m in timeline} == {"pending"}
 
@@ -418,7 +420,7 @@ def test_an_outcome_from_a_worker_that_lost_its_claim_is_ignored(
         claimed.id, "fast", claimed.claimed_at, due + timedelta(minutes=3)
     )
     dispatch_world.storage.outbox.record_skipped(claimed.id, due, "too late", worker="slow")
-    (row,) = [m for m in dispatch_world.storage.outbox.timeline("P-1") if m.id == claimed.id]
+    (row,) = [m for m in dispatch_world.storage.message_views.timeline("P-1") if m.id == claimed.id]
     assert row.status == "sending"
 
 
@@ -434,6 +436,8 @@ def test_rescheduling_while_a_message_is_being_sent_retimes_its_window(
     changes = {c.step_id: c for c in outcome.changes}
     assert changes["prepare"].action == "move"
     assert changes["prepare"].new_due_at == local("2026-03-07 10:00")
-    (row,) = [m for m in dispatch_world.storage.outbox.timeline("P-1") if m.step_id == "prepare"]
+    (row,) = [
+        m for m in dispatch_world.storage.message_views.timeline("P-1") if m.step_id == "prepare"
+    ]
     assert row.status == "sending"  # the claim stands
     assert row.send_before == local("2026-03-07 22:00")  # a retry would now be too late

@@ -64,9 +64,10 @@ def test_smtp_without_starttls_keeps_every_email_pending_until_fixed(
     report = dispatcher(storage, catalog, clock, email=expects_tls).run_once()
 
     assert report.outcomes == {"channel-stopped": 3}
-    assert storage.outbox.status_counts() == {"pending": 3}
+    assert storage.message_views.status_counts() == {"pending": 3}
     assert all(
-        "email channel is stopped" in str(m.status_reason) for m in storage.outbox.list_messages()
+        "email channel is stopped" in str(m.status_reason)
+        for m in storage.message_views.list_messages()
     )
     assert smtp_server.received == []
     fixed = SmtpEmailChannel(

@@ -46,7 +46,7 @@ def test_a_template_failing_for_one_patient_fails_only_that_message(
     report = dispatcher.run_once()
 
     assert report.outcomes == {"failed": 1, "sent": 1}
-    [failed] = storage.outbox.timeline("P-00000")
+    [failed] = storage.message_views.timeline("P-00000")
     assert failed.status == "failed"
     assert failed.status_reason is not None
     assert "demo/en/discharge.sms.j2:2" in failed.status_reason

@@ -87,7 +87,7 @@ def test_a_500_after_twilio_created_the_text_is_reconciled_not_sent_twice(world_
 
     assert world.twilio.faults() == ["500-after-create"]
     assert world.texts_per_patient() == {"+12025550000": 1}
-    assert world.storage.outbox.status_counts() == {"sent": 1}
+    assert world.storage.message_views.status_counts() == {"sent": 1}
 
 
 def test_a_text_still_queued_at_twilio_is_found_and_not_sent_again(world_with: Make) -> None:
@@ -100,7 +100,7 @@ def test_a_text_still_queued_at_twilio_is_found_and_not_sent_again(world_with: M
     assert dispatcher.run_once().outcomes == {"reconciled": 1}
 
     assert world.texts_per_patient() == {"+12025550000": 1}
-    [message] = world.storage.outbox.timeline("P-00000")
+    [message] = world.storage.message_views.timeline("P-00000")
     assert (message.status, message.provider_status) == ("sent", "queued")
 
 
@@ -120,7 +120,7 @@ def test_reconciliation_against_an_endless_list_is_bounded_and_never_resends(
     assert report.outcomes == {"unsettled": 1}
     assert final.outcomes == {"failed": 1}
     assert world.twilio.created() == []
-    [message] = world.storage.outbox.timeline("P-00000")
+    [message] = world.storage.message_views.timeline("P-00000")
     assert message.status_reason is not None
     assert "outcome unknown" in message.status_reason
     assert f"first {RECONCILE_MAX_PAGES} pages" in message.status_reason
@@ -144,8 +144,8 @@ def test_wrong_twilio_credentials_stop_the_channel_and_the_texts_wait(world_with
     report = world.dispatcher(token="wrong-token").run_once()
 
     assert report.outcomes == {"channel-stopped": 3}
-    assert world.storage.outbox.status_counts() == {"pending": 3}
-    reasons = {m.status_reason for m in world.storage.outbox.list_messages()}
+    assert world.storage.message_views.status_counts() == {"pending": 3}
+    reasons = {m.status_reason for m in world.storage.message_views.list_messages()}
     assert len(reasons) == 1
     assert "the sms channel is stopped" in str(reasons)
     assert "20003" in str(reasons)

@@ -150,7 +150,7 @@ def test_a_failed_reconciliation_never_resends_without_asking_the_provider(
             dispatch_world.dispatcher(f"w{minutes}").run_once()
     assert len(dispatch_world.sms.sent) == 1
     prepare = next(
-        m for m in dispatch_world.storage.outbox.timeline("P-0") if m.step_id == "prepare"
+        m for m in dispatch_world.storage.message_views.timeline("P-0") if m.step_id == "prepare"
     )
     assert prepare.status == "sent"
 

@@ -26,7 +26,8 @@ from fhir.resources.R4B.patient import Patient
 
 from reminders.api.app import create_app
 from reminders.integrations.fhir.reminders_bundle import communication, observations
-from reminders.store.records import MessageView, OutcomeView
+from reminders.store.message_records import MessageView
+from reminders.store.reply_records import OutcomeView
 
 EXAMPLES = Path(__file__).parent / "fhir_r4_examples"
 MAPPING = """\
@@ -288,7 +289,7 @@ def test_a_viewer_key_may_not_book_or_move_an_appointment(client: Client, feed: 
     for response in (booked, moved):
         assert response.status_code == 403, response.text
         assert issues(response)[0]["code"] == "forbidden"
-    assert feed.app.storage.patients.list_patients() == []
+    assert feed.app.storage.patient_lists.list_patients() == []
 
 
 def test_malformed_json_and_invalid_resources_are_operation_outcomes(client: Client) -> None:

@@ -14,7 +14,8 @@ from reminders.errors import NotFoundError
 from reminders.plans.model import Phase
 from reminders.schedule import PlannedMessage
 from reminders.store import migrate
-from reminders.store.records import EnrollmentRequest, NewInbound, PatientRecord
+from reminders.store.records import EnrollmentRequest, PatientRecord
+from reminders.store.reply_records import NewInbound
 from reminders.store.schema import Base
 from reminders.store.storage import Storage
 

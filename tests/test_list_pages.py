@@ -15,8 +15,9 @@ from plan_fixtures import write_demo_plan
 from sqlalchemy import Engine, event
 
 from reminders.catalog import PlanCatalog
-from reminders.store import patients as patients_store
-from reminders.store.records import MessageCursor, PatientSearch
+from reminders.store import patient_lists as patients_store
+from reminders.store.message_records import MessageCursor
+from reminders.store.records import PatientSearch
 from reminders.store.storage import Storage
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -39,7 +40,7 @@ def test_patient_pages_cover_every_patient_once_in_order(
     enroll(storage, catalog, 7)
 
     pages, after = [], None
-    while page := storage.patients.list_patients(limit=3, after=after):
+    while page := storage.patient_lists.list_patients(limit=3, after=after):
         pages.append([s.external_id for s in page])
         after = page[-1].external_id
 
@@ -55,7 +56,7 @@ def test_a_patient_page_counts_only_its_own_messages(
 ) -> None:
     enroll(storage, catalog, 3)
 
-    (summary,) = storage.patients.list_patients(limit=1, after="P-00000")
+    (summary,) = storage.patient_lists.list_patients(limit=1, after="P-00000")
 
     assert (summary.external_id, summary.pending, summary.sent) == ("P-00001", 2, 0)
 
@@ -68,7 +69,7 @@ def test_message_pages_cover_every_message_once_even_with_equal_times(
 
     seen: list[int] = []
     cursor = None
-    while page := storage.outbox.list_messages(limit=3, before=cursor):
+    while page := storage.message_views.list_messages(limit=3, before=cursor):
         seen += [m.id for m in page]
         cursor = page[-1].cursor
 
@@ -175,15 +176,15 @@ def sorted_or_scanned(lines: list[str]) -> list[str]:
 VIEWS: dict[str, Callable[[Storage], object]] = {
     "claim": lambda s: s.outbox.claim_due(NOW + timedelta(days=30), "w1", 200),
     "next due": lambda s: s.outbox.next_due_at(),
-    "patients": lambda s: s.patients.list_patients(limit=50),
-    "patients after": lambda s: s.patients.list_patients(limit=50, after="P-00002"),
-    "messages": lambda s: s.outbox.list_messages(limit=50),
-    "messages by status": lambda s: s.outbox.list_messages(status="failed", limit=50),
-    "messages since": lambda s: s.outbox.list_messages(since=NOW, limit=50),
-    "messages page 2": lambda s: s.outbox.list_messages(
+    "patients": lambda s: s.patient_lists.list_patients(limit=50),
+    "patients after": lambda s: s.patient_lists.list_patients(limit=50, after="P-00002"),
+    "messages": lambda s: s.message_views.list_messages(limit=50),
+    "messages by status": lambda s: s.message_views.list_messages(status="failed", limit=50),
+    "messages since": lambda s: s.message_views.list_messages(since=NOW, limit=50),
+    "messages page 2": lambda s: s.message_views.list_messages(
         limit=50, before=MessageCursor(NOW + timedelta(hours=1), 10**9)
     ),
-    "waiting": lambda s: s.outbox.upcoming(waiting=True, limit=50),
+    "waiting": lambda s: s.message_views.upcoming(waiting=True, limit=50),
     "replies": lambda s: s.inbound.list_inbound(limit=50),
     "outcomes": lambda s: s.outcomes.list_outcomes(limit=50),
     "flags": lambda s: s.outcomes.list_flags(open_only=False, limit=50),
@@ -216,7 +217,7 @@ def test_an_id_or_name_search_reads_the_lowered_column_indexes(
     search = PatientSearch(text=text)
 
     with statements_of(engine) as statements:
-        storage.patients.list_patients(limit=50, search=search)
+        storage.patient_lists.list_patients(limit=50, search=search)
 
     ((statement, parameters),) = [s for s in statements if "ORDER BY" in s[0]]
     lines = search_plan(engine, statement, parameters)
@@ -236,7 +237,7 @@ def test_a_prefix_most_patients_share_walks_patients_in_order(
     engine = storage.database.engine
 
     with statements_of(engine) as statements:
-        found = storage.patients.list_patients(limit=2, search=PatientSearch("mar"))
+        found = storage.patient_lists.list_patients(limit=2, search=PatientSearch("mar"))
 
     assert [s.external_id for s in found] == ["P-00000", "P-00001"]
     ((statement, parameters),) = [s for s in statements if "ORDER BY" in s[0]]
@@ -250,7 +251,9 @@ def test_a_search_finds_prefixes_in_any_case_and_takes_wildcards_literally(
     enroll(storage, catalog, 12)
 
     def found(text: str) -> list[str]:
-        return [s.external_id for s in storage.patients.list_patients(search=PatientSearch(text))]
+        return [
+            s.external_id for s in storage.patient_lists.list_patients(search=PatientSearch(text))
+        ]
 
     assert found("p-0001") == ["P-00010", "P-00011"]
     assert found("P-0000") == [f"P-0000{n}" for n in range(10)]
@@ -269,7 +272,7 @@ def test_the_waiting_list_reads_only_held_back_messages(
     engine = storage.database.engine
 
     with statements_of(engine) as statements:
-        storage.outbox.upcoming(waiting=True, limit=50)
+        storage.message_views.upcoming(waiting=True, limit=50)
 
     ((statement, parameters),) = statements
     lines = search_plan(engine, statement, parameters)

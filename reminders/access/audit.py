@@ -8,7 +8,7 @@ from datetime import datetime
 from reminders.access.actor import Actor
 from reminders.clock import utc_now
 from reminders.store.access import AccessRepository
-from reminders.store.records import NewAuditEntry
+from reminders.store.access_records import NewAuditEntry
 
 
 class AuditTrail:

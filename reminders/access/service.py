@@ -20,7 +20,7 @@ from reminders.access.roles import Role
 from reminders.clock import utc_now
 from reminders.errors import NotFoundError
 from reminders.store.access import AccessRepository
-from reminders.store.records import ApiKeyRecord, UserRecord
+from reminders.store.access_records import ApiKeyRecord, UserRecord
 
 _USER_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _TOUCH_EVERY = timedelta(seconds=30)  # fewer writes; the timeout is in minutes

@@ -25,7 +25,7 @@ from reminders.access.actor import Actor
 from reminders.access.roles import Role
 from reminders.access.service import AccessService
 from reminders.console.guard import SESSION_COOKIE
-from reminders.store.records import ApiKeyRecord
+from reminders.store.access_records import ApiKeyRecord
 
 PROTECTED_PREFIX = "/v1"
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json"})

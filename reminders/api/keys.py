@@ -10,7 +10,7 @@ from __future__ import annotations
 from reminders.access.actor import Actor
 from reminders.access.roles import Role
 from reminders.app import App
-from reminders.store.records import ApiKeyRecord
+from reminders.store.access_records import ApiKeyRecord
 
 
 def create_key(

@@ -24,7 +24,7 @@ from reminders.clock import utc_now
 from reminders.errors import EnrollmentError, InputProblem
 from reminders.inputs import since_instant
 from reminders.store.inbound_schema import FlagKind, InboundKind
-from reminders.store.records import MessageCursor
+from reminders.store.message_records import MessageCursor
 from reminders.store.schema import MessageStatus
 
 router = APIRouter(
@@ -78,7 +78,7 @@ def list_messages(
 
     A full page answers with an `X-Next-Cursor` header: pass it as `before` for the next page.
     """
-    messages = ctx.storage.outbox.list_messages(
+    messages = ctx.storage.message_views.list_messages(
         status=status.value if status else None,
         since=_since(since, ctx),
         limit=limit,

@@ -137,7 +137,7 @@ def list_patients(
 
     A full page answers with an `X-Next-Cursor` header: pass it as `after` for the next page.
     """
-    summaries = ctx.storage.patients.list_patients(limit, after=after)
+    summaries = ctx.storage.patient_lists.list_patients(limit, after=after)
     if summaries and len({s.external_id for s in summaries}) >= limit:
         response.headers["X-Next-Cursor"] = summaries[-1].external_id
     return [PatientOut.model_validate(p) for p in summaries]
@@ -146,7 +146,7 @@ def list_patients(
 @router.get("/patients/{external_id}/timeline", responses=_NOT_FOUND)
 def timeline(external_id: ExternalId, ctx: Context) -> TimelineOut:
     """Every message to one patient in due order, their replies and their flags."""
-    messages = ctx.storage.outbox.timeline(external_id)
+    messages = ctx.storage.message_views.timeline(external_id)
     replies = ctx.storage.inbound.list_inbound(external_id=external_id)
     flags = ctx.storage.outcomes.list_flags(external_id=external_id, open_only=False)
     return TimelineOut(

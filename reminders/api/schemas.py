@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from reminders.inputs import LocalTime, ProcedureDate, Text, storable
 from reminders.schedule_diff import ChangeAction
-from reminders.store.records import MessageCursor
+from reminders.store.message_records import MessageCursor
 
 
 def _utc_instant(value: datetime) -> datetime:

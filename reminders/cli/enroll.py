@@ -88,7 +88,9 @@ def enroll(
     entry = service.validate(item)
     outcome = service.enroll([entry])[0]
     views = [
-        v for v in state.app.storage.outbox.timeline(external_id) if v.plan_id == entry.item.plan
+        v
+        for v in state.app.storage.message_views.timeline(external_id)
+        if v.plan_id == entry.item.plan
     ]
     if json_output:
         print_json(

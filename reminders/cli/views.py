@@ -26,7 +26,8 @@ from reminders.clock import utc_now
 from reminders.redact import mask_address
 
 if TYPE_CHECKING:
-    from reminders.store.records import MessageView, PatientSummary
+    from reminders.store.message_records import MessageView
+    from reminders.store.records import PatientSummary
     from reminders.templating.context import PatientFacts
 
 # MessageStatus's values, written out so that help needs no database module (a test compares).
@@ -109,7 +110,7 @@ def patients(
     json_output: JsonOption = False,
 ) -> None:
     """List patients with their plan and message counts (phone and email masked)."""
-    summaries = get_state(ctx).app.storage.patients.list_patients(limit=limit, after=after)
+    summaries = get_state(ctx).app.storage.patient_lists.list_patients(limit=limit, after=after)
     if json_output:
         print_json([_patient_json(s) for s in summaries])
         return
@@ -164,12 +165,12 @@ def messages(
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"expected one of: {', '.join(STATUSES)}", param_hint="--status")
     try:
-        from reminders.store.records import MessageCursor
+        from reminders.store.message_records import MessageCursor
 
         cursor = MessageCursor.parse(before) if before is not None else None
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--before") from None
-    views = get_state(ctx).app.storage.outbox.list_messages(
+    views = get_state(ctx).app.storage.message_views.list_messages(
         status=status, since=parse_since(since, utc_now()), limit=limit, before=cursor
     )
     if json_output:
@@ -237,7 +238,7 @@ def timeline(
     """Every message of one patient: local and UTC time, channel, status, reason and text."""
     state = get_state(ctx)
     patients = state.app.storage.patients
-    views = state.app.storage.outbox.timeline(external_id)
+    views = state.app.storage.message_views.timeline(external_id)
     details = {
         plan_id: patients.enrollment_details(patients.enrollment_id(external_id, plan_id)[0])
         for plan_id in dict.fromkeys(v.plan_id for v in views)

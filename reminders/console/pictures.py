@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from reminders.store.records import InboundView, MessageView, OutcomeView
+from reminders.store.message_records import MessageView
+from reminders.store.reply_records import InboundView, OutcomeView
 
 WIDTH = 960
 AXIS_Y = 150

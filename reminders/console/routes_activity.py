@@ -14,7 +14,7 @@ from reminders.console.guard import ConsoleRouter, SignedIn
 from reminders.console.render import page
 from reminders.csv_export import csv_text
 from reminders.schedule_diff import MessageStatus
-from reminders.store.records import MessageCursor, MessageView
+from reminders.store.message_records import MessageCursor, MessageView
 
 routes = ConsoleRouter()
 PAGE_SIZE = 100
@@ -60,7 +60,7 @@ def _messages(request: Request, filters: Filters, limit: int) -> list[MessageVie
         before = MessageCursor.parse(cursor) if cursor else None
     except ValueError:
         before = None
-    return console_context(request).app.storage.outbox.list_messages(
+    return console_context(request).app.storage.message_views.list_messages(
         status=filters.get("status"),
         channel=filters.get("channel"),
         plan_id=filters.get("plan"),
@@ -78,7 +78,7 @@ def messages(request: Request, identity: SignedIn) -> Response:
     rows = _messages(request, filters, PAGE_SIZE)
     problems = [
         (code or "none", describe_twilio_code(code) if code else "no error code given", count)
-        for code, count in ctx.app.storage.outbox.delivery_problems(filters.since)
+        for code, count in ctx.app.storage.message_views.delivery_problems(filters.since)
     ]
     return page(
         request,

@@ -64,10 +64,12 @@ def patient_url(external_id: str, notice: str = "") -> str:
 def patient(request: Request, identity: SignedIn, external_id: ExternalId) -> Response:
     """The patient's contact, consent, enrollments, timeline picture and leg-pain chart."""
     storage = console_context(request).app.storage
-    rows = storage.patients.list_patients(limit=1, search=PatientSearch(external_id=external_id))
+    rows = storage.patient_lists.list_patients(
+        limit=1, search=PatientSearch(external_id=external_id)
+    )
     if not rows:
         return page(request, "not_found.html", status_code=404, what="patient")
-    messages = storage.outbox.timeline(external_id)
+    messages = storage.message_views.timeline(external_id)
     replies = list(reversed(storage.inbound.list_inbound(external_id=external_id, limit=1000)))
     outcomes = storage.outcomes.list_outcomes(external_id=external_id, limit=1000)
     enrollments = [
@@ -153,7 +155,7 @@ def _opt_in(
         return [], []
     held = [
         ScheduleChange(m.step_id, ChangeAction.RESTORE, m.due_at, None, m.status_reason)
-        for m in app.storage.outbox.timeline(external_id)
+        for m in app.storage.message_views.timeline(external_id)
         if m.channel == "sms" and m.status in ("skipped", "pending") and m.status_reason
     ]
     return held, []
@@ -170,7 +172,7 @@ def read_changes(fields: dict[str, Any]) -> PatientChanges:
 def _preview(request: Request, identity: StaffIdentity, external_id: str, key: str) -> Response:
     form = request.state.form
     changes, problems = _changes(request, identity, external_id, key, form, apply=False)
-    rows = console_context(request).app.storage.patients.list_patients(
+    rows = console_context(request).app.storage.patient_lists.list_patients(
         limit=1, search=PatientSearch(external_id=external_id)
     )
     return page(

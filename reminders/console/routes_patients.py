@@ -66,7 +66,7 @@ def patients(request: Request, identity: SignedIn) -> Response:
         procedure_to=_date(form["to"], "procedure to", problems),
     )
     after = decode_cursor(params.get("after", "")) if params.get("after") else None
-    rows = ctx.app.storage.patients.list_patients(limit=PAGE_SIZE, after=after, search=search)
+    rows = ctx.app.storage.patient_lists.list_patients(limit=PAGE_SIZE, after=after, search=search)
     return page(
         request,
         "patients.html",

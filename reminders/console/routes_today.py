@@ -36,7 +36,7 @@ def today(request: Request, identity: SignedIn) -> Response:
     troubled = [
         message
         for status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
-        for message in storage.outbox.list_messages(status=status.value, limit=LIST_LIMIT)
+        for message in storage.message_views.list_messages(status=status.value, limit=LIST_LIMIT)
     ]
     return page(
         request,
@@ -47,9 +47,9 @@ def today(request: Request, identity: SignedIn) -> Response:
         flags=flags,
         flag_replies=flag_replies,
         troubled=sorted(troubled, key=lambda m: m.updated_at, reverse=True)[:LIST_LIMIT],
-        waiting=storage.outbox.upcoming(waiting=True, limit=LIST_LIMIT),
+        waiting=storage.message_views.upcoming(waiting=True, limit=LIST_LIMIT),
         replies=storage.inbound.list_inbound(since=since, limit=LIST_LIMIT),
-        upcoming=storage.outbox.upcoming(limit=20),
+        upcoming=storage.message_views.upcoming(limit=20),
         can_change=identity.role.allows(Role.STAFF),
     )
 

@@ -46,7 +46,8 @@ from reminders.plans.model import Phase, Plan
 from reminders.redact import mask_address
 from reminders.schedule import SendAction, decide_send, resolve_local, waits_until
 from reminders.store.inbound_schema import FlagKind
-from reminders.store.records import ClaimedMessage, NewFlag
+from reminders.store.message_records import ClaimedMessage
+from reminders.store.reply_records import NewFlag
 from reminders.store.schema import EnrollmentStatus
 from reminders.store.storage import Storage
 from reminders.templating.context import Clinic, PatientFacts, render_step

@@ -22,7 +22,7 @@ from reminders.errors import EnrollmentError, NotFoundError
 from reminders.integrations.events import AppointmentAction, AppointmentEvent, PatientFacts
 from reminders.integrations.mapping import Rule, SchedulingMapping, Site
 from reminders.store.feeds import AppointmentRecord, FeedMessageRecord
-from reminders.store.records import NewFlag
+from reminders.store.reply_records import NewFlag
 from reminders.store.storage import Storage
 
 log = logging.getLogger(__name__)

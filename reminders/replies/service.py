@@ -34,8 +34,8 @@ from reminders.replies.relief import (
 from reminders.replies.texts import reply_text
 from reminders.store.inbound import DuplicateInbound
 from reminders.store.inbound_schema import FlagKind, InboundKind
-from reminders.store.records import (
-    DeliveryUpdate,
+from reminders.store.message_records import DeliveryUpdate
+from reminders.store.reply_records import (
     FlagView,
     NewFlag,
     NewInbound,

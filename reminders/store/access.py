@@ -12,16 +12,16 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from reminders.errors import NotFoundError, ReminderError
-from reminders.store.access_schema import AuditEntry, StaffSession, StaffUser
-from reminders.store.database import Database
-from reminders.store.inbound_schema import ApiKey
-from reminders.store.records import (
+from reminders.store.access_records import (
     ApiKeyRecord,
     AuditRecord,
     NewAuditEntry,
     SessionRecord,
     UserRecord,
 )
+from reminders.store.access_schema import AuditEntry, StaffSession, StaffUser
+from reminders.store.database import Database
+from reminders.store.inbound_schema import ApiKey
 
 KEY_PREFIX = "rk_"
 _DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 8

@@ -17,7 +17,7 @@ from reminders.store.database import Database
 from reminders.store.inbound import atomic_inbound
 from reminders.store.inbound_schema import OptOutEvent
 from reminders.store.outcomes import insert_flags
-from reminders.store.records import NewFlag, NewInbound, SmsStateChange, SmsStop, SmsStopKind
+from reminders.store.reply_records import NewFlag, NewInbound, SmsStateChange, SmsStop, SmsStopKind
 from reminders.store.schema import Message, MessageStatus, Patient
 
 

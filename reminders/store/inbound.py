@@ -21,7 +21,7 @@ from reminders.store.database import Database, chunks
 from reminders.store.inbound_schema import InboundKind, InboundMessage, OptOutEvent, Outcome
 from reminders.store.outcomes import insert_flags
 from reminders.store.queries import inbound_query, sent_sms_query
-from reminders.store.records import (
+from reminders.store.reply_records import (
     InboundView,
     NewFlag,
     NewInbound,

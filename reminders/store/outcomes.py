@@ -13,7 +13,7 @@ from reminders.errors import NotFoundError
 from reminders.store.database import Database
 from reminders.store.inbound_schema import Flag, FlagKind, InboundMessage, Outcome
 from reminders.store.queries import flag_query, outcome_query, sent_sms_query
-from reminders.store.records import FlagView, NewFlag, OutcomeView, SentSms, StepOutcomes
+from reminders.store.reply_records import FlagView, NewFlag, OutcomeView, SentSms, StepOutcomes
 from reminders.store.schema import Enrollment, EnrollmentStatus, Message, Patient
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from reminders.store.inbound_schema import Flag, InboundMessage, Outcome
-from reminders.store.records import ClaimedMessage, MessageView
+from reminders.store.message_records import ClaimedMessage, MessageView
 from reminders.store.schema import Enrollment, Message, MessageStatus, Patient
 
 

@@ -10,8 +10,10 @@ from reminders.store.database import Database
 from reminders.store.fallbacks import FallbackRepository
 from reminders.store.feeds import FeedRepository
 from reminders.store.inbound import InboundRepository
+from reminders.store.message_views import MessageViews
 from reminders.store.outbox import Outbox
 from reminders.store.outcomes import OutcomeRepository
+from reminders.store.patient_lists import PatientLists
 from reminders.store.patients import PatientRepository
 
 
@@ -21,7 +23,9 @@ class Storage:
 
     database: Database
     patients: PatientRepository
+    patient_lists: PatientLists
     outbox: Outbox
+    message_views: MessageViews
     inbound: InboundRepository
     consent: ConsentRepository
     fallbacks: FallbackRepository
@@ -35,7 +39,9 @@ class Storage:
         return cls(
             database=database,
             patients=PatientRepository(database),
+            patient_lists=PatientLists(database),
             outbox=Outbox(database),
+            message_views=MessageViews(database),
             inbound=InboundRepository(database),
             consent=ConsentRepository(database),
             fallbacks=FallbackRepository(database),

@@ -13,7 +13,8 @@ from typing import Any
 from fhir.resources.R4B.bundle import Bundle
 
 from reminders.schedule_diff import MessageStatus
-from reminders.store.records import MessageView, OutcomeView
+from reminders.store.message_records import MessageView
+from reminders.store.reply_records import OutcomeView
 
 SYSTEM = "urn:reminders"
 PAIN_LOINC = "72514-3"  # Pain severity - 0-10 verbal numeric rating [Score] - Reported

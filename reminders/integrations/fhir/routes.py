@@ -23,7 +23,7 @@ from reminders.integrations.fhir.appointment import appointment_event, parse_bod
 from reminders.integrations.fhir.outcome import FHIR_JSON, FhirError, Issue, operation_outcome
 from reminders.integrations.fhir.reminders_bundle import reminders_bundle
 from reminders.integrations.service import AppointmentService, FeedOutcome
-from reminders.store.records import ApiKeyRecord
+from reminders.store.access_records import ApiKeyRecord
 
 MAX_BODY_BYTES = 1_000_000
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -192,7 +192,7 @@ async def patient_reminders(request: Request, external_id: str) -> JSONResponse:
         if "\x00" in external_id or len(external_id) > 128:
             raise FhirError(404, [Issue("not-found", "no such patient")])
         try:
-            messages = await run_in_threadpool(storage.outbox.timeline, external_id)
+            messages = await run_in_threadpool(storage.message_views.timeline, external_id)
         except NotFoundError:
             raise FhirError(404, [Issue("not-found", f"no patient '{external_id}'")]) from None
         outcomes = await run_in_threadpool(
