@@ -121,36 +121,20 @@ def import_check(request: Request, identity: SignedIn) -> Response:
     """A dry run of the uploaded file: every bad row by line, and what the good rows would do."""
     upload = request.state.form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
-        return page(
-            request,
-            "import.html",
-            status_code=422,
-            identity=identity,
-            active="import",
-            error="Choose a CSV file to check.",
-        )
+        return _import_refused(request, identity, 422, "Choose a CSV file to check.")
     data = upload.file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
-        return page(
+        return _import_refused(
             request,
-            "import.html",
-            status_code=413,
-            identity=identity,
-            active="import",
-            error=f"The file is over {MAX_UPLOAD_BYTES // 1_000_000} MB; split it.",
+            identity,
+            413,
+            f"The file is over {MAX_UPLOAD_BYTES // 1_000_000} MB; split it.",
         )
     ctx = console_context(request)
     try:
         summary = ctx.app.csv_import(identity.actor).run(data, dry_run=True)
     except EnrollmentError as exc:
-        return page(
-            request,
-            "import.html",
-            status_code=422,
-            identity=identity,
-            active="import",
-            error=str(exc),
-        )
+        return _import_refused(request, identity, 422, str(exc))
     good = summary.created + summary.updated + summary.unchanged
     token = ctx.uploads.put(identity.session_id, upload.filename, data) if good else ""
     return _summary(request, identity, upload.filename, summary, token)
@@ -163,28 +147,33 @@ def import_file(request: Request, identity: SignedIn) -> Response:
     token = forms.text(request.state.form, "upload", 64)
     upload = ctx.uploads.take(identity.session_id, token)
     if upload is None:
-        return page(
+        return _import_refused(
             request,
-            "import.html",
-            status_code=409,
-            identity=identity,
-            active="import",
-            error="That checked file is no longer here (imported already, or over 30 minutes "
+            identity,
+            409,
+            "That checked file is no longer here (imported already, or over 30 minutes "
             "old). Upload it again.",
         )
     try:
         summary = ctx.app.csv_import(identity.actor).run(upload.data)
     except EnrollmentError as exc:
-        return page(
-            request,
-            "import.html",
-            status_code=422,
-            identity=identity,
-            active="import",
-            error=str(exc),
-        )
+        return _import_refused(request, identity, 422, str(exc))
     ctx.wake_dispatcher()
     return _summary(request, identity, upload.name, summary, "")
+
+
+def _import_refused(
+    request: Request, identity: StaffIdentity, status_code: int, error: str
+) -> Response:
+    """The import page again, saying why the file was not checked or imported."""
+    return page(
+        request,
+        "import.html",
+        status_code=status_code,
+        identity=identity,
+        active="import",
+        error=error,
+    )
 
 
 def _summary(
