@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import ast
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from scripts.module_report import cycles, imports_of, is_checked, package_graph, unit_of
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
@@ -44,39 +45,16 @@ def read_layers(document: Path = ARCHITECTURE) -> list[list[str]]:
     return [line.split() for line in match.group(1).splitlines() if line.strip()]
 
 
-def _imports(path: Path, package: str) -> list[tuple[int, str]]:
-    """(line, absolute module) of every import in one file, relative ones resolved."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                found.append((node.lineno, ".".join([*base, *filter(None, [node.module])])))
-            else:
-                found.append((node.lineno, node.module or ""))
-    return found
-
-
 def check(source_root: Path, layers: list[list[str]]) -> list[Violation]:
     """Every upward import and every dev-only import under source_root/reminders."""
     rank = {name: depth for depth, layer in enumerate(layers) for name in layer}
     violations = []
-    package_root = source_root / "reminders"
-    for path in sorted(package_root.rglob("*.py")):
-        rel = path.relative_to(source_root)
-        if "migrations" in rel.parts:
-            continue
-        parts = list(rel.with_suffix("").parts)
-        package = ".".join(parts if parts[-1] == "__init__" else parts[:-1]).removesuffix(
-            ".__init__"
-        )
-        own = parts[1] if len(parts) > 2 or parts[-1] != "__init__" else None
-        for line, module in _imports(path, package):
+    for rel, source in _sources(source_root).items():
+        own = unit_of(rel)
+        for line, module in imports_of(source, rel):
             top = module.split(".")[0]
-            if top in DEV_ONLY and rel.as_posix() not in DEV_ONLY_ALLOWED_IN:
-                violations.append(Violation(rel.as_posix(), line, module, "dev-only dependency"))
+            if top in DEV_ONLY and rel not in DEV_ONLY_ALLOWED_IN:
+                violations.append(Violation(rel, line, module, "dev-only dependency"))
             names = module.split(".")
             if top != "reminders" or len(names) < 2 or own is None:
                 continue
@@ -85,8 +63,18 @@ def check(source_root: Path, layers: list[list[str]]) -> list[Violation]:
                 continue
             if rank[target] < rank[own]:
                 why = f"{own} may not import {target}, a higher layer"
-                violations.append(Violation(rel.as_posix(), line, module, why))
+                violations.append(Violation(rel, line, module, why))
     return violations
+
+
+def _sources(source_root: Path) -> dict[str, str]:
+    """The package's checked files under source_root (path relative to it -> text)."""
+    found = {}
+    for path in sorted((source_root / "reminders").rglob("*.py")):
+        rel = path.relative_to(source_root).as_posix()
+        if is_checked(rel):
+            found[rel] = path.read_text(encoding="utf-8")
+    return found
 
 
 def _units(source_root: Path) -> set[str]:
@@ -153,3 +141,41 @@ def test_a_dev_only_dependency_in_package_code_is_reported(package_copy: Path) -
     violations = check(package_copy, read_layers())
 
     assert [(v.path, v.why) for v in violations] == [("reminders/clock.py", "dev-only dependency")]
+
+
+def test_no_modules_or_packages_import_each_other_round_a_loop() -> None:
+    graph = package_graph(_sources(ROOT))
+
+    found = cycles({unit: targets.keys() for unit, targets in graph.items()})
+
+    assert found == [], "\n".join(
+        f"{unit} -> {target}: {graph[unit][target][0]}"
+        for group in found
+        for unit in group
+        for target in sorted(set(graph[unit]) & set(group))
+    )
+
+
+def test_the_fhir_endpoints_may_not_import_the_api_that_mounts_them(package_copy: Path) -> None:
+    routes = package_copy / "reminders" / "integrations" / "fhir" / "routes.py"
+    routes.write_text(
+        routes.read_text(encoding="utf-8") + "\nfrom reminders.api.auth import require_scope\n",
+        encoding="utf-8",
+    )
+
+    violations = check(package_copy, read_layers())
+    graph = package_graph(_sources(package_copy))
+
+    assert [(v.path, v.imported) for v in violations] == [
+        ("reminders/integrations/fhir/routes.py", "reminders.api.auth")
+    ]
+    assert "integrations may not import api" in str(violations[0])
+    assert cycles({unit: targets.keys() for unit, targets in graph.items()}) == [
+        ["api", "integrations"]
+    ]
+
+
+def test_a_loop_through_three_units_is_one_cycle() -> None:
+    graph = {"a": ["b"], "b": ["c"], "c": ["a", "d"], "d": [], "e": ["d"]}
+
+    assert cycles(graph) == [["a", "b", "c"]]

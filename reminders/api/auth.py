@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reminders.access.actor import Actor
+from reminders.access.presented import presented_key
 from reminders.access.roles import Role
 from reminders.access.service import AccessService
 from reminders.console.guard import SESSION_COOKIE
@@ -37,15 +38,6 @@ UNAUTHORIZED = {
 
 _bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token.")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
-
-
-def presented_key(headers: Headers) -> str | None:
-    """The key a request carries, bearer token first."""
-    authorization = headers.get("authorization", "")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return headers.get("x-api-key") or None
 
 
 class ApiKeyMiddleware:

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from reminders.api.auth import presented_key
+from reminders.access.presented import presented_key
+from reminders.access.roles import Role
 from reminders.clock import utc_now
 from reminders.errors import NotFoundError, ReminderError
 from reminders.integrations.fhir.appointment import appointment_event, parse_body
@@ -80,14 +81,13 @@ async def _staff_key(request: Request) -> ApiKeyRecord:
     """The caller's API key; the staff scope is required once keys carry scopes."""
     key = presented_key(request.headers)
     context = request.app.state.context
-    record = await run_in_threadpool(context.storage.access.verify_api_key, key) if key else None
+    record = await run_in_threadpool(context.access.verify_api_key, key) if key else None
     if record is None:
         raise FhirError(
             401,
             [Issue("login", "a valid API key is required: 'Authorization: Bearer <key>'")],
         )
-    scope = getattr(record, "scope", None)
-    if scope is not None and scope not in ("staff", "admin"):
+    if not Role(record.scope).allows(Role.STAFF):
         raise FhirError(403, [Issue("forbidden", "this API key needs the staff scope")])
     return record
 
