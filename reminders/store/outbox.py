@@ -102,10 +102,13 @@ class Outbox:
                 .where(Message.next_attempt_at <= now)
                 .order_by(Message.next_attempt_at, Message.id)
                 .limit(limit)
-                .with_for_update(of=Patient, skip_locked=True)
+                .with_for_update(of=[Message, Patient], skip_locked=True)
             )
             # Locked while read: a patient another worker is claiming is passed over, and the
-            # scan goes on to the next due patients (two workers share a wave).
+            # scan goes on to the next due patients (two workers share a wave). The message row
+            # is locked too, so that one another worker claimed after this scan began is read
+            # again and passed over as no longer pending; with the patient alone, this worker
+            # locked patients whose messages were gone, claimed nothing and ended its pass.
             patients = list(dict.fromkeys(session.scalars(due)))
             if not patients:
                 return ClaimedBatch([], {})
