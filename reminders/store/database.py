@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from reminders.store import migrate
 from reminders.store.changes import ChangeListener
 
 CHUNK = 500
+
+# The session of the unit of work in progress on this thread (or task), with its database.
+_UNIT: ContextVar[tuple[Database, Session] | None] = ContextVar("unit_of_work", default=None)
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -49,15 +53,57 @@ class Database:
             return None
         return ChangeListener(self.engine, on_change)
 
-    def new_session(self) -> Session:
-        """A session whose transaction the caller begins and ends."""
-        return self._sessions()
-
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on error."""
+        """A session in one transaction: committed on success, rolled back on error.
+
+        Inside `unit_of_work()` it is the unit's session, and the unit ends the transaction.
+        """
+        joined = self._joined()
+        if joined is not None:
+            yield joined
+            return
         with self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """One transaction for everything the repositories do inside the block (on this thread).
+
+        Every `session()` opened meanwhile joins it: all of it is committed at the end, or
+        none of it when an exception leaves the block. Units do not nest.
+        """
+        if self._joined() is not None:
+            raise RuntimeError("a unit of work is already in progress")
+        with self._sessions() as session, session.begin():
+            token = _UNIT.set((self, session))
+            try:
+                yield session
+            finally:
+                _UNIT.reset(token)
+
+    @contextmanager
+    def rolled_back(self) -> Iterator[Session]:
+        """A session whose changes are undone at the end (a dry run); inside a unit of work,
+        a savepoint of the unit's transaction."""
+        joined = self._joined()
+        if joined is not None:
+            savepoint = joined.begin_nested()
+            try:
+                yield joined
+            finally:
+                savepoint.rollback()
+            return
+        with self._sessions() as session:
+            session.begin()
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    def _joined(self) -> Session | None:
+        unit = _UNIT.get()
+        return unit[1] if unit is not None and unit[0] is self else None
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

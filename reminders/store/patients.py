@@ -68,11 +68,15 @@ class PatientRepository:
         """
         if not requests:
             return []
-        with self.database.new_session() as session:
-            session.begin()
-            patient_ids = self._upsert_patients(session, requests, now)
-            enrollment_ids, created = self._upsert_enrollments(session, requests, patient_ids, now)
-            existing = self._messages_by_enrollment(session, enrollment_ids.values())
+        opened = self.database.rolled_back() if dry_run else self.database.session()
+        with opened as session:
+            patient_ids, new_patients = self._upsert_patients(session, requests, now)
+            enrollment_ids, created = self._upsert_enrollments(
+                session, requests, patient_ids, new_patients, now
+            )
+            existing = self._messages_by_enrollment(
+                session, [eid for key, eid in enrollment_ids.items() if key not in created]
+            )
             rows = RowChanges()
             outcomes = []
             for request in requests:
@@ -101,15 +105,12 @@ class PatientRepository:
                 session.execute(update(Message), rows.updates)
             if rows.cancels:
                 session.execute(update(Message), rows.cancels)
-            if dry_run:
-                session.rollback()
-            else:
-                session.commit()
         return outcomes
 
     def _upsert_patients(
         self, session: Session, requests: Sequence[EnrollmentRequest], now: datetime
-    ) -> dict[str, int]:
+    ) -> tuple[dict[str, int], set[int]]:
+        """Every patient's id by external id, and the ids of the patients inserted now."""
         records = {r.patient.external_id: r.patient for r in requests}
         known: dict[str, int] = {}
         for chunk in chunks(list(records)):
@@ -137,28 +138,29 @@ class PatientRepository:
             for eid, rec in records.items()
             if eid not in known
         ]
+        inserted: set[int] = set()
+        returning = insert(PATIENTS).returning(PATIENTS.c.external_id, PATIENTS.c.id)
         for chunk in chunks(new, 2000):
-            session.execute(insert(PATIENTS), list(chunk))
-            external_ids = [row["external_id"] for row in chunk]
-            for slice_ in chunks(external_ids):
-                rows = session.execute(
-                    select(PATIENTS.c.external_id, PATIENTS.c.id).where(
-                        PATIENTS.c.external_id.in_(slice_)
-                    )
-                )
-                known.update({external_id: pid for external_id, pid in rows})
-        return known
+            for external_id, pid in session.execute(returning, list(chunk)):
+                known[external_id] = pid
+                inserted.add(pid)
+        return known, inserted
 
     def _upsert_enrollments(
         self,
         session: Session,
         requests: Sequence[EnrollmentRequest],
         patient_ids: dict[str, int],
+        new_patients: set[int],
         now: datetime,
     ) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]]]:
+        """Every enrollment's id by (external id, plan), and the keys of those inserted now.
+
+        A patient inserted now has no enrollment yet: only the others' are looked up.
+        """
         by_patient = {patient_ids[r.patient.external_id]: r.patient.external_id for r in requests}
         ids: dict[tuple[str, str], int] = {}
-        for chunk in chunks(list(by_patient)):
+        for chunk in chunks([pid for pid in by_patient if pid not in new_patients]):
             rows = session.execute(
                 select(Enrollment.patient_id, Enrollment.plan_id, Enrollment.id).where(
                     Enrollment.patient_id.in_(chunk)
@@ -193,19 +195,13 @@ class PatientRepository:
         if updates:
             session.execute(update(Enrollment), updates)
         created: set[tuple[str, str]] = set()
+        returning = insert(ENROLLMENTS).returning(
+            ENROLLMENTS.c.patient_id, ENROLLMENTS.c.plan_id, ENROLLMENTS.c.id
+        )
         for chunk in chunks(new, 2000):
-            session.execute(insert(ENROLLMENTS), list(chunk))
-            new_keys = {(row["patient_id"], row["plan_id"]) for row in chunk}
-            for slice_ in chunks(sorted({pid for pid, _ in new_keys})):
-                rows = session.execute(
-                    select(ENROLLMENTS.c.patient_id, ENROLLMENTS.c.plan_id, ENROLLMENTS.c.id).where(
-                        ENROLLMENTS.c.patient_id.in_(slice_)
-                    )
-                )
-                for pid, plan_id, eid in rows:
-                    if (pid, plan_id) in new_keys:
-                        ids[(by_patient[pid], plan_id)] = eid
-                        created.add((by_patient[pid], plan_id))
+            for pid, plan_id, eid in session.execute(returning, list(chunk)):
+                ids[(by_patient[pid], plan_id)] = eid
+                created.add((by_patient[pid], plan_id))
         return ids, created
 
     def _messages_by_enrollment(
