@@ -18,6 +18,7 @@ from hl7.client import MLLPClient
 from hl7.containers import Message
 from plan_fixtures import write_demo_plan
 
+from reminders.access.actor import Actor
 from reminders.app import App
 from reminders.enrollment import EnrollmentService
 from reminders.errors import NotFoundError
@@ -179,7 +180,16 @@ def build_feed(root: Path, database_url: str, mapping: str = MAPPING) -> Feed:
     clock = Clock()
     service = appointment_service(app)
     service.clock = clock
-    service.enrollment_for = lambda actor: EnrollmentService(app.storage, app.catalog, clock=clock)
+
+    def enrollment_for(actor: str) -> EnrollmentService:
+        """The app's enrollment service for the sender (audited as it), on the test's clock."""
+        enrollment = app.enrollment(Actor.feed(actor))
+        enrollment.clock = clock
+        if enrollment.audit is not None:
+            enrollment.audit.clock = clock
+        return enrollment
+
+    service.enrollment_for = enrollment_for
     return Feed(app, service, Hl7Handler(service), clock, root)
 
 

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import IntegrityError
+
 from reminders.clock import utc_now
 from reminders.enrollment import EnrollmentService, ValidEnrollment
 from reminders.enrollment_input import EnrollmentInput, read_input
@@ -100,6 +102,7 @@ class AppointmentService:
         self.enrollment_for = enrollment_for
         self._enrollments: dict[str, EnrollmentService] = {}
         self._actor = ""
+        self.database = storage.database
         self.feeds = storage.feeds
         self.flags = storage.outcomes
         self.mapping = mapping
@@ -113,14 +116,28 @@ class AppointmentService:
     def handle(
         self, event: AppointmentEvent, raw: str | None, actor: str | None = None
     ) -> FeedResult:
-        """Apply one event (once) and log it with its raw text.
+        """Apply one event (once) and log it with its raw text, in one transaction.
 
-        `actor` names who sent it for the log: by default `hl7:<sending facility>`.
+        The control-id check, the appointment's order, the enrollment (with its audit entry),
+        any flag, and the log line with the raw text and the acknowledgement are committed
+        together, or (on an error) none of them. `actor` names who sent it for the log: by
+        default `hl7:<sending facility>`.
         """
         actor = actor or f"{event.source}:{event.sender}"
         with self._lock:
             self._actor = actor
             self._purge_old_raw()
+            try:
+                result = self._handle_once(event, raw, actor)
+            except IntegrityError:
+                # Another process logged this control id (or first saw this appointment)
+                # meanwhile: everything here was rolled back; look again, as a replay would.
+                result = self._handle_once(event, raw, actor)
+        log.info("%s %s: %s", event.source, event.event_code, result.outcome.value)
+        return result
+
+    def _handle_once(self, event: AppointmentEvent, raw: str | None, actor: str) -> FeedResult:
+        with self.database.unit_of_work():
             earlier, known = self.feeds.lookup(
                 event.source, event.sender, event.message_id, event.appointment_id
             )
@@ -137,8 +154,11 @@ class AppointmentService:
                 result, record = self._apply(event, known)
             except Refusal as refusal:
                 result = FeedResult(FeedOutcome.REFUSED, str(refusal), self.mapping.refusals)
-            self.feeds.record(self._log_line(event, result, raw, actor), record)
-        log.info("%s %s: %s", event.source, event.event_code, result.outcome.value)
+            self.feeds.record(
+                self._log_line(event, result, raw, actor),
+                record,
+                appointment_known=known is not None,
+            )
         return result
 
     def reject(self, source: str, sender: str, message_id: str, reason: str, raw: str) -> None:

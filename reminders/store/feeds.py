@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -103,7 +103,11 @@ class FeedRepository:
     def lookup(
         self, source: str, sender: str, message_id: str, appointment_id: str
     ) -> tuple[FeedMessageRecord | None, AppointmentRecord | None]:
-        """In one read: the message if already received, and what we know of its appointment."""
+        """In one read: the message if already received, and what we know of its appointment.
+
+        The appointment's row stays locked (PostgreSQL) until the caller's transaction ends,
+        so two processes apply the messages of one appointment one after the other.
+        """
         with self.database.session() as session:
             message = session.scalars(
                 select(FeedMessage).where(
@@ -113,32 +117,65 @@ class FeedRepository:
                 )
             ).one_or_none()
             appointment = session.scalars(
-                select(FeedAppointment).where(
+                select(FeedAppointment)
+                .where(
                     FeedAppointment.source == source,
                     FeedAppointment.sender == sender,
                     FeedAppointment.appointment_id == appointment_id,
                 )
+                .with_for_update()
             ).one_or_none()
             return (
                 None if message is None else _message(message),
                 None if appointment is None else _appointment(appointment),
             )
 
-    def record(self, message: FeedMessageRecord, appointment: AppointmentRecord | None) -> bool:
+    def record(
+        self,
+        message: FeedMessageRecord,
+        appointment: AppointmentRecord | None,
+        *,
+        appointment_known: bool,
+    ) -> None:
         """Log a message and (when given) what we now know of its appointment, together.
 
-        False when the message's control id was already logged (nothing is written then).
+        `appointment_known`: `lookup` found the appointment (it is updated, not inserted).
+        Raises IntegrityError when the control id was logged meanwhile (by another process):
+        the transaction is then void, as the caller's unit of work should be.
         """
         values = {k: v for k, v in message.__dict__.items() if k != "id"}
-        try:
-            with self.database.session() as session:
-                session.add(FeedMessage(**values))
-                session.flush()
-                if appointment is not None:
-                    self._save_appointment(session, appointment, message.received_at)
-        except IntegrityError:
-            return False
-        return True
+        with self.database.session() as session:
+            session.execute(insert(FeedMessage).values(**values))
+            if appointment is None:
+                return
+            facts = {
+                "external_id": appointment.external_id,
+                "plan_id": appointment.plan_id,
+                "status": appointment.status,
+                "start_at": appointment.start_at,
+                "last_sent_at": appointment.last_sent_at,
+                "updated_at": message.received_at,
+            }
+            if appointment_known:
+                session.execute(
+                    update(FeedAppointment)
+                    .where(
+                        FeedAppointment.source == appointment.source,
+                        FeedAppointment.sender == appointment.sender,
+                        FeedAppointment.appointment_id == appointment.appointment_id,
+                    )
+                    .values(**facts)
+                    .execution_options(synchronize_session=False)
+                )
+            else:
+                session.execute(
+                    insert(FeedAppointment).values(
+                        source=appointment.source,
+                        sender=appointment.sender,
+                        appointment_id=appointment.appointment_id,
+                        **facts,
+                    )
+                )
 
     def find_message(self, source: str, sender: str, message_id: str) -> FeedMessageRecord | None:
         """A message already received with this control id from this sender."""
