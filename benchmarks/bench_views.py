@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, event, text
 
 from benchmarks import common
+from reminders.schedule_diff import MessageStatus
 from reminders.store.database import chunks
 from reminders.store.message_records import MessageCursor
 from reminders.store.storage import Storage
@@ -93,10 +94,10 @@ VIEWS: dict[str, Callable[[Storage], object]] = {
     ),
     "reminders messages (500)": lambda s: s.message_views.list_messages(limit=500),
     "reminders messages --status failed": lambda s: s.message_views.list_messages(
-        status="failed", limit=500
+        status=MessageStatus.FAILED, limit=500
     ),
     "reminders messages --status sent": lambda s: s.message_views.list_messages(
-        status="sent", limit=500
+        status=MessageStatus.SENT, limit=500
     ),
     "reminders messages --since (1 h)": lambda s: s.message_views.list_messages(
         since=datetime(2026, 3, 1, 23, tzinfo=UTC), limit=500

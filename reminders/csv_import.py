@@ -130,7 +130,7 @@ class ImportSummary:
             self.warnings.extend(RowWarning(line, warning) for warning in outcome.warnings)
             if outcome.created:
                 self.created += 1
-            elif any(change.action != "keep" for change in outcome.changes):
+            elif any(change.changed for change in outcome.changes):
                 self.updated += 1
             else:
                 self.unchanged += 1

@@ -400,7 +400,7 @@ class EnrollmentService:
 
 def _change_detail(outcome: EnrollmentOutcome, request: EnrollmentRequest) -> str:
     """What the audit log says about one enrollment change (no contact details)."""
-    counts = Counter(c.action for c in outcome.changes if c.action != "keep")
+    counts = Counter(c.action for c in outcome.changes if c.changed)
     changed = ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "no change"
     return (
         f"plan {request.plan_id} v{request.plan_version}, procedure "

@@ -100,7 +100,7 @@ class PlanRollout:
     def _changes(self, outcomes: list[EnrollmentOutcome]) -> list[PatientChange]:
         changes: list[PatientChange] = []
         for outcome in outcomes:
-            pending = [c for c in outcome.changes if c.action != ChangeAction.KEEP]
+            pending = [c for c in outcome.changes if c.changed]
             if pending:
                 details = self.storage.patients.enrollment_details(outcome.enrollment_id)
                 zone = details["patient"]["timezone"]

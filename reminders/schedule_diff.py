@@ -60,7 +60,7 @@ class StoredMessage:
 
     id: int
     step_id: str
-    status: str
+    status: MessageStatus
     due_at: datetime
     send_before: datetime
     channel: str
@@ -79,6 +79,16 @@ class ScheduleChange:
     old_due_at: datetime | None
     new_due_at: datetime | None
     reason: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether enrolling did anything to the step's message (anything but keep it)."""
+        return self.action is not ChangeAction.KEEP
+
+    @property
+    def plans_a_send(self) -> bool:
+        """Whether the step's message is now pending to go out (added, moved or restored)."""
+        return self.action in (ChangeAction.ADD, ChangeAction.MOVE, ChangeAction.RESTORE)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from reminders.csv_import import (
 )
 from reminders.enrollment import EnrollmentService
 from reminders.errors import EnrollmentError
-from reminders.schedule_diff import ScheduleChange
+from reminders.schedule_diff import ChangeAction, ScheduleChange
 from reminders.store.records import EnrollmentOutcome
 from reminders.store.storage import Storage
 
@@ -138,13 +138,17 @@ def test_a_patient_listed_twice_for_a_plan_is_refused_on_the_later_line(
 
 
 def test_the_summary_counts_created_updated_unchanged_and_rejected() -> None:
-    def outcome(created: bool, *actions: str) -> EnrollmentOutcome:
+    def outcome(created: bool, *actions: ChangeAction) -> EnrollmentOutcome:
         changes = [ScheduleChange("s", action, None, None) for action in actions]
         return EnrollmentOutcome("x", 1, 1, created, changes)
 
     summary = ImportSummary()
     summary.add(
-        [outcome(True, "add"), outcome(False, "keep", "move"), outcome(False, "keep")],
+        [
+            outcome(True, ChangeAction.ADD),
+            outcome(False, ChangeAction.KEEP, ChangeAction.MOVE),
+            outcome(False, ChangeAction.KEEP),
+        ],
         ParsedRows(valid_lines=[2, 3, 4], rejected_lines=[7, 9]),
     )
 

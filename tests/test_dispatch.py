@@ -18,6 +18,7 @@ from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
 from reminders.enrollment import EnrollmentService
 from reminders.enrollment_input import EnrollmentInput, read_input
 from reminders.errors import DeliveryError, FailureKind
+from reminders.schedule_diff import MessageStatus
 from reminders.store.storage import Storage
 from reminders.testing.memory_channel import InMemoryChannel
 
@@ -228,10 +229,10 @@ def test_permanent_failure_is_recorded_with_code_and_marks_the_phone_invalid(
     )
     with freeze_time(local("2026-03-08 10:00")):
         assert dispatch_world.dispatcher().run_once().outcomes == {"failed": 1}
-    failed = dispatch_world.storage.message_views.list_messages(status="failed")
+    failed = dispatch_world.storage.message_views.list_messages(status=MessageStatus.FAILED)
     assert [(m.step_id, m.error_code) for m in failed] == [("prepare", "21211")]
     skipped = dispatch_world.storage.message_views.list_messages(
-        status="skipped"
+        status=MessageStatus.SKIPPED
     )  # at once, not when due
     reason = "no valid phone number since 2026-03-08: The 'To' number is not valid, per send error"
     assert {m.status_reason for m in skipped} == {reason}

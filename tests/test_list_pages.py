@@ -15,6 +15,7 @@ from plan_fixtures import write_demo_plan
 from sqlalchemy import Engine, event
 
 from reminders.catalog import PlanCatalog
+from reminders.schedule_diff import MessageStatus
 from reminders.store import patient_lists as patients_store
 from reminders.store.message_records import MessageCursor
 from reminders.store.records import PatientSearch
@@ -179,7 +180,9 @@ VIEWS: dict[str, Callable[[Storage], object]] = {
     "patients": lambda s: s.patient_lists.list_patients(limit=50),
     "patients after": lambda s: s.patient_lists.list_patients(limit=50, after="P-00002"),
     "messages": lambda s: s.message_views.list_messages(limit=50),
-    "messages by status": lambda s: s.message_views.list_messages(status="failed", limit=50),
+    "messages by status": lambda s: s.message_views.list_messages(
+        status=MessageStatus.FAILED, limit=50
+    ),
     "messages since": lambda s: s.message_views.list_messages(since=NOW, limit=50),
     "messages page 2": lambda s: s.message_views.list_messages(
         limit=50, before=MessageCursor(NOW + timedelta(hours=1), 10**9)

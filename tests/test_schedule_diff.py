@@ -87,7 +87,7 @@ def stored_rows(draw: st.DrawFn) -> list[StoredMessage]:
                 StoredMessage(
                     id=len(rows) + 1,
                     step_id=step_id,
-                    status=status.value,
+                    status=status,
                     due_at=due,
                     send_before=due + timedelta(hours=12),
                     channel=draw(st.sampled_from(["sms", "email"])),
@@ -115,7 +115,7 @@ def apply(
         by_id[replan.row_id] = dataclasses.replace(
             by_id[replan.row_id],
             **_times(m),
-            status=planned_status(m).value,
+            status=planned_status(m),
             status_reason=m.skip_reason,
             plan_version=plan_version,
         )
@@ -126,14 +126,14 @@ def apply(
         )
     for cancel in diff.cancels:
         by_id[cancel.row_id] = dataclasses.replace(
-            by_id[cancel.row_id], status=MessageStatus.CANCELLED.value, status_reason=cancel.reason
+            by_id[cancel.row_id], status=MessageStatus.CANCELLED, status_reason=cancel.reason
         )
     next_id = max(by_id, default=0) + 1
     for offset, m in enumerate(diff.inserts):
         by_id[next_id + offset] = StoredMessage(
             id=next_id + offset,
             step_id=m.step_id,
-            status=planned_status(m).value,
+            status=planned_status(m),
             plan_version=plan_version,
             status_reason=m.skip_reason,
             **_times(m),

@@ -79,7 +79,7 @@ def list_messages(
     A full page answers with an `X-Next-Cursor` header: pass it as `before` for the next page.
     """
     messages = ctx.storage.message_views.list_messages(
-        status=status.value if status else None,
+        status=status,
         since=_since(since, ctx),
         limit=limit,
         before=MessageCursor.parse(before) if before else None,

@@ -66,6 +66,7 @@ def enroll(
 ) -> None:
     """Enroll a patient on a plan (or update them) and show their planned messages."""
     from reminders.enrollment_input import read_input
+    from reminders.schedule_diff import MessageStatus
 
     state = get_state(ctx)
     item = read_input(
@@ -107,7 +108,7 @@ def enroll(
     for warning in outcome.warnings:
         echo_line(f"warning: {warning}", err=True)
     verb = "enrolled" if outcome.created else "updated"
-    pending = [v for v in views if v.status == "pending"]
+    pending = [v for v in views if v.status is MessageStatus.PENDING]
     console = stdout()
     console.print(
         fitted_table(
@@ -134,8 +135,9 @@ def _show_outcome(state: CliState, outcome: EnrollmentOutcome, title: str) -> No
         "timezone"
     ]
     from reminders.schedule import PAST_WINDOW
+    from reminders.schedule_diff import ChangeAction
 
-    changed = [c for c in outcome.changes if c.action != "keep"]
+    changed = [c for c in outcome.changes if c.changed]
     if changed:
         console = stdout()
         columns = [
@@ -157,7 +159,11 @@ def _show_outcome(state: CliState, outcome: EnrollmentOutcome, title: str) -> No
     else:
         echo_line(title)
     echo_line(f"messages: {counts_line(_action_counts(outcome))} (sent ones stay as they were)")
-    past = [c.step_id for c in changed if c.action == "skip" and PAST_WINDOW in (c.reason or "")]
+    past = [
+        c.step_id
+        for c in changed
+        if c.action is ChangeAction.SKIP and PAST_WINDOW in (c.reason or "")
+    ]
     if past:
         echo_line(f"skipped as already past: {', '.join(past)}")
 

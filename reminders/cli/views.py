@@ -170,8 +170,13 @@ def messages(
         cursor = MessageCursor.parse(before) if before is not None else None
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--before") from None
+    from reminders.schedule_diff import MessageStatus
+
     views = get_state(ctx).app.storage.message_views.list_messages(
-        status=status, since=parse_since(since, utc_now()), limit=limit, before=cursor
+        status=MessageStatus(status) if status else None,
+        since=parse_since(since, utc_now()),
+        limit=limit,
+        before=cursor,
     )
     if json_output:
         print_json([message_json(v) for v in views])

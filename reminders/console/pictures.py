@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
+from reminders.schedule_diff import MessageStatus
 from reminders.store.message_records import MessageView
 from reminders.store.reply_records import InboundView, OutcomeView
 
@@ -27,6 +29,16 @@ CHART_TOP = 16
 CHART_BOTTOM = 186
 
 
+MarkerShape = Literal["filled", "cross", "square", "open"]
+SHAPES: dict[MessageStatus, MarkerShape] = {
+    MessageStatus.SENT: "filled",
+    MessageStatus.FAILED: "cross",
+    MessageStatus.UNDELIVERED: "cross",
+    MessageStatus.SKIPPED: "square",
+    MessageStatus.CANCELLED: "square",
+}  # pending and sending: an open circle
+
+
 @dataclass(frozen=True)
 class Marker:
     """One step on the timeline."""
@@ -36,6 +48,11 @@ class Marker:
     day: date
     message: MessageView
     replies: list[InboundView] = field(default_factory=list)
+
+    @property
+    def shape(self) -> MarkerShape:
+        """How the template draws the marker: done, went wrong, held back, or still to go."""
+        return SHAPES.get(self.message.status, "open")
 
     @property
     def label(self) -> str:

@@ -15,11 +15,12 @@ from reminders.console.render import page
 from reminders.csv_export import csv_text
 from reminders.schedule_diff import MessageStatus
 from reminders.store.message_records import MessageCursor, MessageView
+from reminders.store.records import CONTACT_CHANNELS, contact_channel
 
 routes = ConsoleRouter()
 PAGE_SIZE = 100
 EXPORT_LIMIT = 50_000
-CHANNELS = ["sms", "email"]
+CHANNELS: list[str] = list(CONTACT_CHANNELS)
 MESSAGE_FILTERS = ("status", "channel", "plan", "since")
 MESSAGE_COLUMNS = (
     "id",
@@ -60,9 +61,10 @@ def _messages(request: Request, filters: Filters, limit: int) -> list[MessageVie
         before = MessageCursor.parse(cursor) if cursor else None
     except ValueError:
         before = None
+    status, channel = filters.get("status"), filters.get("channel")  # among the choices
     return console_context(request).app.storage.message_views.list_messages(
-        status=filters.get("status"),
-        channel=filters.get("channel"),
+        status=MessageStatus(status) if status else None,
+        channel=contact_channel(channel) if channel else None,
         plan_id=filters.get("plan"),
         since=filters.since,
         limit=limit,

@@ -20,7 +20,7 @@ from reminders.console.pictures import local_day, pain_chart, timeline_picture
 from reminders.console.render import page
 from reminders.enrollment_input import PatientChanges, input_problems
 from reminders.errors import EnrollmentError, InputProblem, ReminderError
-from reminders.schedule_diff import ChangeAction, ScheduleChange
+from reminders.schedule_diff import ChangeAction, MessageStatus, ScheduleChange
 from reminders.store.records import PatientSearch
 
 routes = ConsoleRouter()
@@ -144,6 +144,10 @@ def _changes(
         return [], [InputProblem("(patient)", str(exc))]
 
 
+# Text messages an opt-in may bring back: held back, or skipped, with the reason why.
+HELD_BACK = frozenset({MessageStatus.PENDING, MessageStatus.SKIPPED})
+
+
 def _opt_in(
     request: Request, identity: StaffIdentity, external_id: str, note: str, apply: bool
 ) -> tuple[list[ScheduleChange], list[InputProblem]]:
@@ -156,7 +160,7 @@ def _opt_in(
     held = [
         ScheduleChange(m.step_id, ChangeAction.RESTORE, m.due_at, None, m.status_reason)
         for m in app.storage.message_views.timeline(external_id)
-        if m.channel == "sms" and m.status in ("skipped", "pending") and m.status_reason
+        if m.channel == "sms" and m.status in HELD_BACK and m.status_reason
     ]
     return held, []
 
@@ -185,8 +189,8 @@ def _preview(request: Request, identity: StaffIdentity, external_id: str, key: s
         zone=rows[0].timezone if rows else "UTC",
         action=ACTIONS[key],
         values={name: forms.text(form, name) for name in form if name != "csrf_token"},
-        changes=[c for c in changes if c.action != ChangeAction.KEEP],
-        kept=sum(1 for c in changes if c.action == ChangeAction.KEEP),
+        changes=[c for c in changes if c.changed],
+        kept=sum(1 for c in changes if not c.changed),
         problems=problems,
     )
 

@@ -36,7 +36,7 @@ def today(request: Request, identity: SignedIn) -> Response:
     troubled = [
         message
         for status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
-        for message in storage.message_views.list_messages(status=status.value, limit=LIST_LIMIT)
+        for message in storage.message_views.list_messages(status=status, limit=LIST_LIMIT)
     ]
     return page(
         request,

@@ -246,7 +246,7 @@ class AppointmentService:
             entry.item.procedure_date, entry.item.procedure_time or datetime.min.time()
         ).replace(tzinfo=ZoneInfo(site.timezone))
         kind = FeedOutcome.ENROLLED if outcome.created else FeedOutcome.MOVED
-        moved = sum(1 for change in outcome.changes if change.action in ("add", "move", "restore"))
+        moved = sum(1 for change in outcome.changes if change.plans_a_send)
         detail = (
             f"{kind.value} on plan {rule.plan}, procedure {entry.item.procedure_date} "
             f"{entry.item.procedure_time or ''} ({site.timezone}); {moved} message(s) planned"

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from reminders.plans.model import Phase
+from reminders.schedule_diff import MessageStatus
+from reminders.store.records import ContactChannel
+
 
 @dataclass(frozen=True)
 class MessageView:
@@ -15,9 +19,9 @@ class MessageView:
     external_id: str
     plan_id: str
     step_id: str
-    phase: str
-    channel: str
-    status: str
+    phase: Phase
+    channel: ContactChannel
+    status: MessageStatus
     status_reason: str | None
     due_at: datetime
     send_before: datetime

@@ -10,6 +10,7 @@ from reminders.errors import NotFoundError
 from reminders.store.database import Database
 from reminders.store.message_records import MessageCursor, MessageView
 from reminders.store.queries import view, view_query
+from reminders.store.records import ContactChannel
 from reminders.store.schema import Message, MessageStatus, Patient, UTCDateTime
 
 
@@ -34,11 +35,11 @@ class MessageViews:
     def list_messages(
         self,
         *,
-        status: str | None = None,
+        status: MessageStatus | None = None,
         since: datetime | None = None,
         limit: int = 500,
         before: MessageCursor | None = None,
-        channel: str | None = None,
+        channel: ContactChannel | None = None,
         plan_id: str | None = None,
     ) -> list[MessageView]:
         """Messages across patients, newest activity first, filtered by status and time.
@@ -48,7 +49,7 @@ class MessageViews:
         """
         query = view_query()
         if status:
-            query = query.where(Message.status == status)
+            query = query.where(Message.status == status.value)
         if since:
             query = query.where(Message.updated_at >= since)
         if channel:
@@ -83,8 +84,8 @@ class MessageViews:
         with self.database.session() as session:
             return [(code, int(count)) for code, count in session.execute(query)]
 
-    def status_counts(self) -> dict[str, int]:
+    def status_counts(self) -> dict[MessageStatus, int]:
         """How many messages are in each status."""
         with self.database.session() as session:
             rows = session.execute(select(Message.status, func.count()).group_by(Message.status))
-            return {status: int(count) for status, count in rows}
+            return {MessageStatus(status): int(count) for status, count in rows}

@@ -224,8 +224,9 @@ class PatientRepository:
                     Message.status_reason,
                 ).where(Message.enrollment_id.in_(chunk))
             )
-            for enrollment_id, *values in rows:
-                grouped[enrollment_id].append(StoredMessage(*values))
+            for enrollment_id, row_id, step_id, status, *values in rows:
+                stored = StoredMessage(row_id, step_id, MessageStatus(status), *values)
+                grouped[enrollment_id].append(stored)
         return grouped
 
     def enrollment_id(self, external_id: str, plan_id: str | None = None) -> tuple[int, str]:

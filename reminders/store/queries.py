@@ -6,8 +6,10 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
+from reminders.plans.model import Phase
 from reminders.store.inbound_schema import Flag, InboundMessage, Outcome
 from reminders.store.message_records import ClaimedMessage, MessageView
+from reminders.store.records import contact_channel
 from reminders.store.schema import Enrollment, Message, MessageStatus, Patient
 
 
@@ -78,8 +80,13 @@ def view_query() -> Select[*tuple[Any, ...]]:
 
 
 def view(row: Any) -> MessageView:
-    """A row of `view_query` as a record."""
-    return MessageView(**row._asdict())
+    """A row of `view_query` as a record: its phase, channel and status parsed here, once."""
+    parsed = {
+        "phase": Phase(row.phase),
+        "channel": contact_channel(row.channel),
+        "status": MessageStatus(row.status),
+    }
+    return MessageView(**{**row._asdict(), **parsed})
 
 
 def sent_sms_query() -> Select[*tuple[Any, ...]]:
