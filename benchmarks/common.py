@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,26 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
     return ordered[index]
+
+
+def runs_argument(parser: Any) -> None:
+    """`--runs N` (default 3): every figure is the median of N runs, printed with its spread."""
+    parser.add_argument(
+        "--runs", type=int, default=3, help="repeat each measurement; median (min-max) printed"
+    )
+
+
+def median_spread(values: Sequence[float]) -> tuple[float, float, float]:
+    """(median, lowest, highest) of the runs' figures."""
+    return statistics.median(values), min(values), max(values)
+
+
+def with_spread(values: Sequence[float]) -> str:
+    """A figure as "median (min–max)", or just the figure when there was one run."""
+    middle, low, high = median_spread(values)
+    if len(values) == 1:
+        return _cell(middle)
+    return f"{_cell(middle)} ({_cell(low)}–{_cell(high)})"
 
 
 def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
