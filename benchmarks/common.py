@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from reminders.catalog import PlanCatalog
 from reminders.channels.null import NullChannel
@@ -130,12 +130,22 @@ def postgres_reachable(url: str = POSTGRES_URL) -> bool:
 @contextmanager
 def database(kind_or_url: str, workdir: Path) -> Iterator[str]:
     """A fresh database URL: "sqlite" (a file in `workdir`), or a PostgreSQL URL (or
-    "postgresql" for the local server) narrowed to a new schema that is dropped afterwards."""
+    "postgresql" for the local server) narrowed to a new schema that is dropped afterwards.
+
+    A SQLite URL names where the files go: each use gets a new file beside it (its name plus a
+    random suffix), removed afterwards, so repeated runs never meet an earlier run's rows and
+    an existing database at that path is never touched."""
     if kind_or_url == "sqlite":
         yield f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.sqlite3'}"
         return
     if kind_or_url.startswith("sqlite:"):
-        yield kind_or_url  # a SQLite file named on the command line: used as it is
+        named = Path(make_url(kind_or_url).database or "bench.sqlite3")
+        fresh = named.with_name(f"{named.stem}-{uuid.uuid4().hex[:8]}{named.suffix or '.sqlite3'}")
+        try:
+            yield f"sqlite:///{fresh}"
+        finally:
+            for leftover in (fresh, Path(f"{fresh}-wal"), Path(f"{fresh}-shm")):
+                leftover.unlink(missing_ok=True)
         return
     base = POSTGRES_URL if kind_or_url == "postgresql" else kind_or_url
     schema = f"bench_{uuid.uuid4().hex[:10]}"
