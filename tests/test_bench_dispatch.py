@@ -57,9 +57,7 @@ def test_the_realistic_day_with_the_null_channel_and_two_runs(
     out = run_bench(
         POSTGRES_URL, capsys, "--channels", "null", "--messages", "60", "--workload", "day"
     )
-    out += run_bench(
-        POSTGRES_URL, capsys, "--channels", "null", "--messages", "60", "--runs", "2"
-    )
+    out += run_bench(POSTGRES_URL, capsys, "--channels", "null", "--messages", "60", "--runs", "2")
 
     assert out.count("'each sent or deferred once']") == 3
     assert "6 deferred, 54 sent" in out

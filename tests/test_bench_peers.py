@@ -1,5 +1,6 @@
 """`benchmarks/peers.py` at a tiny size, so it does not rot: our dispatcher, PgQueuer and
-procrastinate each drain 50 jobs on the local PostgreSQL, and the peers' schemas are dropped after."""
+procrastinate each drain 50 jobs on the local PostgreSQL, and the peers' schemas are dropped
+after."""
 
 from __future__ import annotations
 
