@@ -164,8 +164,10 @@ class Feed:
         }
 
 
-def build_feed(root: Path, database_url: str, mapping: str = MAPPING) -> Feed:
-    plans, templates = write_demo_plan(root)
+def build_feed(
+    root: Path, database_url: str, mapping: str = MAPPING, extra_steps: str = ""
+) -> Feed:
+    plans, templates = write_demo_plan(root, extra_steps=extra_steps)
     mapping_file = root / "integrations" / "scheduling.yaml"
     mapping_file.parent.mkdir(parents=True, exist_ok=True)
     mapping_file.write_text(mapping)
@@ -194,9 +196,11 @@ def build_feed(root: Path, database_url: str, mapping: str = MAPPING) -> Feed:
 
 
 @contextmanager
-def open_feed(root: Path, database_url: str, mapping: str = MAPPING) -> Iterator[Feed]:
-    """A feed, closed afterwards."""
-    built = build_feed(root, database_url, mapping)
+def open_feed(
+    root: Path, database_url: str, mapping: str = MAPPING, extra_steps: str = ""
+) -> Iterator[Feed]:
+    """A feed (the demo plan with `extra_steps`), closed afterwards."""
+    built = build_feed(root, database_url, mapping, extra_steps)
     try:
         yield built
     finally:

@@ -14,6 +14,8 @@ from api_fixtures import ANA, World
         "/v1/patients/MRN-004521/timeline",
         "/v1/replies?patient=MRN-004521&limit=5",
         f"/v1/patients/{ANA}",
+        "/fhir/Patient/MRN-004521/$reminders",
+        "/fhir/Patient/RIVERSIDE/MRN-004521/$reminders",
     ],
 )
 def test_the_access_log_holds_no_patient_id_or_phone(
@@ -28,4 +30,5 @@ def test_the_access_log_holds_no_patient_id_or_phone(
 
     assert "MRN-004521" not in caplog.text
     assert ANA not in caplog.text and ANA[1:] not in caplog.text
-    assert '"GET /v1/' in caplog.text and "200" in caplog.text
+    assert '"GET /v1/' in caplog.text or '"GET /fhir/Patient/' in caplog.text
+    assert "200" in caplog.text

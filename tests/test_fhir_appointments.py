@@ -25,7 +25,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 
 from reminders.api.app import create_app
-from reminders.integrations.fhir.reminders_bundle import communication, observations
+from reminders.integrations.fhir.reminders_bundle import PatientKey, communication, observations
 from reminders.store.message_records import MessageView
 from reminders.store.reply_records import OutcomeView
 
@@ -345,12 +345,14 @@ def test_relief_check_answers_become_observations() -> None:
         1, "MRN-77", 9, "relief-check-week-4", 3, True, "3 yes", datetime(2027, 4, 7, tzinfo=UTC)
     )
 
-    pain, walking = (Observation.model_validate(o) for o in observations(answer))
+    patient = PatientKey("MRN-77", "MR")
+    pain, walking = (Observation.model_validate(o) for o in observations(answer, patient))
 
     assert (pain.code.coding[0].system, pain.code.coding[0].code) == ("http://loinc.org", "72514-3")
     assert pain.valueInteger == 3
     assert walking.valueBoolean is True
-    assert pain.subject.reference == "Patient/MRN-77"
+    assert pain.subject.identifier.value == "MRN-77"
+    assert pain.subject.identifier.type.coding[0].code == "MR"
 
 
 @pytest.mark.parametrize(
@@ -374,7 +376,7 @@ def test_every_message_status_has_a_fhir_resource_and_status(
         at, 1, at, "SM7", None, None, "America/Chicago", "Riverside: see you soon.", at,
     )  # fmt: skip
 
-    built = communication(message)
+    built = communication(message, PatientKey("MRN-77", "MR"))
 
     model = CommunicationRequest if resource == "CommunicationRequest" else Communication
     assert model.model_validate(built).status == fhir_status

@@ -1,8 +1,9 @@
 """Keeps patient identifiers out of the server's access log (uvicorn logs every request line).
 
 A path names a patient by external id (`/v1/patients/MRN-1/timeline`, the console's
-`/console/patients/MRN-1`) and a query string may too (`?patient=MRN-1`, the console's search
-`?q=Ana`); the log keeps the route and the parameter names, not the values.
+`/console/patients/MRN-1`, FHIR's `/fhir/Patient/MRN-1/$reminders`) and a query string may
+too (`?patient=MRN-1`, the console's search `?q=Ana`); the log keeps the route and the
+parameter names, not the values.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from reminders.redact import redact_text
 
 ACCESS_LOGGER = "uvicorn.access"
 _PATIENT_SEGMENT = re.compile(r"^(/v1/patients/|/console/patients/)[^/?]+")
+# FHIR's patient id may hold a "/" (percent-encoded in the request, decoded in the log).
+_FHIR_PATIENT = re.compile(r"^(/fhir/Patient/).+(/\$reminders)$")
 _QUERY_VALUE = re.compile(r"=[^&]*")
 
 
@@ -21,6 +24,7 @@ def scrub_request_path(full_path: str) -> str:
     """A path fit for logs: "/v1/patients/MRN-1?x=1" -> "/v1/patients/{external_id}?x=***"."""
     path, sep, query = full_path.partition("?")
     path = _PATIENT_SEGMENT.sub(r"\1{external_id}", path)
+    path = _FHIR_PATIENT.sub(r"\1{external_id}\2", path)
     return redact_text(path) + sep + _QUERY_VALUE.sub("=***", query)
 
 

@@ -3,12 +3,18 @@
 Planned messages are CommunicationRequests, sent (or failed) ones Communications, and
 relief-check answers Observations (leg pain 0-10, walking improved). Each resource is
 checked against fhir.resources' R4B model before it leaves.
+
+The patient is the one the EHR named: our external id is the value of the identifier it sent
+(PID-3 / Patient.identifier of the type the mapping file names). Resources refer to the patient
+by that identifier (a logical reference), not by a Patient resource of ours, which there is not.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from fhir.resources.R4B.bundle import Bundle
 
@@ -23,6 +29,7 @@ MEDIUM = {
     "email": ("EMAILWRIT", "email"),
 }
 MEDIUM_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode"
+IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
 # Planned messages (CommunicationRequest.status) and handled ones (Communication.status).
 REQUEST_STATUS: dict[str, str] = {
     MessageStatus.PENDING: "active",
@@ -46,15 +53,28 @@ def _medium(channel: str) -> list[dict[str, Any]]:
     return [{"coding": [{"system": MEDIUM_SYSTEM, "code": code, "display": display}]}]
 
 
-def _subject(external_id: str) -> dict[str, Any]:
-    return {"reference": f"Patient/{external_id}"}
+@dataclass(frozen=True)
+class PatientKey:
+    """How the EHR knows the patient: our external id, and the identifier type (e.g. MR) the
+    mapping file names for it (None while there is no usable mapping file)."""
+
+    external_id: str
+    identifier_type: str | None
+
+    def subject(self) -> dict[str, Any]:
+        """A logical reference to the patient by that identifier."""
+        identifier: dict[str, Any] = {"value": self.external_id}
+        if self.identifier_type:
+            coding = {"system": IDENTIFIER_TYPE_SYSTEM, "code": self.identifier_type}
+            identifier["type"] = {"coding": [coding]}
+        return {"identifier": identifier}
 
 
 def _identifier(kind: str, value: int) -> list[dict[str, str]]:
     return [{"system": f"{SYSTEM}:{kind}", "value": str(value)}]
 
 
-def communication(message: MessageView) -> dict[str, Any]:
+def communication(message: MessageView, patient: PatientKey) -> dict[str, Any]:
     """One message as a CommunicationRequest (planned) or a Communication (sent or failed)."""
     step = {"text": f"{message.plan_id} / {message.step_id} ({message.phase})"}
     if message.status in SENT:
@@ -65,7 +85,7 @@ def communication(message: MessageView) -> dict[str, Any]:
             "status": SENT[message.status],
             "category": [step],
             "medium": _medium(message.channel),
-            "subject": _subject(message.external_id),
+            "subject": patient.subject(),
             "sent": _instant(message.sent_at),
         }
         if message.body:
@@ -80,13 +100,13 @@ def communication(message: MessageView) -> dict[str, Any]:
         "status": REQUEST_STATUS.get(message.status, "unknown"),
         "category": [step],
         "medium": _medium(message.channel),
-        "subject": _subject(message.external_id),
+        "subject": patient.subject(),
         "occurrenceDateTime": _instant(message.due_at),
         **({"statusReason": {"text": message.status_reason}} if message.status_reason else {}),
     }
 
 
-def observations(outcome: OutcomeView) -> list[dict[str, Any]]:
+def observations(outcome: OutcomeView, patient: PatientKey) -> list[dict[str, Any]]:
     """A relief-check answer as up to two Observations."""
     common = {
         "resourceType": "Observation",
@@ -101,7 +121,7 @@ def observations(outcome: OutcomeView) -> list[dict[str, Any]]:
                 ]
             }
         ],
-        "subject": _subject(outcome.external_id),
+        "subject": patient.subject(),
         "effectiveDateTime": _instant(outcome.received_at),
         "identifier": _identifier("outcome", outcome.id),
     }
@@ -134,18 +154,19 @@ def observations(outcome: OutcomeView) -> list[dict[str, Any]]:
 
 
 def reminders_bundle(
-    external_id: str, messages: list[MessageView], outcomes: list[OutcomeView], now: datetime
+    patient: PatientKey, messages: list[MessageView], outcomes: list[OutcomeView], now: datetime
 ) -> dict[str, Any]:
     """A searchset Bundle of the patient's reminders and answers."""
-    resources = [communication(m) for m in messages]
-    resources += [item for outcome in outcomes for item in observations(outcome)]
+    resources = [communication(m, patient) for m in messages]
+    resources += [item for outcome in outcomes for item in observations(outcome, patient)]
+    self_url = f"Patient/{quote(patient.external_id, safe='')}/$reminders"
     bundle = Bundle.model_validate(
         {
             "resourceType": "Bundle",
             "type": "searchset",
             "timestamp": _instant(now),
             "total": len(resources),
-            "link": [{"relation": "self", "url": f"Patient/{external_id}/$reminders"}],
+            "link": [{"relation": "self", "url": self_url}],
             "entry": [
                 {"fullUrl": f"urn:reminders:{r['id']}", "resource": r, "search": {"mode": "match"}}
                 for r in resources

@@ -22,7 +22,7 @@ from reminders.clock import utc_now
 from reminders.errors import NotFoundError, ReminderError
 from reminders.integrations.fhir.appointment import appointment_event, parse_body
 from reminders.integrations.fhir.outcome import FHIR_JSON, FhirError, Issue, operation_outcome
-from reminders.integrations.fhir.reminders_bundle import reminders_bundle
+from reminders.integrations.fhir.reminders_bundle import PatientKey, reminders_bundle
 from reminders.integrations.service import AppointmentService, FeedOutcome
 from reminders.store.access_records import ApiKeyRecord
 
@@ -178,16 +178,22 @@ async def put_appointment(request: Request, appointment_id: str) -> JSONResponse
 
 
 @router.get(
-    "/Patient/{external_id}/$reminders",
+    "/Patient/{external_id:path}/$reminders",
     summary="A patient's reminders as FHIR",
     responses=READ_RESPONSES,
     response_class=JSONResponse,
 )
 async def patient_reminders(request: Request, external_id: str) -> JSONResponse:
     """Planned messages (CommunicationRequest), sent ones (Communication), relief-check
-    answers (Observation). The id is the patient's external id (the mapping's identifier)."""
+    answers (Observation) of one patient.
+
+    The id is the patient's identifier as the EHR sent it, which is our external id: the
+    PID-3 / Patient.identifier value of the type the mapping file names (e.g. the MRN),
+    percent-encoded. The resources refer to the patient by that identifier and type.
+    """
     try:
         await _staff_key(request)
+        identifier_type = _identifier_type(request)
         storage = request.app.state.context.storage
         if "\x00" in external_id or len(external_id) > 128:
             raise FhirError(404, [Issue("not-found", "no such patient")])
@@ -200,4 +206,14 @@ async def patient_reminders(request: Request, external_id: str) -> JSONResponse:
         )
     except FhirError as error:
         return error_response(error)
-    return fhir_response(200, reminders_bundle(external_id, messages, outcomes, utc_now()))
+    patient = PatientKey(external_id, identifier_type)
+    return fhir_response(200, reminders_bundle(patient, messages, outcomes, utc_now()))
+
+
+def _identifier_type(request: Request) -> str | None:
+    """The identifier type the mapping file names; None while it is missing or invalid (a
+    patient enrolled another way can still be read back)."""
+    try:
+        return _service(request).mapping.patient_identifier.type
+    except FhirError:
+        return None
