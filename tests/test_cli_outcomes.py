@@ -44,6 +44,11 @@ def test_outcomes_and_flags_list_what_patients_answered(
     assert flags.exit_code == 0, flags.output
     kinds = {flag["kind"] for flag in json.loads(flags.output)}
     assert "warning_words" in kinds
+    only = runner.invoke(app, ["flags", "--kind", "warning_words", "--json"])
+    assert {flag["kind"] for flag in json.loads(only.output)} == {"warning_words"}
+    misspelt = runner.invoke(app, ["flags", "--kind", "warning_word"])
+    assert misspelt.exit_code == 2
+    assert "expected one of: no_reply, not_improved, warning_words" in misspelt.output
 
     table = runner.invoke(app, ["outcomes"])
     assert table.exit_code == 0

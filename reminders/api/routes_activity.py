@@ -100,7 +100,7 @@ def list_replies(
     """SMS patients (and unknown numbers) sent us, newest first."""
     replies = ctx.storage.inbound.list_inbound(
         external_id=patient,
-        kind=kind.value if kind else None,
+        kind=kind,
         since=_since(since, ctx),
         limit=limit,
     )
@@ -132,7 +132,7 @@ def list_flags(
     """Patients staff should call or review, newest first; open ones unless asked."""
     flags = ctx.storage.outcomes.list_flags(
         open_only=not include_resolved,
-        kind=kind.value if kind else None,
+        kind=kind,
         external_id=patient,
         limit=limit,
     )

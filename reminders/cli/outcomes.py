@@ -51,8 +51,15 @@ def flags(
     json_output: JsonOption = False,
 ) -> None:
     """Patients the clinic should contact: warning words, no improvement, no reply."""
+    from reminders.store.inbound_schema import FlagKind
+
+    if kind is not None and kind not in set(FlagKind):
+        kinds = ", ".join(FlagKind)
+        raise typer.BadParameter(f"expected one of: {kinds}", param_hint="--kind")
     store = get_state(ctx).app.storage.outcomes
-    views = store.list_flags(open_only=not include_resolved, kind=kind)
+    views = store.list_flags(
+        open_only=not include_resolved, kind=FlagKind(kind) if kind is not None else None
+    )
     if json_output:
         print_json([asdict(v) for v in views])
         return

@@ -335,7 +335,7 @@ class Dispatcher:
             f"nothing was sent ({exc}). Please fix the template or the patient's details "
             "and contact the patient."
         )
-        flag = NewFlag(message.patient_id, FlagKind.RENDER_FAILED.value, detail, message.id)
+        flag = NewFlag(message.patient_id, FlagKind.RENDER_FAILED, detail, message.id)
         self.outcomes.create_flags([flag], now)
         log.warning("message %s: template failed (%s)", message.id, type(exc).__name__)
         return Attempt.FAILED

@@ -24,13 +24,11 @@ from reminders.errors import EnrollmentError, NotFoundError
 from reminders.integrations.events import AppointmentAction, AppointmentEvent, PatientFacts
 from reminders.integrations.mapping import Rule, SchedulingMapping, Site
 from reminders.store.feeds import AppointmentRecord, FeedMessageRecord
+from reminders.store.inbound_schema import FlagKind
 from reminders.store.reply_records import NewFlag
 from reminders.store.storage import Storage
 
 log = logging.getLogger(__name__)
-
-FLAG_DUPLICATE_PERSON = "duplicate_person"
-FLAG_NO_SHOW = "no_show"
 
 
 class FeedOutcome(StrEnum):
@@ -279,7 +277,11 @@ class AppointmentService:
                     external_id, f"no-show: {reason}", plan_id
                 )
                 self.flags.create_flags(
-                    [NewFlag(patient_id, FLAG_NO_SHOW, f"did not attend the procedure ({reason})")],
+                    [
+                        NewFlag(
+                            patient_id, FlagKind.NO_SHOW, f"did not attend the procedure ({reason})"
+                        )
+                    ],
                     self.clock(),
                 )
                 result = FeedResult(
@@ -399,7 +401,7 @@ class AppointmentService:
             [
                 NewFlag(
                     person.patient_id,
-                    FLAG_DUPLICATE_PERSON,
+                    FlagKind.DUPLICATE_PERSON,
                     f"a {event.source} booking for patient id {record.external_id} has the same "
                     f"name and phone as this patient ({person.external_id}); not enrolled twice",
                 )

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from reminders.access.actor import Actor
 from reminders.access.audit import AuditTrail
@@ -66,7 +67,7 @@ class InboundSms:
 class ReplyResult:
     """What an inbound SMS was taken as, and the text to answer with (None: no answer)."""
 
-    kind: str
+    kind: InboundKind | Literal["duplicate"]  # duplicate: a repeat of an SMS already handled
     reply: str | None = None
     patient_id: int | None = None
 
@@ -79,7 +80,7 @@ def _warning_flags(body: str, patient: PhoneMatch | None, latest: SentSms | None
     return [
         NewFlag(
             patient.patient_id,
-            FlagKind.WARNING_WORDS.value,
+            FlagKind.WARNING_WORDS,
             f"Reply mentions {', '.join(signs)}. Please call the patient.",
             latest.id if latest else None,
         )
@@ -88,7 +89,7 @@ def _warning_flags(body: str, patient: PhoneMatch | None, latest: SentSms | None
 
 def _matters_that_it_arrived(update: DeliveryUpdate) -> bool:
     """A pre-procedure instruction or a relief check that did not arrive needs a call."""
-    return update.phase == Phase.PRE_PROCEDURE.value or is_relief_check(update.step_id or "")
+    return update.phase is Phase.PRE_PROCEDURE or is_relief_check(update.step_id or "")
 
 
 class ReplyService:
@@ -162,13 +163,15 @@ class ReplyService:
                 to_phone=sms.to_phone,
                 body=sms.body,
                 received_at=now,
-                kind=kind.value,
+                kind=kind,
                 patient_id=primary.patient_id if primary else None,
                 in_reply_to_message_id=latest.id if latest else None,
             )
 
         previous = self.inbound.last_keyword_kind(sms.from_phone)
-        opted_out = any(m.sms_opted_out_at for m in matches) if matches else previous == "opt_out"
+        opted_out = (
+            any(m.sms_opted_out_at for m in matches) if matches else previous is InboundKind.OPT_OUT
+        )
         keyword = requested_keyword(sms.body, opted_out)
         ids = [m.patient_id for m in matches]
         patient_id = primary.patient_id if primary else None
@@ -179,24 +182,24 @@ class ReplyService:
                 inbound=record(InboundKind.OPT_OUT),
                 flags=_warning_flags(sms.body, primary, latest),
             )
-            confirm = bool(stop.changed) if matches else previous != "opt_out"
+            confirm = bool(stop.changed) if matches else previous is not InboundKind.OPT_OUT
             text = reply_text("opt_out", language, self.clinic) if confirm else None
-            return ReplyResult(InboundKind.OPT_OUT.value, text, patient_id)
+            return ReplyResult(InboundKind.OPT_OUT, text, patient_id)
         if keyword and keyword.kind is Keyword.OPT_IN:
             resumed = self.by_text.resume(
                 ids, source=keyword.said, inbound=record(InboundKind.OPT_IN)
             )
-            confirm = bool(resumed.opted_in) if matches else previous == "opt_out"
+            confirm = bool(resumed.opted_in) if matches else previous is InboundKind.OPT_OUT
             text = reply_text("opt_in", language, self.clinic) if confirm else None
-            return ReplyResult(InboundKind.OPT_IN.value, text, patient_id)
+            return ReplyResult(InboundKind.OPT_IN, text, patient_id)
         if keyword and keyword.kind is Keyword.HELP:
             self.inbound.record_inbound(record(InboundKind.HELP))
             return ReplyResult(
-                InboundKind.HELP.value, reply_text("help", language, self.clinic), patient_id
+                InboundKind.HELP, reply_text("help", language, self.clinic), patient_id
             )
         if primary is None:
             self.inbound.record_inbound(record(InboundKind.UNMATCHED))
-            return ReplyResult(InboundKind.UNMATCHED.value)
+            return ReplyResult(InboundKind.UNMATCHED)
         return self._reply(sms, now, primary, latest, record)
 
     def _reply(
@@ -235,19 +238,19 @@ class ReplyService:
                     flags.append(
                         NewFlag(
                             patient.patient_id,
-                            FlagKind.NOT_IMPROVED.value,
+                            FlagKind.NOT_IMPROVED,
                             f"{latest.step_id}: {'; '.join(reasons)}. Please review.",
                             latest.id,
                         )
                     )
                 text = reply_text("recorded", patient.language, self.clinic)
-            elif self.outcomes.count_replies_to(latest.id, [InboundKind.REPLY.value]) == 0:
+            elif self.outcomes.count_replies_to(latest.id, [InboundKind.REPLY]) == 0:
                 text = reply_text("re_ask", patient.language, self.clinic)
             else:
                 flags.append(
                     NewFlag(
                         patient.patient_id,
-                        FlagKind.UNCLEAR_REPLY.value,
+                        FlagKind.UNCLEAR_REPLY,
                         f"{latest.step_id}: the answer could not be read, even after asking "
                         "again. Please call the patient.",
                         latest.id,
@@ -255,7 +258,7 @@ class ReplyService:
                 )
         flags.extend(_warning_flags(sms.body, patient, latest))
         self.inbound.record_reply(record(kind), outcome, flags)
-        return ReplyResult(kind.value, text, patient.patient_id)
+        return ReplyResult(kind, text, patient.patient_id)
 
     # -- delivery reports -------------------------------------------------------------------
 
@@ -284,7 +287,7 @@ class ReplyService:
                 [
                     NewFlag(
                         update.patient_id,
-                        FlagKind.UNDELIVERED.value,
+                        FlagKind.UNDELIVERED,
                         f"{update.step_id}: the text did not reach the patient ({meaning}). "
                         "Please call the patient.",
                         update.message_id,
@@ -341,7 +344,7 @@ class ReplyService:
             [
                 NewFlag(
                     sms.patient_id,
-                    FlagKind.NO_REPLY.value,
+                    FlagKind.NO_REPLY,
                     f"{sms.step_id}: no reply within {hours} h. Please call the patient.",
                     sms.id,
                 )

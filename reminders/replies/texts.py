@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from string import Template
+from typing import Literal
 
 from reminders.templating.context import Clinic
 
-_TEXTS: dict[str, dict[str, str]] = {
+ReplyName = Literal["opt_out", "opt_in", "help", "recorded", "re_ask"]
+"""The service's own replies: confirming a stop or a restart, help, an answer recorded, and
+asking again for an answer that could not be read."""
+
+_TEXTS: dict[str, dict[ReplyName, str]] = {
     "en": {
         "opt_out": "You are unsubscribed from $clinic reminders. No more messages will be sent. "
         "Reply START to resubscribe.",
@@ -31,7 +36,7 @@ _TEXTS: dict[str, dict[str, str]] = {
 }
 
 
-def reply_text(name: str, language: str, clinic: Clinic) -> str:
-    """One of the service's own replies ("opt_out", "opt_in", "help", "recorded", "re_ask")."""
+def reply_text(name: ReplyName, language: str, clinic: Clinic) -> str:
+    """One of the service's own replies, in the patient's language."""
     texts = _TEXTS.get(language, _TEXTS["en"])
     return Template(texts[name]).safe_substitute(clinic=clinic.name, phone=clinic.phone)

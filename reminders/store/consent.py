@@ -17,7 +17,14 @@ from reminders.store.database import Database
 from reminders.store.inbound import atomic_inbound
 from reminders.store.inbound_schema import OptOutEvent
 from reminders.store.outcomes import insert_flags
-from reminders.store.reply_records import NewFlag, NewInbound, SmsStateChange, SmsStop, SmsStopKind
+from reminders.store.reply_records import (
+    ConsentEventKind,
+    NewFlag,
+    NewInbound,
+    SmsStateChange,
+    SmsStop,
+    SmsStopKind,
+)
 from reminders.store.schema import Message, MessageStatus, Patient
 
 
@@ -61,7 +68,7 @@ class ConsentRepository:
                     .where(Patient.id.in_(changed))
                     .values({column.key: now, "updated_at": now})
                 )
-            _insert_events(session, ids, change.kind.value, change.source, now)
+            _insert_events(session, ids, change.kind.event, change.source, now)
             insert_flags(session, flags, now)
             moved, skipped = _stop_pending_sms(session, ids, now, change.reason, email_steps)
             found = session.execute(
@@ -93,7 +100,7 @@ class ConsentRepository:
                     .where(Patient.id.in_(list(changed)))
                     .values(sms_opted_out_at=None, updated_at=now)
                 )
-            _insert_events(session, ids, "opt_in", source, now)
+            _insert_events(session, ids, ConsentEventKind.OPTED_IN, source, now)
         return changed
 
     def clear_phone_invalid(self, patient_id: int, now: datetime) -> None:
@@ -107,7 +114,7 @@ class ConsentRepository:
 
 
 def _insert_events(
-    session: Session, patient_ids: list[int], kind: str, source: str, now: datetime
+    session: Session, patient_ids: list[int], kind: ConsentEventKind, source: str, now: datetime
 ) -> None:
     if patient_ids:
         session.execute(
@@ -116,7 +123,7 @@ def _insert_events(
                 {
                     "patient_id": pid,
                     "channel": "sms",
-                    "kind": kind,
+                    "kind": kind.value,
                     "keyword": source[:64],
                     "at": now,
                 }

@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 from reminders.store.database import Database, chunks
 from reminders.store.inbound_schema import InboundKind, InboundMessage, OptOutEvent, Outcome
 from reminders.store.outcomes import insert_flags
-from reminders.store.queries import inbound_query, sent_sms_query
+from reminders.store.queries import inbound_query, inbound_view, sent_sms_query
+from reminders.store.records import contact_channel
 from reminders.store.reply_records import (
+    ConsentEventKind,
     InboundView,
     NewFlag,
     NewInbound,
@@ -95,10 +97,10 @@ class InboundRepository:
             row = session.execute(query).one_or_none()
         return SentSms(*row) if row else None
 
-    def last_keyword_kind(self, phone: str) -> str | None:
+    def last_keyword_kind(self, phone: str) -> InboundKind | None:
         """Whether this phone's latest opt-out/opt-in keyword was an opt-out or an opt-in."""
         with self.database.session() as session:
-            return session.scalar(
+            kind = session.scalar(
                 select(InboundMessage.kind)
                 .where(
                     InboundMessage.from_phone == phone,
@@ -107,6 +109,7 @@ class InboundRepository:
                 .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
                 .limit(1)
             )
+        return InboundKind(kind) if kind else None
 
     def phone_opted_out(self, phone: str) -> bool:
         """True when this number stopped SMS: a patient with it is opted out, or its latest
@@ -117,7 +120,7 @@ class InboundRepository:
                 .where(Patient.phone == phone, Patient.sms_opted_out_at.is_not(None))
                 .limit(1)
             )
-        return patient_out is not None or self.last_keyword_kind(phone) == "opt_out"
+        return patient_out is not None or self.last_keyword_kind(phone) is InboundKind.OPT_OUT
 
     def opted_out_phones(self, phones: Collection[str]) -> set[str]:
         """Of these numbers, those that stopped SMS (as `phone_opted_out`, for many at once)."""
@@ -167,7 +170,7 @@ class InboundRepository:
         self,
         *,
         external_id: str | None = None,
-        kind: str | None = None,
+        kind: InboundKind | None = None,
         since: datetime | None = None,
         limit: int = 500,
     ) -> list[InboundView]:
@@ -176,14 +179,14 @@ class InboundRepository:
         if external_id:
             query = query.where(Patient.external_id == external_id)
         if kind:
-            query = query.where(InboundMessage.kind == kind)
+            query = query.where(InboundMessage.kind == kind.value)
         if since:
             query = query.where(InboundMessage.received_at >= since)
         query = query.order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc()).limit(
             limit
         )
         with self.database.session() as session:
-            return [InboundView(*row) for row in session.execute(query)]
+            return [inbound_view(row) for row in session.execute(query)]
 
     def replies_to(self, message_ids: Collection[int]) -> dict[int, list[InboundView]]:
         """The texts patients sent in answer to these messages, oldest first, by message id."""
@@ -196,7 +199,7 @@ class InboundRepository:
                     .order_by(InboundMessage.received_at, InboundMessage.id)
                 )
                 for row in session.execute(query):
-                    reply = InboundView(*row)
+                    reply = inbound_view(row)
                     found.setdefault(reply.in_reply_to_message_id or 0, []).append(reply)
         return found
 
@@ -214,7 +217,10 @@ class InboundRepository:
             .order_by(OptOutEvent.at, OptOutEvent.id)
         )
         with self.database.session() as session:
-            return [OptOutEventView(*row) for row in session.execute(query)]
+            return [
+                OptOutEventView(pid, contact_channel(channel), ConsentEventKind(kind), said, at)
+                for pid, channel, kind, said, at in session.execute(query)
+            ]
 
 
 @contextmanager

@@ -34,6 +34,8 @@ class FlagKind(StrEnum):
     UNCLEAR_REPLY = "unclear_reply"
     UNDELIVERED = "undelivered"
     RENDER_FAILED = "render_failed"  # a template failed for this patient: nothing was sent
+    NO_SHOW = "no_show"  # the scheduling system says the patient did not attend
+    DUPLICATE_PERSON = "duplicate_person"  # a booking names a person enrolled under another id
 
 
 class ApiKey(Base):

@@ -126,5 +126,5 @@ class DeliveryUpdate:
     error_code: str | None
     new_error: bool = False
     step_id: str | None = None
-    phase: str | None = None
+    phase: Phase | None = None
     undelivered: bool = False  # this report moved the message from sent to undelivered

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
+from reminders.plans.model import Phase
 from reminders.store.database import Database, chunks
 from reminders.store.message_records import (
     ClaimedBatch,
@@ -331,7 +332,7 @@ class Outbox:
                     row.provider_status,
                     row.error_code,
                     step_id=row.step_id,
-                    phase=row.phase,
+                    phase=Phase(row.phase),
                 )
             code = error_code or row.error_code
             values: dict[str, Any] = {"provider_status": status, "error_code": code}
@@ -356,7 +357,7 @@ class Outbox:
                 code,
                 new_error,
                 row.step_id,
-                row.phase,
+                Phase(row.phase),
                 undelivered,
             )
 

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from reminders.errors import NotFoundError
 from reminders.store.database import Database
-from reminders.store.inbound_schema import Flag, FlagKind, InboundMessage, Outcome
-from reminders.store.queries import flag_query, outcome_query, sent_sms_query
+from reminders.store.inbound_schema import Flag, FlagKind, InboundKind, InboundMessage, Outcome
+from reminders.store.queries import flag_query, flag_view, outcome_query, sent_sms_query
 from reminders.store.reply_records import FlagView, NewFlag, OutcomeView, SentSms, StepOutcomes
 from reminders.store.schema import Enrollment, EnrollmentStatus, Message, Patient
 
@@ -36,14 +36,14 @@ class OutcomeRepository:
             found = session.scalar(select(Outcome.id).where(Outcome.message_id == message_id))
             return found is not None
 
-    def count_replies_to(self, message_id: int, kinds: Collection[str]) -> int:
+    def count_replies_to(self, message_id: int, kinds: Collection[InboundKind]) -> int:
         """How many inbound SMS of these kinds answered one of our messages."""
         with self.database.session() as session:
             return int(
                 session.scalar(
                     select(func.count()).where(
                         InboundMessage.in_reply_to_message_id == message_id,
-                        InboundMessage.kind.in_(list(kinds)),
+                        InboundMessage.kind.in_([kind.value for kind in kinds]),
                     )
                 )
                 or 0
@@ -83,13 +83,13 @@ class OutcomeRepository:
             row = session.execute(flag_query().where(Flag.id == flag_id)).one_or_none()
         if row is None:
             raise NotFoundError(f"no flag {flag_id}")
-        return FlagView(*row)
+        return flag_view(row)
 
     def list_flags(
         self,
         *,
         open_only: bool = True,
-        kind: str | None = None,
+        kind: FlagKind | None = None,
         external_id: str | None = None,
         limit: int = 500,
     ) -> list[FlagView]:
@@ -98,12 +98,12 @@ class OutcomeRepository:
         if open_only:
             query = query.where(Flag.resolved_at.is_(None))
         if kind:
-            query = query.where(Flag.kind == kind)
+            query = query.where(Flag.kind == kind.value)
         if external_id:
             query = query.where(Patient.external_id == external_id)
         query = query.order_by(Flag.created_at.desc(), Flag.id.desc()).limit(limit)
         with self.database.session() as session:
-            return [FlagView(*row) for row in session.execute(query)]
+            return [flag_view(row) for row in session.execute(query)]
 
     def relief_checks_without_reply(
         self, sent_before: datetime, step_prefixes: Collection[str], limit: int = 500

@@ -7,9 +7,10 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from reminders.plans.model import Phase
-from reminders.store.inbound_schema import Flag, InboundMessage, Outcome
+from reminders.store.inbound_schema import Flag, FlagKind, InboundKind, InboundMessage, Outcome
 from reminders.store.message_records import ClaimedMessage, MessageView
 from reminders.store.records import contact_channel
+from reminders.store.reply_records import FlagView, InboundView
 from reminders.store.schema import Enrollment, Message, MessageStatus, Patient
 
 
@@ -114,6 +115,11 @@ def outcome_query() -> Select[*tuple[Any, ...]]:
     ).join(Patient, Patient.id == Outcome.patient_id)
 
 
+def flag_view(row: Any) -> FlagView:
+    """A row of `flag_query` as a record, its kind parsed here, once."""
+    return FlagView(**{**row._asdict(), "kind": FlagKind(row.kind)})
+
+
 def flag_query() -> Select[*tuple[Any, ...]]:
     """Flags as staff see them (`FlagView`)."""
     return select(
@@ -146,3 +152,10 @@ def inbound_query() -> Select[*tuple[Any, ...]]:
         .outerjoin(Patient, Patient.id == InboundMessage.patient_id)
         .outerjoin(Message, Message.id == InboundMessage.in_reply_to_message_id)
     )
+
+
+def inbound_view(row: Any) -> InboundView:
+    """A row of `inbound_query` as a record, its kind parsed here, once."""
+    fields = row._asdict()
+    fields["in_reply_to_step_id"] = fields.pop("step_id")
+    return InboundView(**{**fields, "kind": InboundKind(row.kind)})

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from reminders.store.inbound_schema import FlagKind, InboundKind
+from reminders.store.records import ContactChannel
+
 
 @dataclass(frozen=True)
 class PhoneMatch:
@@ -39,7 +42,7 @@ class NewInbound:
     to_phone: str
     body: str
     received_at: datetime
-    kind: str
+    kind: InboundKind
     patient_id: int | None = None
     in_reply_to_message_id: int | None = None
 
@@ -62,7 +65,7 @@ class NewFlag:
     """Something staff should look at."""
 
     patient_id: int
-    kind: str
+    kind: FlagKind
     detail: str
     message_id: int | None = None
 
@@ -77,7 +80,7 @@ class InboundView:
     from_phone: str
     body: str
     received_at: datetime
-    kind: str
+    kind: InboundKind
     in_reply_to_message_id: int | None
     in_reply_to_step_id: str | None
 
@@ -115,7 +118,7 @@ class FlagView:
     id: int
     external_id: str
     message_id: int | None
-    kind: str
+    kind: FlagKind
     detail: str
     created_at: datetime
     resolved_at: datetime | None
@@ -128,17 +131,30 @@ class OptOutEventView:
     """One opt-out or opt-in, for the audit trail."""
 
     patient_id: int
-    channel: str
-    kind: str
+    channel: ContactChannel
+    kind: ConsentEventKind
     keyword: str
     at: datetime
+
+
+class ConsentEventKind(StrEnum):
+    """What one row of the opt-out audit trail records."""
+
+    OPTED_OUT = "opt_out"
+    NUMBER_UNUSABLE = "phone_invalid"
+    OPTED_IN = "opt_in"
 
 
 class SmsStopKind(StrEnum):
     """Why SMS to a patient stopped (the value is the opt-out event's kind)."""
 
-    OPTED_OUT = "opt_out"  # the patient asked: STOP to us or to the carrier
-    NUMBER_UNUSABLE = "phone_invalid"  # the provider says the number cannot get SMS
+    OPTED_OUT = ConsentEventKind.OPTED_OUT.value  # the patient asked: STOP to us or the carrier
+    NUMBER_UNUSABLE = ConsentEventKind.NUMBER_UNUSABLE.value  # the number cannot get SMS
+
+    @property
+    def event(self) -> ConsentEventKind:
+        """The kind of the audit-trail row that records this stop."""
+        return ConsentEventKind(self.value)
 
 
 @dataclass(frozen=True)
