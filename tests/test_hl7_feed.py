@@ -389,34 +389,44 @@ def test_a_reschedule_keeps_what_staff_added_to_the_patient(feed: Feed) -> None:
 
 
 def test_the_start_is_read_from_tq1_7_first_and_from_sch_11_for_older_senders(
-    feed: Feed,
+    feed: Feed, send: Sender
 ) -> None:
-    with_tq1 = siu("S12", control_id="M1", start="").replace(
+    # TQ1-7 and AIS-4 disagree: TQ1-7 (v2.5+) is the appointment's start.
+    with_tq1 = siu("S12", control_id="M1", start="20270310143000+0000").replace(
         "\rRGS|1", "\rTQ1|1||||||20270317153000+0000\rRGS|1"
     )
+    # A v2.3 sender without TQ1 or AIS: the start in SCH-11.4, the procedure in SCH-7.
+    sch = {1: "APT2^EPIC", 2: "APT2^EPIC", 7: "0275T^MILD procedure^C4", 11: "^^^20270324093000"}
     v23 = "\r".join(
-        segment("SCH", {1: "APT2^EPIC", 2: "APT2^EPIC", 11: "^^^20270324093000", 25: "Booked"})
-        if line.startswith("SCH|")
-        else line
-        for line in siu("S12", control_id="M2", mrn="MRN2", first_name="Bo", start="")
+        segment("SCH", {**sch, 25: "Booked"}) if line.startswith("SCH|") else line
+        for line in siu("S12", control_id="M2", appointment="APT2", mrn="MRN2", first_name="Bo")
         .replace(MOBILE, "^PRN^CP^^1^312^5550177")
+        .replace("|2.5.1", "|2.3")
         .split("\r")
+        if not line.startswith("AIS|")
     )
 
-    feed.handler.handle(with_tq1)
-    feed.handler.handle(v23)
+    assert ack_code(send(with_tq1)) == "AA"
+    assert ack_code(send(v23)) == "AA"
 
-    assert (
-        feed.enrollment("MRN1")["procedure_date"],
-        feed.enrollment("MRN1")["procedure_time"],
-    ) == (
-        date(2027, 3, 17),
-        time(10, 30),
-    )
-    assert (
-        feed.enrollment("MRN2")["procedure_date"],
-        feed.enrollment("MRN2")["procedure_time"],
-    ) == (
-        date(2027, 3, 24),
-        time(9, 30),
+    first, older = feed.enrollment("MRN1"), feed.enrollment("MRN2")
+    # 15:30 UTC on 17 March 2027 is 10:30 in Chicago (CDT since 14 March).
+    assert (first["procedure_date"], first["procedure_time"]) == (date(2027, 3, 17), time(10, 30))
+    assert (older["procedure_date"], older["procedure_time"]) == (date(2027, 3, 24), time(9, 30))
+
+
+def test_the_location_names_the_site_whose_zone_an_instant_is_converted_to(
+    feed: Feed, send: Sender
+) -> None:
+    # Sent by RIVERSIDE (Chicago) for the Lakeside operating room: the mapping puts the
+    # location LAKE-OR1 at the Denver site, and the location wins over the sender.
+    ack = send(siu("S12", start="20270310083000-0500", location="LAKE-OR1"))
+
+    assert ack_code(ack) == "AA"
+    enrollment = feed.enrollment("MRN1")
+    assert enrollment["timezone"] == "America/Denver"
+    # 08:30 at UTC-5 is 13:30 UTC, 06:30 in Denver (MST, UTC-7, until 14 March).
+    assert (enrollment["procedure_date"], enrollment["procedure_time"]) == (
+        date(2027, 3, 10),
+        time(6, 30),
     )
