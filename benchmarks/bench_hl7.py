@@ -119,13 +119,13 @@ def run_once(url: str, work: Path, count: int) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--database-url", help="Run only on this database.")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rows = []
     for kind in common.database_kinds(args.database_url, not args.sqlite_only):
         results = []
