@@ -121,3 +121,62 @@ def test_each_email_is_committed_before_the_next_is_sent(
     assert report.outcomes == {"sent": 5}
     assert seen_while_sending == [0, 1, 2, 3, 4]
     assert len(server.received) == 5
+
+
+def test_every_kind_of_outcome_in_one_flush_is_written_as_recorded(
+    storage: Storage, catalog: PlanCatalog
+) -> None:
+    """One flush holds sends, a deferral, a retry, a failure and a skip (on PostgreSQL one
+    statement per kind, from arrays); each row gets its own values, and a message recorded
+    twice keeps its first outcome."""
+    enroll(storage, catalog, 5)
+    outbox = storage.outbox.grouped(lambda: NOW)
+    sent, deferred, retried, failed, skipped = (m.id for m in outbox.claim_due(NOW, "w1", 10))
+    later = NOW + timedelta(hours=3, minutes=7)
+    outbox.record_sent(
+        sent,
+        NOW,
+        provider_message_id="SM1",
+        provider_status="queued",
+        recipient="+12025550001",
+        subject=None,
+        body="Hello",
+        worker="w1",
+    )
+    outbox.record_deferred(deferred, NOW, later, "quiet hours", send_before=later, worker="w1")
+    outbox.record_retry(retried, NOW, later, "will retry", "20429", worker="w1")
+    outbox.record_failed(failed, NOW, "refused", "21211", worker="w1")
+    outbox.record_skipped(skipped, NOW, "no SMS consent", worker="w1")
+    outbox.record_failed(sent, NOW, "recorded second", "x", worker="w1")
+    outbox.record_sent(  # another worker's claim: left alone
+        skipped,
+        NOW,
+        provider_message_id="SM2",
+        provider_status="queued",
+        recipient="+12025550002",
+        subject=None,
+        body="Not ours",
+        worker="w2",
+    )
+
+    assert outbox.flush_outcomes() == 7
+    with storage.database.session() as session:
+        rows = {row.id: row for row in session.scalars(select(Message))}.__getitem__
+    assert (rows(sent).status, rows(sent).provider_message_id, rows(sent).body) == (
+        "sent",
+        "SM1",
+        "Hello",
+    )
+    assert rows(sent).sent_at == NOW and rows(sent).error_code is None
+    assert (rows(deferred).status, rows(deferred).attempts) == ("pending", 0)
+    assert rows(deferred).next_attempt_at == later and rows(deferred).send_before == later
+    assert rows(deferred).claimed_by is None and rows(deferred).claimed_at is None
+    assert (rows(retried).status, rows(retried).attempts, rows(retried).error_code) == (
+        "pending",
+        1,
+        "20429",
+    )
+    assert rows(retried).next_attempt_at == later
+    assert (rows(failed).status, rows(failed).error_code) == ("failed", "21211")
+    assert (rows(skipped).status, rows(skipped).status_reason) == ("skipped", "no SMS consent")
+    assert rows(skipped).body is None

@@ -1,8 +1,10 @@
-"""Writing what became of claimed messages: one UPDATE per outcome, many in one transaction.
+"""Writing what became of claimed messages: many outcomes in one transaction.
 
 Every outcome updates a row only while it is still "sending" (and, when a worker is named,
 still claimed by that worker), so a claim another worker took over is left to it. Statements
-are built once per set of columns; a flush runs each set as one executemany.
+are built once per set of columns. On PostgreSQL each set is one UPDATE ... FROM unnest(arrays)
+statement (one parse and plan for a whole batch, instead of one per message); on SQLite, in
+process, each set is one executemany.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Integer, String, Table, bindparam, column, func, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.types import TypeEngine
 
 from reminders.store.database import Database
 from reminders.store.schema import Message, MessageStatus
@@ -40,10 +44,16 @@ class OutcomeWriter:
         self._statements: dict[tuple[Any, ...], Any] = {}
 
     def write(self, database: Database, outcomes: Sequence[Outcome]) -> None:
-        """Write every outcome in one transaction (one executemany per set of columns)."""
+        """Write every outcome in one transaction: one statement per set of columns (on
+        PostgreSQL) or one executemany (SQLite). A message's first outcome wins, as when each
+        was written in turn (the second found the row no longer "sending")."""
         groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         expressions: dict[tuple[Any, ...], dict[str, ClauseElement]] = {}
+        seen: set[int] = set()
         for outcome in outcomes:
+            if outcome.message_id in seen:
+                continue
+            seen.add(outcome.message_id)
             plain = {k: v for k, v in outcome.values.items() if not isinstance(v, ClauseElement)}
             fixed = {k: v for k, v in outcome.values.items() if isinstance(v, ClauseElement)}
             key = (
@@ -54,27 +64,63 @@ class OutcomeWriter:
             expressions[key] = fixed
             params = {"message_id": outcome.message_id, "claim_worker": outcome.worker, **plain}
             groups.setdefault(key, []).append(params)
+        as_arrays = database.engine.dialect.name == "postgresql"
         with database.engine.begin() as connection:
             for key, rows in groups.items():
-                connection.execute(self._statement(key, expressions[key]), rows)
+                if as_arrays:
+                    columns = {name: [row[name] for row in rows] for name in rows[0]}
+                    connection.execute(self._statement(key, expressions[key], True), columns)
+                else:
+                    connection.execute(self._statement(key, expressions[key], False), rows)
 
-    def _statement(self, key: tuple[Any, ...], fixed: dict[str, ClauseElement]) -> Any:
-        statement = self._statements.get(key)
+    def _statement(
+        self, key: tuple[Any, ...], fixed: dict[str, ClauseElement], arrays: bool
+    ) -> Any:
+        statement = self._statements.get((key, arrays))
         if statement is None:
-            columns, _, by_worker = key
-            values: dict[str, Any] = {
-                name: bindparam(name, type_=MESSAGES.c[name].type) for name in columns
-            }
-            statement = (
-                update(MESSAGES)
-                .where(MESSAGES.c.id == bindparam("message_id"))
-                .where(MESSAGES.c.status == MessageStatus.SENDING.value)
-                .values({**values, **fixed})
-            )
-            if by_worker:
-                statement = statement.where(MESSAGES.c.claimed_by == bindparam("claim_worker"))
-            self._statements[key] = statement
+            build = _update_from_arrays if arrays else _update_one
+            statement = build(key[0], fixed, by_worker=key[2])
+            self._statements[(key, arrays)] = statement
         return statement
+
+
+def _update_one(columns: Sequence[str], fixed: dict[str, ClauseElement], *, by_worker: bool) -> Any:
+    """UPDATE of one message, its values bound by name (for executemany)."""
+    values: dict[str, Any] = {
+        name: bindparam(name, type_=MESSAGES.c[name].type) for name in columns
+    }
+    statement = (
+        update(MESSAGES)
+        .where(MESSAGES.c.id == bindparam("message_id"))
+        .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+        .values({**values, **fixed})
+    )
+    if by_worker:
+        statement = statement.where(MESSAGES.c.claimed_by == bindparam("claim_worker"))
+    return statement
+
+
+def _update_from_arrays(
+    columns: Sequence[str], fixed: dict[str, ClauseElement], *, by_worker: bool
+) -> Any:
+    """UPDATE of many messages at once: each parameter is an array, one element a message,
+    read as rows by unnest (PostgreSQL)."""
+    types: dict[str, TypeEngine[Any]] = {"message_id": Integer(), "claim_worker": String()}
+    types.update({name: MESSAGES.c[name].type for name in columns})
+    rows = (
+        func.unnest(*(bindparam(name, type_=ARRAY(kind)) for name, kind in types.items()))
+        .table_valued(*(column(name, kind) for name, kind in types.items()))
+        .render_derived(name="outcome")
+    )
+    statement = (
+        update(MESSAGES)
+        .where(MESSAGES.c.id == rows.c.message_id)
+        .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+        .values({**{name: rows.c[name] for name in columns}, **fixed})
+    )
+    if by_worker:
+        statement = statement.where(MESSAGES.c.claimed_by == rows.c.claim_worker)
+    return statement
 
 
 class OutcomeGroup:
