@@ -5,16 +5,19 @@ Values in, plain records out, as in the other repositories.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from reminders.store.database import Database
 from reminders.store.feed_schema import FeedAppointment, FeedMessage
 from reminders.store.schema import Enrollment, EnrollmentStatus, Patient
+
+FEED_MESSAGES: Table = FeedMessage.__table__  # type: ignore[assignment]
+FEED_APPOINTMENTS: Table = FeedAppointment.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,12 @@ class AppointmentRecord:
     status: str
     start_at: datetime | None
     last_sent_at: datetime | None
+
+
+# The columns of each record, in its fields' order (the message handler reads them as plain
+# rows: no ORM objects on the path of every message).
+FEED_MESSAGE_COLUMNS = [FEED_MESSAGES.c[f.name] for f in fields(FeedMessageRecord)]
+FEED_APPOINTMENT_COLUMNS = [FEED_APPOINTMENTS.c[f.name] for f in fields(AppointmentRecord)]
 
 
 def _message(row: FeedMessage) -> FeedMessageRecord:
@@ -109,25 +118,25 @@ class FeedRepository:
         so two processes apply the messages of one appointment one after the other.
         """
         with self.database.session() as session:
-            message = session.scalars(
-                select(FeedMessage).where(
-                    FeedMessage.source == source,
-                    FeedMessage.sender == sender,
-                    FeedMessage.message_id == message_id,
+            message = session.execute(
+                select(*FEED_MESSAGE_COLUMNS).where(
+                    FEED_MESSAGES.c.source == source,
+                    FEED_MESSAGES.c.sender == sender,
+                    FEED_MESSAGES.c.message_id == message_id,
                 )
             ).one_or_none()
-            appointment = session.scalars(
-                select(FeedAppointment)
+            appointment = session.execute(
+                select(*FEED_APPOINTMENT_COLUMNS)
                 .where(
-                    FeedAppointment.source == source,
-                    FeedAppointment.sender == sender,
-                    FeedAppointment.appointment_id == appointment_id,
+                    FEED_APPOINTMENTS.c.source == source,
+                    FEED_APPOINTMENTS.c.sender == sender,
+                    FEED_APPOINTMENTS.c.appointment_id == appointment_id,
                 )
                 .with_for_update()
             ).one_or_none()
             return (
-                None if message is None else _message(message),
-                None if appointment is None else _appointment(appointment),
+                None if message is None else FeedMessageRecord(*message),
+                None if appointment is None else AppointmentRecord(*appointment),
             )
 
     def record(
@@ -145,7 +154,7 @@ class FeedRepository:
         """
         values = {k: v for k, v in message.__dict__.items() if k != "id"}
         with self.database.session() as session:
-            session.execute(insert(FeedMessage).values(**values))
+            session.execute(insert(FEED_MESSAGES).values(**values))
             if appointment is None:
                 return
             facts = {
@@ -158,18 +167,17 @@ class FeedRepository:
             }
             if appointment_known:
                 session.execute(
-                    update(FeedAppointment)
+                    update(FEED_APPOINTMENTS)
                     .where(
-                        FeedAppointment.source == appointment.source,
-                        FeedAppointment.sender == appointment.sender,
-                        FeedAppointment.appointment_id == appointment.appointment_id,
+                        FEED_APPOINTMENTS.c.source == appointment.source,
+                        FEED_APPOINTMENTS.c.sender == appointment.sender,
+                        FEED_APPOINTMENTS.c.appointment_id == appointment.appointment_id,
                     )
                     .values(**facts)
-                    .execution_options(synchronize_session=False)
                 )
             else:
                 session.execute(
-                    insert(FeedAppointment).values(
+                    insert(FEED_APPOINTMENTS).values(
                         source=appointment.source,
                         sender=appointment.sender,
                         appointment_id=appointment.appointment_id,
