@@ -8,16 +8,20 @@ statements are counted with SQLAlchemy's engine events while the listener handle
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from feed_fixtures import Feed, MllpSender, ack_code, ack_text, open_feed, siu
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, insert, text
+
+from reminders.store.feeds import FEED_MESSAGES
 
 # Measured 2026-11-26, statements per message (SQLite's count includes its BEGIN IMMEDIATE):
 # a new booking 15 on SQLite, 13 on PostgreSQL; a move 16 / 15; a cancellation 9 / 8; a
@@ -173,3 +177,68 @@ def test_a_message_that_fails_half_way_changes_nothing_and_is_applied_when_sent_
     assert feed.enrollment("MRN1")["procedure_date"] == date(2027, 3, 10)
     assert feed.log.outcome_counts() == {"enrolled": 1}
     assert [entry.action for entry in feed.app.storage.access.audit_entries()] == ["enroll"]
+
+
+@pytest.mark.postgres
+def test_a_message_another_process_logs_meanwhile_is_answered_as_a_replay_and_undone(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two processes get the same message (an engine resending after a timeout): the first
+    to commit wins; the other one's enrollment is rolled back with its log line."""
+    with open_feed(tmp_path, postgres_url) as feed, ExitStack() as stack:
+        send = MllpSender(feed)
+        stack.callback(send.close)
+        engine = feed.app.storage.database.engine
+        other_process = stack.enter_context(engine.connect())
+        other = other_process.begin()
+        other_process.execute(insert(FEED_MESSAGES).values(**LOGGED_ELSEWHERE))
+
+        # Our listener reads no such control id (not committed), enrolls, and waits on the
+        # unique index when it logs the message; the other process then commits.
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(send, siu("S12", control_id="M1"))
+            assert wait_for_a_lock_wait(engine), "the listener never waited on the other process"
+            other.commit()
+            ack = answer.result(timeout=30)
+
+        assert ack_code(ack) == "AA"
+        assert "already received (first: enrolled)" in ack_text(ack)
+        assert feed.timeline("MRN1") == []  # our enrollment went with our log line
+        assert feed.app.storage.access.audit_entries() == []
+        assert feed.log.outcome_counts() == {"enrolled": 1}
+
+
+LOGGED_ELSEWHERE = {
+    "source": "hl7",
+    "sender": "RIVERSIDE",
+    "message_id": "M1",
+    "actor": "hl7:RIVERSIDE",
+    "received_at": datetime(2027, 3, 1, 15, 0, tzinfo=UTC),
+    "sent_at": None,
+    "event": "S12",
+    "appointment_id": "APT1",
+    "external_id": "MRN1",
+    "plan_id": "demo",
+    "outcome": "enrolled",
+    "ack_code": "AA",
+    "detail": "enrolled on plan demo (by the other process)",
+    "raw": None,
+}
+
+
+def wait_for_a_lock_wait(engine: Engine, seconds: float = 20) -> bool:
+    """Whether some session of this database comes to wait for a lock within `seconds`."""
+    deadline = time.monotonic() + seconds
+    with engine.connect() as connection:
+        while time.monotonic() < deadline:
+            waiting = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+            if waiting:
+                return True
+            connection.rollback()  # a fresh snapshot of pg_stat_activity
+            time.sleep(0.05)
+    return False
