@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 from feed_fixtures import Feed, MllpSender, ack_code, ack_text, open_feed, siu
-from sqlalchemy import Engine, event, insert, text
+from sqlalchemy import Engine, event, insert, text, update
 
-from reminders.store.feeds import FEED_MESSAGES
+from reminders.store.feeds import FEED_APPOINTMENTS, FEED_MESSAGES
 
 # Measured 2026-11-26, statements per message (SQLite's count includes its BEGIN IMMEDIATE):
 # a new booking 15 on SQLite, 13 on PostgreSQL; a move 16 / 15; a cancellation 9 / 8; a
@@ -242,3 +242,34 @@ def wait_for_a_lock_wait(engine: Engine, seconds: float = 20) -> bool:
             connection.rollback()  # a fresh snapshot of pg_stat_activity
             time.sleep(0.05)
     return False
+
+
+@pytest.mark.postgres
+def test_messages_of_one_appointment_wait_for_each_other_across_processes(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Another process is applying a newer message of the appointment: ours waits for it and
+    is then older than what was applied, so it changes nothing (MSH-7 order holds)."""
+    with open_feed(tmp_path, postgres_url) as feed, ExitStack() as stack:
+        send = MllpSender(feed)
+        stack.callback(send.close)
+        assert ack_code(send(siu("S12", control_id="M1", sent="20270301090000"))) == "AA"
+        engine = feed.app.storage.database.engine
+        other_process = stack.enter_context(engine.connect())
+        other = other_process.begin()
+        other_process.execute(
+            update(FEED_APPOINTMENTS)
+            .where(FEED_APPOINTMENTS.c.appointment_id == "APT1")
+            .values(last_sent_at=datetime(2027, 3, 3, 15, 0, tzinfo=UTC))
+        )
+
+        with ThreadPoolExecutor(1) as pool:
+            moved = siu("S13", control_id="M2", sent="20270302090000", start="20270324143000+0000")
+            answer = pool.submit(send, moved)
+            assert wait_for_a_lock_wait(engine), "the listener never waited on the other process"
+            other.commit()
+            ack = answer.result(timeout=30)
+
+        assert ack_code(ack) == "AA"
+        assert "older than the last message applied" in ack_text(ack)
+        assert feed.enrollment("MRN1")["procedure_date"] == date(2027, 3, 10)
