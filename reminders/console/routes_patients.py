@@ -61,7 +61,7 @@ def patients(request: Request, identity: SignedIn) -> Response:
     search = PatientSearch(
         text=form["q"],
         plan_id=form["plan"] if form["plan"] in plans else None,
-        status=form["status"] if form["status"] in statuses else None,
+        status=EnrollmentStatus(form["status"]) if form["status"] in statuses else None,
         procedure_from=_date(form["from"], "procedure from", problems),
         procedure_to=_date(form["to"], "procedure to", problems),
     )

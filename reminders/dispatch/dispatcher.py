@@ -269,7 +269,7 @@ class Dispatcher:
             ledger = SmsLedger(
                 self.outbox.sms_sent_at([message.patient_id], excluding=[message.id])
             )
-        if message.enrollment_status != EnrollmentStatus.ACTIVE.value:
+        if message.enrollment_status is not EnrollmentStatus.ACTIVE:
             self.outbox.record_skipped(
                 message.id, now, "enrollment cancelled", worker=self.worker_id
             )
@@ -386,7 +386,7 @@ class Dispatcher:
         )
         send_before = message.send_before
         if resume >= send_before:
-            if message.phase == Phase.PRE_PROCEDURE.value:
+            if message.phase is Phase.PRE_PROCEDURE:
                 self.outbox.record_skipped(
                     message.id,
                     now,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reminders.plans.versions import AppliedVersion, EnrolledAttributes
+from reminders.store.records import EnrollmentStatus
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-ACTIVE = "active"  # EnrollmentStatus.ACTIVE, without importing the ORM schema
+ACTIVE = EnrollmentStatus.ACTIVE.value  # the ORM schema is not imported here
 ENROLLED_ATTRIBUTES = (
     "SELECT e.plan_id, p.external_id, p.attributes FROM enrollments e "
     "JOIN patients p ON p.id = e.patient_id WHERE e.status = :active ORDER BY p.external_id"

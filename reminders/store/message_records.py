@@ -8,7 +8,7 @@ from typing import Any
 
 from reminders.plans.model import Phase
 from reminders.schedule_diff import MessageStatus
-from reminders.store.records import ContactChannel
+from reminders.store.records import ContactChannel, EnrollmentStatus
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,8 @@ class ClaimedMessage:
     plan_id: str
     plan_version: int
     step_id: str
-    phase: str
-    channel: str
+    phase: Phase
+    channel: ContactChannel
     template: str
     language: str
     due_at: datetime
@@ -101,7 +101,7 @@ class ClaimedMessage:
     phone_invalid_at: datetime | None
     procedure_date: date
     procedure_time: time | None
-    enrollment_status: str
+    enrollment_status: EnrollmentStatus
     uid: str | None = None
 
 

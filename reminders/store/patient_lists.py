@@ -10,7 +10,12 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from reminders.store.database import Database, chunks
-from reminders.store.records import PatientSearch, PatientSummary
+from reminders.store.records import (
+    EnrollmentStatus,
+    PatientSearch,
+    PatientSummary,
+    contact_channel,
+)
 from reminders.store.schema import Enrollment, Message, MessageStatus, Patient
 
 
@@ -57,11 +62,11 @@ class PatientLists:
                         email=p.email,
                         timezone=p.timezone,
                         language=p.language,
-                        preferred_channel=p.preferred_channel,
+                        preferred_channel=contact_channel(p.preferred_channel),
                         sms_opted_out_at=p.sms_opted_out_at,
                         plan_id=e.plan_id if e else None,
                         procedure_date=e.procedure_date if e else None,
-                        enrollment_status=e.status if e else None,
+                        enrollment_status=EnrollmentStatus(e.status) if e else None,
                         pending=pending,
                         sent=sent,
                         failed=failed,
@@ -133,7 +138,7 @@ def _narrowed(page: Any, search: PatientSearch, common: bool = False) -> Any:
         if search.plan_id:
             match = match.where(Enrollment.plan_id == search.plan_id)
         if search.status:
-            match = match.where(Enrollment.status == search.status)
+            match = match.where(Enrollment.status == search.status.value)
         if search.procedure_from:
             match = match.where(Enrollment.procedure_date >= search.procedure_from)
         if search.procedure_to:

@@ -11,7 +11,7 @@ from reminders.store.inbound_schema import Flag, FlagKind, InboundKind, InboundM
 from reminders.store.message_records import ClaimedMessage, MessageView
 from reminders.store.records import contact_channel
 from reminders.store.reply_records import FlagView, InboundView
-from reminders.store.schema import Enrollment, Message, MessageStatus, Patient
+from reminders.store.schema import Enrollment, EnrollmentStatus, Message, MessageStatus, Patient
 
 
 def claimed_query() -> Select[*tuple[Any, ...]]:
@@ -51,8 +51,13 @@ def claimed_query() -> Select[*tuple[Any, ...]]:
 
 
 def claimed(row: Any) -> ClaimedMessage:
-    """A row of `claimed_query` as a record."""
-    return ClaimedMessage(**row._asdict())
+    """A row of `claimed_query` as a record: phase, channel and enrollment status parsed."""
+    parsed = {
+        "phase": Phase(row.phase),
+        "channel": contact_channel(row.channel),
+        "enrollment_status": EnrollmentStatus(row.enrollment_status),
+    }
+    return ClaimedMessage(**{**row._asdict(), **parsed})
 
 
 def view_query() -> Select[*tuple[Any, ...]]:

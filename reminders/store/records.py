@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from enum import StrEnum
 from typing import Any, Literal, cast, get_args
 
 from reminders.schedule import PlannedMessage
@@ -21,6 +22,13 @@ def contact_channel(value: str) -> ContactChannel:
     if value not in CONTACT_CHANNELS:
         raise ValueError(f"not a channel: {value!r} (expected {' or '.join(CONTACT_CHANNELS)})")
     return cast(ContactChannel, value)
+
+
+class EnrollmentStatus(StrEnum):
+    """Life of an enrollment."""
+
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -86,14 +94,19 @@ class PatientSummary:
     email: str | None
     timezone: str
     language: str
-    preferred_channel: str
+    preferred_channel: ContactChannel
     sms_opted_out_at: datetime | None
     plan_id: str | None
     procedure_date: date | None
-    enrollment_status: str | None
+    enrollment_status: EnrollmentStatus | None
     pending: int
     sent: int
     failed: int
+
+    @property
+    def active(self) -> bool:
+        """Whether this row's enrollment is active (staff may still change it)."""
+        return self.enrollment_status is EnrollmentStatus.ACTIVE
 
 
 @dataclass(frozen=True)
@@ -103,7 +116,7 @@ class PatientSearch:
     text: str = ""  # the start of an external id, or of a first name (any case)
     external_id: str | None = None  # exactly this patient
     plan_id: str | None = None
-    status: str | None = None  # an enrollment status: active, cancelled
+    status: EnrollmentStatus | None = None
     procedure_from: date | None = None
     procedure_to: date | None = None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time
-from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -29,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Defined in the pure core, where the enrollment diff reads it.
 from reminders.schedule_diff import MessageStatus as MessageStatus
+from reminders.store.records import EnrollmentStatus as EnrollmentStatus
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -48,13 +48,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
-
-
-class EnrollmentStatus(StrEnum):
-    """Life of an enrollment."""
-
-    ACTIVE = "active"
-    CANCELLED = "cancelled"
 
 
 NAMING = {
