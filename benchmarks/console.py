@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from benchmarks import common
 from benchmarks.bench_views import STEPS, fill
 from reminders.access.actor import Actor
-from reminders.access.roles import Role
 from reminders.api.app import create_app
 from reminders.app import App
+from reminders.roles import Role
 from reminders.settings import Settings
 from reminders.store.storage import Storage
 

@@ -23,9 +23,9 @@ from api_fixtures import ANA, RELIEF_4_AT, WELCOME_AT, running_world
 from console_fixtures import PASSWORD, USERS
 
 from reminders.access.actor import Actor
-from reminders.access.roles import Role
 from reminders.api.app import create_app
 from reminders.app import App
+from reminders.roles import Role
 
 ROOT = Path(__file__).resolve().parents[1]
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from reminders.access.actor import Actor
-from reminders.access.roles import Role
+from reminders.roles import Role
 
 PASSWORD = "correct horse battery"
 USERS = {Role.VIEWER: "vera", Role.STAFF: "sam", Role.ADMIN: "ada"}

@@ -18,12 +18,12 @@ from typer.testing import CliRunner
 
 from reminders.access.actor import Actor
 from reminders.access.errors import BadUserName, SignInRefused, WeakPassword
-from reminders.access.roles import Role
 from reminders.access.service import AccessService
 from reminders.api.keys import create_key
 from reminders.app import App
 from reminders.cli.main import app as cli
 from reminders.enrollment_input import read_input
+from reminders.roles import Role
 from reminders.settings import Settings
 from reminders.store.access import DuplicateUser
 

@@ -26,10 +26,10 @@ from console_fixtures import (
 )
 from fastapi.routing import APIRoute
 
-from reminders.access.roles import Role
 from reminders.console.app import console_rules
 from reminders.console.guard import PREFIX, SESSION_COOKIE, RouteRule
 from reminders.console.headers import CONTENT_SECURITY_POLICY
+from reminders.roles import Role
 
 TEMPLATES = Path(__file__).parents[1] / "reminders" / "console" / "templates"
 ANA_PHONE = "+12025550143"

@@ -13,8 +13,8 @@ import pytest
 from api_fixtures import ANA, BEN, RELIEF_4_AT, WELCOME_AT
 from console_fixtures import ConsoleWorld, console_world
 
-from reminders.access.roles import Role
 from reminders.csv_export import csv_text, neutralise
+from reminders.roles import Role
 
 
 @pytest.fixture

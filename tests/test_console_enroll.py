@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from console_fixtures import ConsoleWorld, console_world, csrf_token
 
-from reminders.access.roles import Role
+from reminders.roles import Role
 
 GOOD = {
     "external_id": "ana",

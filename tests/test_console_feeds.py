@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from feed_fixtures import open_feed, siu
 
 from reminders.access.actor import Actor
-from reminders.access.roles import Role
 from reminders.api.app import create_app
+from reminders.roles import Role
 
 
 def test_the_feed_log_shows_each_booking_and_why_one_was_refused(

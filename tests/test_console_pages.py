@@ -14,8 +14,8 @@ from console_fixtures import ConsoleWorld, console_world
 from fastapi.testclient import TestClient
 
 from reminders.access.actor import Actor
-from reminders.access.roles import Role
 from reminders.enrollment_input import EnrollmentInput
+from reminders.roles import Role
 
 ANA_PHONE = "+12025550143"
 BEN_PHONE = "+12025550144"

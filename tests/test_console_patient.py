@@ -12,8 +12,8 @@ import pytest
 from api_fixtures import RELIEF_4_AT, WELCOME_AT, utc
 from console_fixtures import ConsoleWorld, console_world, csrf_token
 
-from reminders.access.roles import Role
 from reminders.console.pictures import WIDTH, timeline_picture
+from reminders.roles import Role
 from reminders.store.message_records import MessageView
 
 ANA_PHONE = "+12025550143"

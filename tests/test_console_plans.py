@@ -12,7 +12,7 @@ import pytest
 from api_fixtures import ANA, PLAN_YAML
 from console_fixtures import ConsoleWorld, console_world, csrf_token
 
-from reminders.access.roles import Role
+from reminders.roles import Role
 
 
 @pytest.fixture

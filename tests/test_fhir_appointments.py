@@ -26,6 +26,7 @@ from fhir.resources.R4B.patient import Patient
 
 from reminders.api.app import create_app
 from reminders.integrations.fhir.reminders_bundle import PatientKey, communication, observations
+from reminders.roles import Role
 from reminders.store.message_records import MessageView
 from reminders.store.reply_records import OutcomeView
 
@@ -133,7 +134,9 @@ class Client:
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
         self.http = TestClient(create_app(feed.app))
-        key, _ = feed.app.storage.access.create_api_key("ehr interface", "staff", datetime.now(UTC))
+        key, _ = feed.app.storage.access.create_api_key(
+            "ehr interface", Role.STAFF, datetime.now(UTC)
+        )
         self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/fhir+json"}
 
     def post(self, body: Any, **headers: str) -> Any:
@@ -280,7 +283,7 @@ def test_requests_without_a_valid_key_get_an_operation_outcome(client: Client) -
 
 
 def test_a_viewer_key_may_not_book_or_move_an_appointment(client: Client, feed: Feed) -> None:
-    key, _ = feed.app.storage.access.create_api_key("ehr reader", "viewer", datetime.now(UTC))
+    key, _ = feed.app.storage.access.create_api_key("ehr reader", Role.VIEWER, datetime.now(UTC))
     headers = {**client.headers, "Authorization": f"Bearer {key}"}
 
     booked = client.http.post("/fhir/Appointment", json=spec_bundle(), headers=headers)

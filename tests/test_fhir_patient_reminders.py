@@ -26,6 +26,7 @@ from reminders.api.app import create_app
 from reminders.channels.null import NullChannel
 from reminders.dispatch.dispatcher import Dispatcher
 from reminders.replies.service import InboundSms
+from reminders.roles import Role
 
 RELIEF_CHECKS = """\
   - id: relief-check-week-4
@@ -52,7 +53,7 @@ def feed(tmp_path: Path, sqlite_url: str) -> Iterator[Feed]:
 
 
 def reminders(feed: Feed, patient_id: str) -> Any:
-    key, _ = feed.app.storage.access.create_api_key("ehr", "staff", datetime.now(UTC))
+    key, _ = feed.app.storage.access.create_api_key("ehr", Role.STAFF, datetime.now(UTC))
     client = TestClient(create_app(feed.app))
     return client.get(
         f"/fhir/Patient/{patient_id}/$reminders", headers={"Authorization": f"Bearer {key}"}

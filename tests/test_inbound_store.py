@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 import reminders.store.inbound_schema  # noqa: F401 - registers the tables on Base.metadata
 from reminders.errors import NotFoundError
 from reminders.plans.model import Phase
+from reminders.roles import Role
 from reminders.schedule import PlannedMessage
 from reminders.store import migrate
 from reminders.store.records import EnrollmentRequest, PatientRecord
@@ -87,7 +88,7 @@ def test_migrations_downgrade_to_0001_and_upgrade_again(storage: Storage) -> Non
 
 def test_api_keys_verify_until_revoked(storage: Storage) -> None:
     keys = storage.access
-    key, record = keys.create_api_key("front desk", "staff", NOW)
+    key, record = keys.create_api_key("front desk", Role.STAFF, NOW)
 
     assert keys.verify_api_key(key) == record
     assert keys.verify_api_key(key + "x") is None

@@ -14,9 +14,9 @@ from api_fixtures import ENROLLED_AT, World, running_world, utc
 from typer.testing import CliRunner
 
 from reminders.access.actor import Actor
-from reminders.access.roles import Role
 from reminders.api.keys import create_key
 from reminders.cli.main import app as cli
+from reminders.roles import Role
 
 ANA = "+12025550143"
 STOPPED = f"opted out of SMS by text on {ENROLLED_AT[:10]} (STOP)"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reminders.access.roles import Role
 from reminders.errors import ReminderError
+from reminders.roles import Role
 
 
 class SignInRefused(ReminderError):

@@ -16,9 +16,9 @@ from reminders.access.actor import Actor
 from reminders.access.audit import AuditTrail
 from reminders.access.errors import BadUserName, SignInRefused
 from reminders.access.passwords import Passwords, check_new_password
-from reminders.access.roles import Role
 from reminders.clock import utc_now
 from reminders.errors import NotFoundError
+from reminders.roles import Role
 from reminders.store.access import AccessRepository
 from reminders.store.access_records import ApiKeyRecord, UserRecord
 
@@ -78,9 +78,7 @@ def token_hash(token: str) -> str:
 
 
 def _view(user: UserRecord) -> UserView:
-    return UserView(
-        user.name, Role(user.role), user.created_at, user.disabled_at, user.locked_until
-    )
+    return UserView(user.name, user.role, user.created_at, user.disabled_at, user.locked_until)
 
 
 class AccessService:
@@ -110,9 +108,7 @@ class AccessService:
         if not _USER_NAME.match(name):
             raise BadUserName("a user name has 1 to 64 letters, digits or . _ @ - (e.g. a.nurse)")
         check_new_password(password)
-        user = self.repository.add_user(
-            name, role.value, self.passwords.hash(password), self.clock()
-        )
+        user = self.repository.add_user(name, role, self.passwords.hash(password), self.clock())
         self.audit(actor).record("user.create", detail=f"user {name}, role {role.value}")
         return _view(user)
 
@@ -164,7 +160,7 @@ class AccessService:
             self.repository.set_password(user.id, self.passwords.hash(password), now)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         self.repository.add_session(user.id, token_hash(token), csrf, now)
-        return SignedIn(token, csrf, user.name, Role(user.role))
+        return SignedIn(token, csrf, user.name, user.role)
 
     def resume(self, token: str) -> StaffIdentity | None:
         """The identity behind a session cookie, or None when it is unknown, ended or idle."""
@@ -179,7 +175,7 @@ class AccessService:
             return None
         if now - session.last_seen_at > _TOUCH_EVERY:
             self.repository.touch_session(session.id, now)
-        return StaffIdentity(session.id, session.user_name, Role(session.role), session.csrf_token)
+        return StaffIdentity(session.id, session.user_name, session.role, session.csrf_token)
 
     def sign_out(self, identity: StaffIdentity) -> None:
         """End the session."""
@@ -192,7 +188,7 @@ class AccessService:
         name = name.strip()
         if not name:
             raise BadUserName("give the key a name, e.g. the system or person that will use it")
-        key, record = self.repository.create_api_key(name[:128], scope.value, self.clock())
+        key, record = self.repository.create_api_key(name[:128], scope, self.clock())
         self.audit(actor).record("api_key.create", detail=f"key {record.name}, scope {scope}")
         return key, record
 

@@ -23,9 +23,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reminders.access.actor import Actor
 from reminders.access.presented import presented_key
-from reminders.access.roles import Role
 from reminders.access.service import AccessService
 from reminders.console.guard import SESSION_COOKIE
+from reminders.roles import Role
 from reminders.store.access_records import ApiKeyRecord
 
 PROTECTED_PREFIX = "/v1"
@@ -114,7 +114,7 @@ def require_scope(needed: Role) -> Any:
     """A dependency: the key's actor, or 403 when its scope is below `needed`."""
 
     def check(record: ApiKeyUser) -> Actor:
-        if not Role(record.scope).allows(needed):
+        if not record.scope.allows(needed):
             raise HTTPException(
                 403,
                 f"this needs an API key with the {needed.value} scope; this key is {record.scope}",

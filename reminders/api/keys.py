@@ -8,8 +8,8 @@ short prefix to tell keys apart.
 from __future__ import annotations
 
 from reminders.access.actor import Actor
-from reminders.access.roles import Role
 from reminders.app import App
+from reminders.roles import Role
 from reminders.store.access_records import ApiKeyRecord
 
 

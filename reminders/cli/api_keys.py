@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from reminders.access.roles import ROLE_NAMES, parse_role
 from reminders.cli.options import JsonOption, command_group
 from reminders.cli.output import echo_line, print_json, stdout, table, utc_time
 from reminders.cli.state import get_state
+from reminders.roles import ROLE_NAMES, parse_role
 
 app = command_group("Create, list and revoke HTTP API keys.")
 

@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from reminders.access.roles import Role
 from reminders.access.service import StaffIdentity
 from reminders.console.context import console_context
+from reminders.roles import Role
 
 PREFIX = "/console"
 SESSION_COOKIE = "reminders_session"

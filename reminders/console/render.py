@@ -11,10 +11,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from reminders.access.roles import Role
 from reminders.access.service import StaffIdentity
 from reminders.console.guard import CSRF_FIELD, PREFIX
 from reminders.redact import mask_email, mask_phone
+from reminders.roles import Role
 
 NAV = (  # (key, label, path, the role that may open it)
     ("today", "Today", "/today", Role.VIEWER),

@@ -6,13 +6,13 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
-from reminders.access.roles import Role
 from reminders.channels.twilio_sms import describe_twilio_code
 from reminders.console.context import console_context
 from reminders.console.filters import Filters, read_filters
 from reminders.console.guard import ConsoleRouter, SignedIn
 from reminders.console.render import page
 from reminders.csv_export import csv_text
+from reminders.roles import Role
 from reminders.schedule_diff import MessageStatus
 from reminders.store.message_records import MessageCursor, MessageView
 from reminders.store.records import CONTACT_CHANNELS, contact_channel

@@ -12,7 +12,6 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from reminders.access.roles import Role
 from reminders.access.service import StaffIdentity
 from reminders.console import forms
 from reminders.console.context import console_context
@@ -23,6 +22,7 @@ from reminders.csv_import import ImportSummary
 from reminders.enrollment_input import read_input
 from reminders.errors import EnrollmentError, InputProblem, ReminderError
 from reminders.plans.model import Scalar
+from reminders.roles import Role
 
 routes = ConsoleRouter()
 FIELDS = (

@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
-from reminders.access.roles import Role
 from reminders.console.context import console_context
 from reminders.console.filters import read_filters
 from reminders.console.guard import ConsoleRouter, SignedIn
 from reminders.console.render import page
+from reminders.roles import Role
 
 routes = ConsoleRouter()
 SOURCES = ["hl7", "fhir"]

@@ -11,7 +11,6 @@ from fastapi import Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from reminders.access.roles import Role
 from reminders.access.service import StaffIdentity
 from reminders.console import forms
 from reminders.console.context import console_context
@@ -20,6 +19,7 @@ from reminders.console.pictures import local_day, pain_chart, timeline_picture
 from reminders.console.render import page
 from reminders.enrollment_input import PatientChanges, input_problems
 from reminders.errors import EnrollmentError, InputProblem, ReminderError
+from reminders.roles import Role
 from reminders.schedule_diff import ChangeAction, MessageStatus, ScheduleChange
 from reminders.store.records import PatientSearch
 

@@ -9,10 +9,10 @@ from datetime import date
 from fastapi import Request
 from fastapi.responses import Response
 
-from reminders.access.roles import Role
 from reminders.console.context import console_context
 from reminders.console.guard import ConsoleRouter, SignedIn
 from reminders.console.render import page
+from reminders.roles import Role
 from reminders.store.records import PatientSearch, PatientSummary
 from reminders.store.schema import EnrollmentStatus
 

@@ -11,7 +11,6 @@ from typing import Annotated
 from fastapi import Path, Request
 from fastapi.responses import RedirectResponse, Response
 
-from reminders.access.roles import Role
 from reminders.clock import utc_now
 from reminders.console import forms
 from reminders.console.context import console_context
@@ -20,6 +19,7 @@ from reminders.console.pictures import plan_picture
 from reminders.console.render import page
 from reminders.errors import InputProblem, ReminderError
 from reminders.inputs import time_zone
+from reminders.roles import Role
 from reminders.sample_timeline import sample_timeline
 
 routes = ConsoleRouter()

@@ -9,7 +9,6 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from reminders.access.errors import SignInRefused
-from reminders.access.roles import Role
 from reminders.console.context import console_context
 from reminders.console.guard import (
     PREFIX,
@@ -20,6 +19,7 @@ from reminders.console.guard import (
     tokens_match,
 )
 from reminders.console.render import page
+from reminders.roles import Role
 
 SIGN_IN_COOKIE = "reminders_sign_in"
 SIGN_IN_PATH = PREFIX + "/sign-in"

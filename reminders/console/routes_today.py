@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
-from reminders.access.roles import Role
 from reminders.clock import utc_now
 from reminders.console.context import console_context
 from reminders.console.guard import PREFIX, ConsoleRouter, SignedIn
 from reminders.console.render import page
 from reminders.errors import NotFoundError
+from reminders.roles import Role
 from reminders.schedule_diff import MessageStatus
 
 routes = ConsoleRouter()

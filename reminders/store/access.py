@@ -12,6 +12,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from reminders.errors import NotFoundError, ReminderError
+from reminders.roles import Role
 from reminders.store.access_records import (
     ApiKeyRecord,
     AuditRecord,
@@ -34,7 +35,9 @@ def hash_key(key: str) -> str:
 
 
 def _api_key_record(row: ApiKey) -> ApiKeyRecord:
-    return ApiKeyRecord(row.id, row.name, row.prefix, row.created_at, row.revoked_at, row.scope)
+    return ApiKeyRecord(
+        row.id, row.name, row.prefix, row.created_at, row.revoked_at, Role(row.scope)
+    )
 
 
 class DuplicateUser(ReminderError):
@@ -45,7 +48,7 @@ def _user(row: StaffUser) -> UserRecord:
     return UserRecord(
         row.id,
         row.name,
-        row.role,
+        Role(row.role),
         row.password_hash,
         row.failed_sign_ins,
         row.locked_until,
@@ -62,14 +65,14 @@ class AccessRepository:
 
     # -- API keys ---------------------------------------------------------------------------
 
-    def create_api_key(self, name: str, scope: str, now: datetime) -> tuple[str, ApiKeyRecord]:
+    def create_api_key(self, name: str, scope: Role, now: datetime) -> tuple[str, ApiKeyRecord]:
         """A new random key with a scope (returned once, stored hashed) and its record."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         row = ApiKey(
             name=name,
             key_hash=hash_key(key),
             prefix=key[:_DISPLAY_PREFIX_LENGTH],
-            scope=scope,
+            scope=scope.value,
             created_at=now,
             revoked_at=None,
         )
@@ -117,11 +120,11 @@ class AccessRepository:
 
     # -- users ------------------------------------------------------------------------------
 
-    def add_user(self, name: str, role: str, password_hash: str, now: datetime) -> UserRecord:
+    def add_user(self, name: str, role: Role, password_hash: str, now: datetime) -> UserRecord:
         """A new user; DuplicateUser when the name is taken."""
         row = StaffUser(
             name=name,
-            role=role,
+            role=role.value,
             password_hash=password_hash,
             failed_sign_ins=0,
             created_at=now,
@@ -225,7 +228,12 @@ class AccessRepository:
         )
         with self.database.session() as session:
             row = session.execute(query).one_or_none()
-            return SessionRecord(*row) if row else None
+        if row is None:
+            return None
+        session_id, user_id, name, role, csrf_token, seen, ended, disabled = row
+        return SessionRecord(
+            session_id, user_id, name, Role(role), csrf_token, seen, ended, disabled
+        )
 
     def touch_session(self, session_id: int, now: datetime) -> None:
         """The session was used now (the inactivity timeout counts from here)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from reminders.roles import Role
+
 
 @dataclass(frozen=True)
 class ApiKeyRecord:
@@ -15,7 +17,7 @@ class ApiKeyRecord:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
-    scope: str = "staff"
+    scope: Role = Role.STAFF
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,7 @@ class UserRecord:
 
     id: int
     name: str
-    role: str
+    role: Role
     password_hash: str
     failed_sign_ins: int
     locked_until: datetime | None
@@ -39,7 +41,7 @@ class SessionRecord:
     id: int
     user_id: int
     user_name: str
-    role: str
+    role: Role
     csrf_token: str
     last_seen_at: datetime
     ended_at: datetime | None

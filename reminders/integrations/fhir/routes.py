@@ -17,13 +17,13 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from reminders.access.presented import presented_key
-from reminders.access.roles import Role
 from reminders.clock import utc_now
 from reminders.errors import NotFoundError, ReminderError
 from reminders.integrations.fhir.appointment import appointment_event, parse_body
 from reminders.integrations.fhir.outcome import FHIR_JSON, FhirError, Issue, operation_outcome
 from reminders.integrations.fhir.reminders_bundle import PatientKey, reminders_bundle
 from reminders.integrations.service import AppointmentService, FeedOutcome
+from reminders.roles import Role
 from reminders.store.access_records import ApiKeyRecord
 
 MAX_BODY_BYTES = 1_000_000
@@ -87,7 +87,7 @@ async def _staff_key(request: Request) -> ApiKeyRecord:
             401,
             [Issue("login", "a valid API key is required: 'Authorization: Bearer <key>'")],
         )
-    if not Role(record.scope).allows(Role.STAFF):
+    if not record.scope.allows(Role.STAFF):
         raise FhirError(403, [Issue("forbidden", "this API key needs the staff scope")])
     return record
 

@@ -1,4 +1,8 @@
-"""The three roles of staff users, also the scopes of API keys: the same words everywhere."""
+"""The three roles of staff users, also the scopes of API keys: the same words everywhere.
+
+A vocabulary at the bottom of the layers: the access records carry it (parsed once where users,
+sessions and keys are read), the access service checks it, the entry points show it.
+"""
 
 from __future__ import annotations
 
