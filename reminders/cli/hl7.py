@@ -43,14 +43,14 @@ def import_file(
         )
     else:
         for number, reply in enumerate(replies, start=1):
-            if reply.ack_code != "AA" or reply.outcome == "refused":
+            if reply.ack_code != "AA" or reply.refused:
                 echo_line(
                     f"message {number} ({reply.control_id or 'no control id'}): "
                     f"{reply.ack_code} {reply.outcome}: {reply.detail}",
                     err=True,
                 )
         echo_line(f"{len(replies)} message(s): {counts_line(dict(sorted(counts.items())))}")
-    if any(reply.outcome in ("refused", "rejected") for reply in replies):
+    if any(reply.refused for reply in replies):
         raise typer.Exit(1)
 
 

@@ -209,7 +209,7 @@ def timeline_texts(
     """Each message's text and whether it is a preview (not sent yet) rather than what was sent."""
     from reminders.store.schema import MessageStatus
 
-    sms_sent = any(v.channel == "sms" and v.status == MessageStatus.SENT.value for v in views)
+    sms_sent = any(v.channel == "sms" and v.status is MessageStatus.SENT for v in views)
     first_sms_open = not sms_sent
     texts: dict[int, tuple[str, bool]] = {}
     for view in views:
@@ -217,7 +217,7 @@ def timeline_texts(
             texts[view.id] = (view.body, False)
             continue
         first_sms = (
-            first_sms_open and view.channel == "sms" and view.status == MessageStatus.PENDING.value
+            first_sms_open and view.channel == "sms" and view.status is MessageStatus.PENDING
         )
         first_sms_open = first_sms_open and not first_sms
         facts, language = _facts(details[view.plan_id])

@@ -6,6 +6,7 @@ import io
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Literal
 
 import hl7
 from hl7.client import read_loose
@@ -23,10 +24,15 @@ class Hl7Reply:
     """What became of one message and the ACK that answers it."""
 
     control_id: str
-    outcome: str
+    outcome: FeedOutcome | Literal["error"]  # error: not processed here; the sender retries
     detail: str
     ack_code: str
     ack: str
+
+    @property
+    def refused(self) -> bool:
+        """Whether the message was refused or could not be read (a file import fails)."""
+        return self.outcome in (FeedOutcome.REFUSED, FeedOutcome.REJECTED)
 
 
 def normalize(raw: str) -> str:
