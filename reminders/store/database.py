@@ -71,7 +71,9 @@ class Database:
         """One transaction for everything the repositories do inside the block (on this thread).
 
         Every `session()` opened meanwhile joins it: all of it is committed at the end, or
-        none of it when an exception leaves the block. Units do not nest.
+        none of it when an exception leaves the block. A statement that fails inside voids the
+        unit (PostgreSQL aborts the transaction), so its error must leave the block, not be
+        caught within. Units do not nest.
         """
         if self._joined() is not None:
             raise RuntimeError("a unit of work is already in progress")
