@@ -8,9 +8,10 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ColumnElement, Engine, Integer, any_, bindparam, create_engine, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from reminders.store import migrate
 from reminders.store.changes import ChangeListener
@@ -27,6 +28,17 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def one_of(
+    column: ColumnElement[int] | InstrumentedAttribute[int], name: str, *, arrays: bool
+) -> ColumnElement[bool]:
+    """`column` is one of the ids bound as `name`: on PostgreSQL (`arrays`) one array
+    parameter, `= ANY(:name)`, so the statement's text stays short and the same whatever the
+    number of ids (parsed once by the driver); elsewhere an IN list expanded at each call."""
+    if arrays:
+        return column == any_(bindparam(name, type_=ARRAY(Integer)))
+    return column.in_(bindparam(name, expanding=True))
+
+
 class Database:
     """One engine and its session factory, shared by every repository of an app."""
 
@@ -41,6 +53,11 @@ class Database:
         if migrate_schema:
             migrate.upgrade(database.engine)
         return database
+
+    @property
+    def binds_arrays(self) -> bool:
+        """Whether a list of ids is bound as one array parameter (PostgreSQL); see `one_of`."""
+        return self.engine.dialect.name == "postgresql"
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, Integer, String, bindparam, func, select, update
 
 from reminders.plans.model import Phase
-from reminders.store.database import Database, chunks
+from reminders.store.database import Database, chunks, one_of
 from reminders.store.message_records import (
     ClaimedBatch,
     ClaimedMessage,
@@ -88,57 +90,39 @@ class Outbox:
 
     def claim_batch(self, now: datetime, worker: str, limit: int) -> ClaimedBatch:
         """Take due messages for one worker, every due message of a patient together, with
-        the SMS history of those patients read in the same transaction.
+        the SMS history of those patients read in the same transaction; in claim order
+        (`next_attempt_at`, then id).
 
         Caps hold with any number of workers: a patient is claimed by one worker at a time
         (on PostgreSQL the patient rows are locked FOR UPDATE SKIP LOCKED; on SQLite the write
         lock taken at BEGIN IMMEDIATE serialises claims), and the history counts SMS sent and
         SMS another worker holds in "sending" (outcome not known yet) alike.
         """
+        statements = _claim_statements(self.database.binds_arrays)
         with self.database.session() as session:
-            due = (
-                select(Message.patient_id)
-                .join(Patient, Patient.id == Message.patient_id)
-                .where(Message.status == MessageStatus.PENDING.value)
-                .where(Message.next_attempt_at <= now)
-                .order_by(Message.next_attempt_at, Message.id)
-                .limit(limit)
-                .with_for_update(of=[Message, Patient], skip_locked=True)
-            )
+            connection = session.connection()
             # Locked while read: a patient another worker is claiming is passed over, and the
             # scan goes on to the next due patients (two workers share a wave). The message row
             # is locked too, so that one another worker claimed after this scan began is read
             # again and passed over as no longer pending; with the patient alone, this worker
             # locked patients whose messages were gone, claimed nothing and ended its pass.
-            patients = list(dict.fromkeys(session.scalars(due)))
+            due = connection.scalars(statements.due, {"now": now, "limit": limit})
+            patients = list(dict.fromkeys(due))
             if not patients:
                 return ClaimedBatch([], {})
-            ids = list(
-                session.scalars(
-                    select(Message.id)
-                    .where(Message.patient_id.in_(patients))
-                    .where(Message.status == MessageStatus.PENDING.value)
-                    .where(Message.next_attempt_at <= now)
-                    .order_by(Message.next_attempt_at, Message.id)
-                )
-            )
-            if not ids:
+            taken = connection.execute(
+                statements.claim, {"patients": patients, "now": now, "worker": worker}
+            ).all()
+            if not taken:
                 return ClaimedBatch([], {})
-            session.execute(
-                update(Message)
-                .where(Message.id.in_(ids))
-                .values(
-                    status=MessageStatus.SENDING.value,
-                    claimed_by=worker,
-                    claimed_at=now,
-                    attempts=Message.attempts + 1,
-                    updated_at=now,
-                )
-            )
-            rows = session.execute(claimed_query().where(Message.id.in_(ids))).all()
-            messages = [claimed(row) for row in rows]
+            ids = [row.id for row in sorted(taken, key=lambda row: (row.next_attempt_at, row.id))]
+            # The patients' ids too: each table is read by its key for this batch, never
+            # scanned whole (a hash join over every patient cost 5 ms a batch at 20,000).
+            rows = connection.execute(statements.claimed, {"ids": ids, "patients": patients})
+            order = {message_id: place for place, message_id in enumerate(ids)}
+            messages = sorted((claimed(row) for row in rows), key=lambda m: order[m.id])
             texted = [m.patient_id for m in messages if m.channel == "sms"]
-            history = _sms_sent_at(session.connection(), texted, excluding=ids)
+            history = _sms_sent_at(connection, texted, excluding=ids)
         return ClaimedBatch(messages, history)
 
     def stale_claims(self, older_than: datetime, limit: int = 500) -> list[ClaimedMessage]:
@@ -362,26 +346,69 @@ class Outbox:
             )
 
 
-_SMS_HISTORY = select(
-    MESSAGES.c.id,
-    MESSAGES.c.patient_id,
-    func.coalesce(MESSAGES.c.sent_at, MESSAGES.c.claimed_at),
-).where(
-    MESSAGES.c.patient_id.in_(bindparam("ids", expanding=True)),
-    MESSAGES.c.channel == "sms",
-    MESSAGES.c.status.in_(
-        [MessageStatus.SENT.value, MessageStatus.SENDING.value, MessageStatus.UNDELIVERED.value]
-    ),
-)
+@dataclass(frozen=True)
+class _ClaimStatements:
+    """The claim's statements, built once for a way of binding lists of ids (`one_of`)."""
+
+    due: Any
+    claim: Any
+    claimed: Any
+    history: Any
+
+
+@functools.cache
+def _claim_statements(arrays: bool) -> _ClaimStatements:
+    now = bindparam("now", type_=Message.next_attempt_at.type)
+    due = (
+        select(MESSAGES.c.patient_id)
+        .join(Patient, Patient.id == MESSAGES.c.patient_id)
+        .where(MESSAGES.c.status == MessageStatus.PENDING.value)
+        .where(MESSAGES.c.next_attempt_at <= now)
+        .order_by(MESSAGES.c.next_attempt_at, MESSAGES.c.id)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(of=[MESSAGES, Patient], skip_locked=True)
+    )
+    claim = (
+        update(MESSAGES)
+        .where(one_of(MESSAGES.c.patient_id, "patients", arrays=arrays))
+        .where(MESSAGES.c.status == MessageStatus.PENDING.value)
+        .where(MESSAGES.c.next_attempt_at <= now)
+        .values(
+            status=MessageStatus.SENDING.value,
+            claimed_by=bindparam("worker", type_=String),
+            claimed_at=now,
+            attempts=MESSAGES.c.attempts + 1,
+            updated_at=now,
+        )
+        .returning(MESSAGES.c.id, MESSAGES.c.next_attempt_at)
+    )
+    claimed_rows = (
+        claimed_query()
+        .where(one_of(Message.id, "ids", arrays=arrays))
+        .where(one_of(Patient.id, "patients", arrays=arrays))
+    )
+    history = select(
+        MESSAGES.c.id,
+        MESSAGES.c.patient_id,
+        func.coalesce(MESSAGES.c.sent_at, MESSAGES.c.claimed_at),
+    ).where(
+        one_of(MESSAGES.c.patient_id, "ids", arrays=arrays),
+        MESSAGES.c.channel == "sms",
+        MESSAGES.c.status.in_(
+            [MessageStatus.SENT.value, MessageStatus.SENDING.value, MessageStatus.UNDELIVERED.value]
+        ),
+    )
+    return _ClaimStatements(due, claim, claimed_rows, history)
 
 
 def _sms_sent_at(
     connection: Connection, patient_ids: Iterable[int], *, excluding: Collection[int] = ()
 ) -> dict[int, list[datetime]]:
+    history = _claim_statements(connection.dialect.name == "postgresql").history
     sent: dict[int, list[datetime]] = defaultdict(list)
     skip = set(excluding)
     for chunk in chunks(sorted(set(patient_ids))):
-        for message_id, patient_id, at in connection.execute(_SMS_HISTORY, {"ids": list(chunk)}):
+        for message_id, patient_id, at in connection.execute(history, {"ids": list(chunk)}):
             if message_id not in skip and at is not None:
                 sent[patient_id].append(at)
     return sent
