@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
@@ -22,6 +22,7 @@ from reminders.api.schemas import (
 from reminders.inputs import LocalTime, TimeZoneName
 from reminders.plans.model import Plan
 from reminders.sample_timeline import PreviewedMessage, sample_timeline
+from reminders.store.records import ContactChannel
 
 router = APIRouter(
     prefix="/v1",
@@ -74,7 +75,7 @@ def preview(
     timezone: Annotated[TimeZoneName, Query(max_length=64, description="The patient's IANA zone.")],
     procedure_time: LocalTime | None = None,
     language: Annotated[Text | None, Query(max_length=16)] = None,
-    channel: Literal["sms", "email"] = "sms",
+    channel: ContactChannel = "sms",
     first_name: Annotated[Text, Query(min_length=1, max_length=128)] = "Alex",
     attr: Annotated[
         list[KeyValue], Query(description="A patient attribute as key=value; repeatable.")

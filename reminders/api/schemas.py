@@ -8,8 +8,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from reminders.inputs import LocalTime, ProcedureDate, Text, storable
-from reminders.schedule_diff import ChangeAction
+from reminders.plans.model import Phase
+from reminders.schedule_diff import ChangeAction, MessageStatus
+from reminders.store.inbound_schema import FlagKind, InboundKind
 from reminders.store.message_records import MessageCursor
+from reminders.store.records import ContactChannel, EnrollmentStatus
 
 
 def _utc_instant(value: datetime) -> datetime:
@@ -98,6 +101,13 @@ class ResolveBody(_Body):
 
 
 # -- responses ------------------------------------------------------------------------------
+#
+# PatientOut, MessageOut, InboundOut, OutcomeOut and FlagOut mirror the store's records
+# (PatientSummary, MessageView, InboundView, OutcomeView, FlagView) field for field, with the
+# same types: tests/test_api_schemas.py holds each pair together. They are not generated from
+# the records on purpose: the records are internal and may grow (MessageView.updated_at feeds
+# the list cursor), while these are the published contract of /openapi.json, its names and
+# descriptions; a record's new field reaches API clients only when it is added here.
 
 
 class ScheduleChangeOut(_Out):
@@ -159,11 +169,11 @@ class PatientOut(_Out):
     email: str | None
     timezone: str
     language: str
-    preferred_channel: str
+    preferred_channel: ContactChannel
     sms_opted_out_at: datetime | None
     plan_id: str | None
     procedure_date: date | None
-    enrollment_status: str | None
+    enrollment_status: EnrollmentStatus | None
     pending: int
     sent: int
     failed: int
@@ -176,9 +186,9 @@ class MessageOut(_Out):
     external_id: str
     plan_id: str
     step_id: str
-    phase: str
-    channel: str
-    status: str
+    phase: Phase
+    channel: ContactChannel
+    status: MessageStatus
     status_reason: str | None
     due_at: datetime
     send_before: datetime
@@ -201,7 +211,7 @@ class InboundOut(_Out):
     from_phone: str
     body: str
     received_at: datetime
-    kind: str
+    kind: InboundKind
     in_reply_to_message_id: int | None
     in_reply_to_step_id: str | None
 
@@ -225,7 +235,7 @@ class FlagOut(_Out):
     id: int
     external_id: str
     message_id: int | None
-    kind: str
+    kind: FlagKind
     detail: str
     created_at: datetime
     resolved_at: datetime | None
