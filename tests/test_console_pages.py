@@ -51,6 +51,8 @@ def test_today_shows_the_flag_with_the_reply_that_raised_it_and_whats_next(
     page = console.signed_in(Role.VIEWER).get("/console/today")
 
     assert page.status_code == 200
+    assert "<title>Today · Reminders console</title>" in page.text  # no section inside it
+    assert page.text.count('id="next-heading"') == 1
     flags = page.text.split('id="flags-heading"')[1].split("</section>")[0]
     assert "ana" in flags and "Please call the patient" in flags
     assert "“I have a fever and my leg is numb”" in flags  # the reply, in line with its flag
