@@ -2,7 +2,9 @@
 
 Patients and enrollments are created, then pending messages due in the future are bulk
 inserted with SQLAlchemy Core. A fresh process runs the service (several idle passes) and
-reports its peak RSS; it must not grow with the number of pending messages.
+reports its peak RSS; it must not grow with the number of pending messages. With `--runs N`
+the service runs N times (each a fresh process) over the same filled database; the peak RSS
+is the median (min–max) of those runs.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         "--database-url", help="one database to use (default: SQLite, and local PostgreSQL)"
     )
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    common.runs_argument(parser)
     args = parser.parse_args(argv)
     context = multiprocessing.get_context("spawn")
     rows = []
@@ -93,21 +96,24 @@ def main(argv: list[str] | None = None) -> None:
             for pending in (int(p) for p in args.pending.split(",")):
                 with common.database(kind, work) as url:
                     fill_seconds = fill(url, plans, templates, plan_id, pending)
-                    with context.Pool(1) as pool:
-                        r = pool.apply(serve, (url, plans, templates, args.seconds))
+                    runs = []
+                    for _ in range(args.runs):
+                        with context.Pool(1) as pool:
+                            runs.append(pool.apply(serve, (url, plans, templates, args.seconds)))
                 rows.append(
                     [
                         common.label(kind),
                         pending,
                         fill_seconds,
-                        r["passes"],
-                        r["rss_before"],
-                        r["rss_mb"],
+                        common.with_spread([r["passes"] for r in runs]),
+                        common.with_spread([r["rss_before"] for r in runs]),
+                        common.with_spread([r["rss_mb"] for r in runs]),
                     ]
                 )
                 print(rows[-1], flush=True)
     common.print_table(
-        f"memory: DispatchService for {args.seconds:g} s over pending future messages",
+        f"memory: DispatchService for {args.seconds:g} s over pending future messages; median "
+        f"(min–max) of {args.runs} run(s); peak RSS lower is better and should not grow",
         ["database", "pending", "insert s", "passes", "RSS before MiB", "peak RSS MiB"],
         rows,
     )

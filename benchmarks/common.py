@@ -94,9 +94,15 @@ def median_spread(values: Sequence[float]) -> tuple[float, float, float]:
 def with_spread(values: Sequence[float]) -> str:
     """A figure as "median (min–max)", or just the figure when there was one run."""
     middle, low, high = median_spread(values)
+    # one format for all three: whole numbers as such, else 3 decimals below 10
+    small = abs(middle) < 10 and not all(float(v).is_integer() for v in values)
+
+    def number(value: float) -> str:
+        return f"{value:,.3f}" if small else f"{value:,.0f}"
+
     if len(values) == 1:
-        return _cell(middle)
-    return f"{_cell(middle)} ({_cell(low)}–{_cell(high)})"
+        return number(middle)
+    return f"{number(middle)} ({number(low)}–{number(high)})"
 
 
 def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -240,29 +246,34 @@ def patient_row(index: int, plan_id: str, rng: random.Random, today: date) -> di
 
 
 def write_patients_csv(path: Path, count: int, plan_id: str, seed: int = 7) -> None:
-    """A CSV of `count` patients; blood thinners and NSAIDs as extra attribute columns."""
+    """A CSV of `count` patients as the CSV import reads it; blood thinners and NSAIDs as
+    attribute columns (`attr_<name>`)."""
     rng = random.Random(seed)
     today = datetime.now(UTC).date()
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = None
         for index in range(count):
             row: dict[str, str] = patient_row(index, plan_id, rng, today)
-            row["takes_blood_thinners"] = rng.choice(("yes", "no"))
-            row["takes_nsaids"] = rng.choice(("yes", "no", "no"))
+            row["attr_takes_blood_thinners"] = rng.choice(("yes", "no"))
+            row["attr_takes_nsaids"] = rng.choice(("yes", "no", "no"))
             if writer is None:
                 writer = csv.DictWriter(handle, fieldnames=list(row))
                 writer.writeheader()
             writer.writerow(row)
 
 
-ATTRIBUTE_COLUMNS = ("takes_blood_thinners", "takes_nsaids")
+ATTRIBUTE_PREFIX = "attr_"
 
 
 def csv_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(row number, enrollment input) for each CSV row; extra columns become attributes."""
     with path.open(newline="", encoding="utf-8") as handle:
         for number, row in enumerate(csv.DictReader(handle), start=2):
-            attributes = {name: row.pop(name) for name in ATTRIBUTE_COLUMNS if name in row}
+            attributes = {
+                name.removeprefix(ATTRIBUTE_PREFIX): row.pop(name)
+                for name in list(row)
+                if name.startswith(ATTRIBUTE_PREFIX)
+            }
             yield number, {**row, "attributes": attributes}
 
 
