@@ -197,11 +197,16 @@ class World:
         }
         return self.post_signed("/twilio/inbound", params)
 
-    def status(self, sid: str, status: str, error_code: str | None = None) -> Response:
-        """A delivery report, as Twilio posts it to /twilio/status (signed)."""
+    def status(
+        self, sid: str, status: str, error_code: str | None = None, *, to: str | None = None
+    ) -> Response:
+        """A delivery report, as Twilio posts it to /twilio/status (signed); `to`, the number
+        texted, as Twilio sends it."""
         params = {"MessageSid": sid, "MessageStatus": status, "AccountSid": "AC" + "0" * 32}
         if error_code:
             params["ErrorCode"] = error_code
+        if to:
+            params["To"] = to
         return self.post_signed("/twilio/status", params)
 
     def post_signed(self, path: str, params: dict[str, str]) -> Response:

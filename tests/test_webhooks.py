@@ -23,9 +23,12 @@ from api_fixtures import (
     twiml_message,
     utc,
 )
+from httpx import Response
 
+from reminders.channels.base import DeliveryReceipt, OutgoingMessage
 from reminders.replies.keywords import asks_to_stop, classify_keyword
 from reminders.store.inbound import InboundRepository
+from reminders.testing.memory_channel import InMemoryChannel
 
 UNKNOWN = "+16175550100"
 OPT_OUT_TEXT = (
@@ -402,6 +405,38 @@ def test_a_delivered_report_updates_the_message(world: World) -> None:
     assert response.status_code == 204
     message = world.message("ana", "welcome")
     assert (message["provider_status"], message["error_code"]) == ("delivered", None)
+
+
+def test_a_report_that_outruns_the_record_of_its_send_is_asked_for_again(world: World) -> None:
+    """The dispatcher commits a batch's outcomes together, so a report may arrive before its
+    send is recorded: it is answered 503 (Twilio posts it again), never dropped with a 204."""
+    assert world.enroll("ana", ANA).status_code == 201
+    world.at(WELCOME_AT)
+    early: list[tuple[str, Response]] = []
+
+    class ReportsAtOnce(InMemoryChannel):
+        def send(self, message: OutgoingMessage) -> DeliveryReceipt:
+            receipt = super().send(message)
+            sid = receipt.provider_message_id or ""
+            early.append((sid, world.status(sid, "sent", to=message.to)))
+            return receipt
+
+    world.sms = ReportsAtOnce("sms")
+    world.send_due()
+
+    [(sid, first)] = early
+    assert (first.status_code, first.headers["retry-after"]) == (503, "1")
+    assert world.status(sid, "sent", to=ANA).status_code == 204  # Twilio's next try
+    assert world.message("ana", "welcome")["provider_status"] == "sent"
+
+
+def test_a_report_for_a_text_we_never_sent_is_acknowledged_and_ignored(world: World) -> None:
+    enrolled_and_welcomed(world)
+
+    response = world.status("SM" + "f" * 32, "delivered", to=ANA)
+
+    assert response.status_code == 204
+    assert world.message("ana", "welcome")["provider_status"] == "queued"
 
 
 def test_a_failed_report_records_the_error_code_and_keeps_the_patient_subscribed(

@@ -4,6 +4,8 @@ Twilio signs each request with the account's auth token over the URL it was conf
 with (settings.public_base_url + path) and the form fields; a request that is unsigned or
 signed wrongly is refused with 403 before anything is changed; a body over 64 KB is refused
 with 413 while it is read, before the signature is checked (`reminders.api.body_limit`).
+A delivery report that arrives before its send is recorded (outcomes are committed per
+batch) is answered 503 with Retry-After, so that it is posted again rather than lost.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from twilio.request_validator import (
 from twilio.twiml.messaging_response import MessagingResponse
 
 from reminders.api.context import ApiContext, Context
+from reminders.errors import ReportBeforeOutcome
 from reminders.replies.service import InboundSms
 
 log = logging.getLogger(__name__)
@@ -107,6 +110,12 @@ async def delivery_status(form: Annotated[Form, Depends(_status_form)], ctx: Con
     sid = _field(form, "MessageSid", 64)
     status = _field(form, "MessageStatus", 32).lower()
     code = _field(form, "ErrorCode", 32, required=False) or None
-    await run_in_threadpool(ctx.replies.handle_status, sid, status, code)
+    to = _field(form, "To", 32, required=False) or None
+    try:
+        await run_in_threadpool(ctx.replies.handle_status, sid, status, code, to)
+    except ReportBeforeOutcome:
+        # Its send is not committed yet (outcomes are committed per batch): a 5xx, so that
+        # Twilio posts it again instead of it being lost.
+        return Response(status_code=503, headers={"Retry-After": "1"})
     ctx.wake_dispatcher()  # an undelivered text may have queued its step by email
     return Response(status_code=204)

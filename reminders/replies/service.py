@@ -21,7 +21,7 @@ from reminders.catalog import PlanCatalog
 from reminders.channels.twilio_sms import classify_twilio_code, describe_twilio_code
 from reminders.clock import utc_now
 from reminders.consent import SmsConsentService, StopCause, StopVia, stop_kind_of
-from reminders.errors import ReminderError
+from reminders.errors import ReminderError, ReportBeforeOutcome
 from reminders.plans.model import Phase
 from reminders.redact import mask_phone
 from reminders.replies.keywords import Keyword, requested_keyword
@@ -263,12 +263,20 @@ class ReplyService:
     # -- delivery reports -------------------------------------------------------------------
 
     def handle_status(
-        self, provider_message_id: str, status: str, error_code: str | None
+        self,
+        provider_message_id: str,
+        status: str,
+        error_code: str | None,
+        to: str | None = None,
     ) -> DeliveryUpdate | None:
         """Record a delivery report; a carrier opt-out or a dead number stops further SMS.
 
         Only the first report of an error code acts: Twilio may post a callback again, and a
         repeat must not undo a START or a number staff have since checked.
+
+        A report can outrun the record of its send (a dispatcher commits a batch's outcomes
+        together): when the message is unknown but an SMS to `to` is still "sending", raises
+        ReportBeforeOutcome, so that the report is asked for again rather than dropped.
         """
         now = self.clock()
         meaning = describe_twilio_code(error_code)
@@ -280,6 +288,9 @@ class ReplyService:
             undelivered_reason=f"not delivered: {meaning}",
         )
         if update is None:
+            if to and self.outbox.sms_in_flight_to(to):
+                log.info("status callback for %s before its send is recorded", provider_message_id)
+                raise ReportBeforeOutcome(f"message {provider_message_id} is not recorded yet")
             log.info("status callback for unknown message %s", provider_message_id)
             return None
         if update.undelivered and _matters_that_it_arrived(update):

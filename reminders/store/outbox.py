@@ -277,6 +277,20 @@ class Outbox:
         with self.database.engine.begin() as connection:
             return _sms_sent_at(connection, patient_ids, excluding=excluding)
 
+    def sms_in_flight_to(self, phone: str) -> bool:
+        """Whether an SMS to this number is held in "sending": claimed, perhaps accepted by the
+        provider, its outcome not recorded yet."""
+        with self.database.session() as session:
+            found = session.scalar(
+                select(Message.id)
+                .join(Patient, Patient.id == Message.patient_id)
+                .where(Patient.phone == phone)
+                .where(Message.channel == "sms")
+                .where(Message.status == MessageStatus.SENDING.value)
+                .limit(1)
+            )
+        return found is not None
+
     def update_delivery_status(
         self,
         provider_message_id: str,
