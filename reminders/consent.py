@@ -103,7 +103,6 @@ class SmsConsentService:
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.consent = storage.consent
-        self.inbound = storage.inbound
         self.patients = storage.patients
         self.catalog = catalog
         self.audit = audit
@@ -124,14 +123,12 @@ class SmsConsentService:
 
         `inbound`, the text that asked, is recorded with the change, with the `flags` it raised.
         """
-        ids = list(dict.fromkeys(patient_ids))
-        if number:
-            ids.extend(m.patient_id for m in self.inbound.patients_for_phone(number))
         now = self.clock()
         change = SmsStateChange(cause.kind, cause.source, now, cause.reason(now))
         stop = self.consent.stop_sms(
-            list(dict.fromkeys(ids)),
+            list(dict.fromkeys(patient_ids)),
             change,
+            numbers=[number] if number else [],
             email_steps=self.email_steps(),
             inbound=inbound,
             flags=flags,
@@ -145,7 +142,12 @@ class SmsConsentService:
             for pid in stop.changed
             if pid in stop.external_ids
         )
-        log.info("SMS stopped (%s, %s) for %d patient(s)", cause.kind.value, cause.source, len(ids))
+        log.info(
+            "SMS stopped (%s, %s) for %d patient(s)",
+            cause.kind.value,
+            cause.source,
+            len(stop.external_ids),
+        )
         return stop
 
     def resume(

@@ -196,3 +196,19 @@ def test_unreachable_and_filtered_reports_never_stop_texting(twilio: Twilio, cod
         "relief-check-week-6": "pending",
         "follow-up": "pending",
     }
+
+
+@pytest.mark.parametrize("path", [refused_when_sent(21610), reported_later(21610)])
+def test_stopping_a_number_stops_every_patient_who_shares_it(
+    twilio: Twilio, path: Callable[[Twilio], None]
+) -> None:
+    """A parent and a child on one phone: an opt-out belongs to the number."""
+    later = {"procedure_date": "2026-06-01"}  # nothing of his is due yet
+    assert twilio.world.enroll("ben", ANA, **later).status_code == 201
+
+    path(twilio)
+
+    storage = twilio.world.app.storage
+    ben = storage.patients.enrollment_details(2)["patient"]
+    assert ben["external_id"] == "ben" and ben["sms_opted_out_at"] == utc(WELCOME_AT)
+    assert {m["status"] for m in twilio.world.timeline("ben")["messages"]} == {"skipped"}

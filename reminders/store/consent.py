@@ -39,11 +39,13 @@ class ConsentRepository:
         patient_ids: Collection[int],
         change: SmsStateChange,
         *,
+        numbers: Collection[str] = (),
         email_steps: Collection[tuple[str, str]] = (),
         inbound: NewInbound | None = None,
         flags: Iterable[NewFlag] = (),
     ) -> SmsStop:
-        """Stop SMS to these patients at once, for `change.kind`.
+        """Stop SMS to these patients, and to every patient whose phone is one of `numbers`,
+        at once, for `change.kind`.
 
         The patient's state keeps its first date; an event records the source. Pending SMS
         move to email where the patient has an address and the step may go by email
@@ -59,6 +61,9 @@ class ConsentRepository:
             else Patient.phone_invalid_at
         )
         with atomic_inbound(self.database, inbound) as (session, _):
+            if numbers:
+                on_numbers = select(Patient.id).where(Patient.phone.in_(list(numbers)))
+                ids = list(dict.fromkeys([*ids, *session.scalars(on_numbers)]))
             changed = list(
                 session.scalars(select(Patient.id).where(Patient.id.in_(ids), column.is_(None)))
             )

@@ -59,24 +59,25 @@ class InboundRepository:
 
     def patients_for_phone(self, phone: str) -> list[PhoneMatch]:
         """Patients with this phone number, the one we texted most recently first."""
+        # Per patient found (by the messages' patient index), not an aggregate over every
+        # SMS ever sent joined afterwards.
         last_sms = (
-            select(Message.patient_id, func.max(Message.sent_at).label("last_sms_at"))
-            .where(Message.channel == "sms", Message.status == MessageStatus.SENT.value)
-            .group_by(Message.patient_id)
-            .subquery()
-        )
-        query = (
-            select(
-                Patient.id,
-                Patient.external_id,
-                Patient.language,
-                Patient.email,
-                Patient.sms_opted_out_at,
-                last_sms.c.last_sms_at,
+            select(func.max(Message.sent_at))
+            .where(
+                Message.patient_id == Patient.id,
+                Message.channel == "sms",
+                Message.status == MessageStatus.SENT.value,
             )
-            .outerjoin(last_sms, last_sms.c.patient_id == Patient.id)
-            .where(Patient.phone == phone)
+            .scalar_subquery()
         )
+        query = select(
+            Patient.id,
+            Patient.external_id,
+            Patient.language,
+            Patient.email,
+            Patient.sms_opted_out_at,
+            last_sms.label("last_sms_at"),
+        ).where(Patient.phone == phone)
         with self.database.session() as session:
             matches = [PhoneMatch(*row) for row in session.execute(query)]
         return sorted(
