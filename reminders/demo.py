@@ -186,9 +186,9 @@ class DemoService:
             enrollment_id, _ = self.patients.enrollment_id(external_id)
         except NotFoundError:
             return None
-        stored = self.patients.enrollment_details(enrollment_id)["patient"]
+        stored = self.patients.enrollment_details(enrollment_id).patient
         return any(
             (p.external_id, p.first_name, p.phone, p.email)
-            == (external_id, stored["first_name"], stored["phone"], stored["email"])
+            == (external_id, stored.first_name, stored.phone, stored.email)
             for p in PATIENTS
         )

@@ -334,7 +334,7 @@ class EnrollmentService:
         Returns the patient's id and how many messages were cancelled.
         """
         enrollment_id, _ = self.patients.enrollment_id(external_id, plan_id)
-        patient_id = int(self.patients.enrollment_details(enrollment_id)["patient"]["id"])
+        patient_id = self.patients.enrollment_details(enrollment_id).patient.id
         phases = [p.value for p in Phase if p is not Phase.PRE_PROCEDURE]
         return patient_id, self.patients.cancel_pending_steps(
             enrollment_id, phases, reason, self.clock()
@@ -366,20 +366,20 @@ class EnrollmentService:
         not stop on a rule added since.
         """
         details = self.patients.enrollment_details(enrollment_id)
-        patient, enrollment = details["patient"], details["enrollment"]
+        patient, enrollment = details.patient, details.enrollment
         return EnrollmentInput.model_construct(
-            external_id=patient["external_id"],
-            first_name=patient["first_name"],
-            phone=patient["phone"],
-            email=patient["email"],
-            timezone=patient["timezone"],
-            language=patient["language"],
-            preferred_channel=patient["preferred_channel"],
-            sms_consent=patient["sms_consent"],
-            plan=enrollment["plan_id"],
-            procedure_date=enrollment["procedure_date"],
-            procedure_time=enrollment["procedure_time"],
-            attributes=dict(patient["attributes"] or {}),
+            external_id=patient.external_id,
+            first_name=patient.first_name,
+            phone=patient.phone,
+            email=patient.email,
+            timezone=patient.timezone,
+            language=patient.language,
+            preferred_channel=patient.preferred_channel,
+            sms_consent=patient.sms_consent,
+            plan=enrollment.plan_id,
+            procedure_date=enrollment.procedure_date,
+            procedure_time=enrollment.procedure_time,
+            attributes=dict(patient.attributes),
         )
 
     def _current(

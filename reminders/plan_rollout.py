@@ -103,6 +103,6 @@ class PlanRollout:
             pending = [c for c in outcome.changes if c.changed]
             if pending:
                 details = self.storage.patients.enrollment_details(outcome.enrollment_id)
-                zone = details["patient"]["timezone"]
+                zone = details.patient.timezone
                 changes.extend(PatientChange(outcome.external_id, c, zone) for c in pending)
         return changes

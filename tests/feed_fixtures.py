@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -158,9 +158,9 @@ class Feed:
         enrollment_id, _ = self.app.storage.patients.enrollment_id(external_id, "demo")
         details = self.app.storage.patients.enrollment_details(enrollment_id)
         return {
-            **details["patient"],
-            **details["enrollment"],
-            "patient_id": details["patient"]["id"],
+            **asdict(details.patient),
+            **asdict(details.enrollment),
+            "patient_id": details.patient.id,
         }
 
 

@@ -106,9 +106,9 @@ def test_opting_in_restores_what_stopping_held_back_and_nothing_else(
         "follow-up": before["follow-up"],  # staff cancelled it
     }
     storage = world.app.storage
-    state = storage.patients.enrollment_details(1)["patient"]
-    assert state["sms_opted_out_at"] is None
-    events = storage.inbound.opt_out_events(state["id"])
+    state = storage.patients.enrollment_details(1).patient
+    assert state.sms_opted_out_at is None
+    events = storage.inbound.opt_out_events(state.id)
     assert [(e.kind, e.keyword, e.at) for e in events][-1] == (
         "opt_in",
         door.source,
@@ -148,5 +148,5 @@ def test_a_viewer_key_may_not_opt_a_patient_in(world: World) -> None:
     )
 
     assert response.status_code == 403
-    state = world.app.storage.patients.enrollment_details(1)["patient"]
-    assert state["sms_opted_out_at"] is not None
+    state = world.app.storage.patients.enrollment_details(1).patient
+    assert state.sms_opted_out_at is not None

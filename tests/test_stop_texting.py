@@ -165,11 +165,11 @@ def test_every_path_that_learns_to_stop_texting_ends_in_the_same_state(
     path(twilio)
 
     storage = twilio.world.app.storage
-    state = storage.patients.enrollment_details(1)["patient"]
-    assert state[expected.column] == utc(WELCOME_AT)
+    state = storage.patients.enrollment_details(1).patient
+    assert getattr(state, expected.column) == utc(WELCOME_AT)
     other = {"sms_opted_out_at", "phone_invalid_at"} - {expected.column}
-    assert state[other.pop()] is None
-    events = storage.inbound.opt_out_events(state["id"])
+    assert getattr(state, other.pop()) is None
+    events = storage.inbound.opt_out_events(state.id)
     assert [(e.kind, e.keyword, e.at) for e in events] == [(*expected.event, utc(WELCOME_AT))]
     steps = {
         m["step_id"]: (m["channel"], m["status"], m["status_reason"])
@@ -187,8 +187,8 @@ def test_every_path_that_learns_to_stop_texting_ends_in_the_same_state(
 def test_unreachable_and_filtered_reports_never_stop_texting(twilio: Twilio, code: int) -> None:
     reported_later(code)(twilio)
 
-    state = twilio.world.app.storage.patients.enrollment_details(1)["patient"]
-    assert (state["sms_opted_out_at"], state["phone_invalid_at"]) == (None, None)
+    state = twilio.world.app.storage.patients.enrollment_details(1).patient
+    assert (state.sms_opted_out_at, state.phone_invalid_at) == (None, None)
     steps = {m["step_id"]: m["status"] for m in twilio.world.timeline("ana")["messages"]}
     assert steps == {
         "welcome": "undelivered",

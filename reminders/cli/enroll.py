@@ -131,9 +131,7 @@ def _action_counts(outcome: EnrollmentOutcome) -> dict[str, int]:
 
 
 def _show_outcome(state: CliState, outcome: EnrollmentOutcome, title: str) -> None:
-    zone = state.app.storage.patients.enrollment_details(outcome.enrollment_id)["patient"][
-        "timezone"
-    ]
+    zone = state.app.storage.patients.enrollment_details(outcome.enrollment_id).patient.timezone
     from reminders.schedule import PAST_WINDOW
     from reminders.schedule_diff import ChangeAction
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -27,7 +28,12 @@ from reminders.redact import mask_address
 
 if TYPE_CHECKING:
     from reminders.store.message_records import MessageView
-    from reminders.store.records import PatientSummary
+    from reminders.store.records import (
+        EnrollmentDetails,
+        PatientSummary,
+        StoredEnrollment,
+        StoredPatient,
+    )
     from reminders.templating.context import PatientFacts
 
 # MessageStatus's values, written out so that help needs no database module (a test compares).
@@ -190,21 +196,21 @@ def messages(
         echo_line(f"More: reminders messages --before {views[-1].cursor} (same filters)")
 
 
-def _facts(details: Mapping[str, Any]) -> tuple[PatientFacts, str]:
+def _facts(details: EnrollmentDetails) -> tuple[PatientFacts, str]:
     from reminders.templating.context import PatientFacts
 
-    patient, enrollment = details["patient"], details["enrollment"]
+    patient, enrollment = details.patient, details.enrollment
     facts = PatientFacts(
-        first_name=patient["first_name"],
-        procedure_date=enrollment["procedure_date"],
-        procedure_time=enrollment["procedure_time"],
-        attributes=dict(patient["attributes"] or {}),
+        first_name=patient.first_name,
+        procedure_date=enrollment.procedure_date,
+        procedure_time=enrollment.procedure_time,
+        attributes=dict(patient.attributes),
     )
-    return facts, patient["language"]
+    return facts, patient.language
 
 
 def timeline_texts(
-    state: CliState, views: list[MessageView], details: Mapping[str, Mapping[str, Any]]
+    state: CliState, views: list[MessageView], details: Mapping[str, EnrollmentDetails]
 ) -> dict[int, tuple[str, bool]]:
     """Each message's text and whether it is a preview (not sent yet) rather than what was sent."""
     from reminders.store.schema import MessageStatus
@@ -249,8 +255,8 @@ def timeline(
         for plan_id in dict.fromkeys(v.plan_id for v in views)
     }
     texts = timeline_texts(state, views, details)
-    patient = next(iter(details.values()))["patient"] if details else None
-    enrollments = [d["enrollment"] for d in details.values()]
+    patient = next(iter(details.values())).patient if details else None
+    enrollments = [d.enrollment for d in details.values()]
     if json_output:
         print_json(
             {
@@ -307,52 +313,43 @@ def _message_record(view: MessageView, text: str, is_preview: bool) -> Any:
     return Group(Text(heading, style="bold"), Padding(body, (0, 0, 1, 2)))
 
 
-def _contact(patient: Mapping[str, Any]) -> dict[str, Any]:
-    keys = [
-        *("external_id", "first_name", "phone", "email", "timezone", "language"),
-        *("preferred_channel", "sms_consent", "sms_opted_out_at", "phone_invalid_at"),
-    ]
-    return {key: patient[key] for key in keys} | {"attributes": dict(patient["attributes"] or {})}
+def _contact(patient: StoredPatient) -> dict[str, Any]:
+    contact = asdict(patient)
+    del contact["id"]
+    return contact
 
 
-def _enrollment_json(enrollment: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("plan_id", "plan_version", "procedure_date", "procedure_time", "status")
-    return {key: enrollment[key] for key in keys} | {
-        "status_reason": enrollment["status_reason"],
-        "warnings": _warnings(enrollment),
-    }
+def _enrollment_json(enrollment: StoredEnrollment) -> dict[str, Any]:
+    shown = asdict(enrollment)
+    del shown["id"]
+    return shown | {"warnings": list(enrollment.warnings)}
 
 
-def _warnings(enrollment: Mapping[str, Any]) -> list[str]:
-    """What staff should know about the enrollment's input (kept on it at enrollment)."""
-    return [line for line in (enrollment.get("warnings") or "").splitlines() if line]
-
-
-def _header(patient: Mapping[str, Any]) -> str:
+def _header(patient: StoredPatient) -> str:
     contact = " · ".join(
         part
         for part in (
-            patient["phone"],
-            patient["email"],
-            patient["timezone"],
-            f"language {patient['language']}",
-            f"prefers {patient['preferred_channel']}",
-            "" if patient["sms_consent"] else "no SMS consent",
-            "opted out of SMS" if patient["sms_opted_out_at"] else "",
-            "phone refused by the provider" if patient["phone_invalid_at"] else "",
+            patient.phone,
+            patient.email,
+            patient.timezone,
+            f"language {patient.language}",
+            f"prefers {patient.preferred_channel}",
+            "" if patient.sms_consent else "no SMS consent",
+            "opted out of SMS" if patient.sms_opted_out_at else "",
+            "phone refused by the provider" if patient.phone_invalid_at else "",
         )
         if part
     )
-    return f"{patient['first_name']} ({patient['external_id']}): {contact}"
+    return f"{patient.first_name} ({patient.external_id}): {contact}"
 
 
-def _enrollment_line(enrollment: Mapping[str, Any]) -> str:
-    at = f" {enrollment['procedure_time']:%H:%M}" if enrollment["procedure_time"] else ""
-    reason = f" ({enrollment['status_reason']})" if enrollment["status_reason"] else ""
-    warnings = "".join(f"\n    warning: {warning}" for warning in _warnings(enrollment))
+def _enrollment_line(enrollment: StoredEnrollment) -> str:
+    at = f" {enrollment.procedure_time:%H:%M}" if enrollment.procedure_time else ""
+    reason = f" ({enrollment.status_reason})" if enrollment.status_reason else ""
+    warnings = "".join(f"\n    warning: {warning}" for warning in enrollment.warnings)
     return (
-        f"  plan {enrollment['plan_id']} v{enrollment['plan_version']}: procedure "
-        f"{enrollment['procedure_date']}{at}, {enrollment['status']}{reason}{warnings}"
+        f"  plan {enrollment.plan_id} v{enrollment.plan_version}: procedure "
+        f"{enrollment.procedure_date}{at}, {enrollment.status}{reason}{warnings}"
     )
 
 

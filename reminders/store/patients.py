@@ -19,10 +19,14 @@ from reminders.store.applied import read_applied_versions
 from reminders.store.bulk import insert_rows
 from reminders.store.database import Database, chunks
 from reminders.store.records import (
+    EnrollmentDetails,
     EnrollmentOutcome,
     EnrollmentRequest,
     PatientRecord,
     PatientState,
+    StoredEnrollment,
+    StoredPatient,
+    contact_channel,
 )
 from reminders.store.schedule_rows import RowChanges
 from reminders.store.schema import Enrollment, EnrollmentStatus, Message, MessageStatus, Patient
@@ -250,7 +254,7 @@ class PatientRepository:
             raise NotFoundError(f"patient '{external_id}' is on several plans ({plans}); name one")
         return rows[0].id, rows[0].plan_id
 
-    def enrollment_details(self, enrollment_id: int) -> dict[str, Any]:
+    def enrollment_details(self, enrollment_id: int) -> EnrollmentDetails:
         """The patient and procedure facts of one enrollment, for recomputing its schedule."""
         with self.database.session() as session:
             row = session.execute(
@@ -261,12 +265,7 @@ class PatientRepository:
             if row is None:
                 raise NotFoundError(f"no enrollment {enrollment_id}")
             patient, enrollment = row
-            return {
-                "patient": {c.name: getattr(patient, c.key) for c in Patient.__table__.columns},
-                "enrollment": {
-                    c.name: getattr(enrollment, c.key) for c in Enrollment.__table__.columns
-                },
-            }
+            return EnrollmentDetails(_stored_patient(patient), _stored_enrollment(enrollment))
 
     def applied_versions(self) -> list[AppliedVersion]:
         """Every (plan, version, digest) that active enrollments follow, with how many do."""
@@ -361,3 +360,33 @@ def _patient_values(record: PatientRecord) -> dict[str, Any]:
         "sms_consent": record.sms_consent,
         "attributes": dict(record.attributes),
     }
+
+
+def _stored_patient(row: Patient) -> StoredPatient:
+    return StoredPatient(
+        id=row.id,
+        external_id=row.external_id,
+        first_name=row.first_name,
+        phone=row.phone,
+        email=row.email,
+        timezone=row.timezone,
+        language=row.language,
+        preferred_channel=contact_channel(row.preferred_channel),
+        sms_consent=row.sms_consent,
+        sms_opted_out_at=row.sms_opted_out_at,
+        phone_invalid_at=row.phone_invalid_at,
+        attributes=dict(row.attributes or {}),
+    )
+
+
+def _stored_enrollment(row: Enrollment) -> StoredEnrollment:
+    return StoredEnrollment(
+        id=row.id,
+        plan_id=row.plan_id,
+        plan_version=row.plan_version,
+        procedure_date=row.procedure_date,
+        procedure_time=row.procedure_time,
+        status=EnrollmentStatus(row.status),
+        status_reason=row.status_reason,
+        warnings=tuple(line for line in (row.warnings or "").splitlines() if line),
+    )

@@ -85,6 +85,46 @@ class EnrollmentOutcome:
 
 
 @dataclass(frozen=True)
+class StoredPatient:
+    """A patient as stored: what was given at enrollment and what the service learned since."""
+
+    id: int
+    external_id: str
+    first_name: str
+    phone: str | None
+    email: str | None
+    timezone: str
+    language: str
+    preferred_channel: ContactChannel
+    sms_consent: bool
+    sms_opted_out_at: datetime | None
+    phone_invalid_at: datetime | None
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredEnrollment:
+    """An enrollment as stored, with the warnings kept on its input (one a line when given)."""
+
+    id: int
+    plan_id: str
+    plan_version: int
+    procedure_date: date
+    procedure_time: time | None
+    status: EnrollmentStatus
+    status_reason: str | None
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EnrollmentDetails:
+    """One enrollment with its patient: what re-planning, updating and the timeline read."""
+
+    patient: StoredPatient
+    enrollment: StoredEnrollment
+
+
+@dataclass(frozen=True)
 class PatientSummary:
     """A row of `reminders patients`."""
 
