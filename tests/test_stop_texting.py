@@ -209,6 +209,6 @@ def test_stopping_a_number_stops_every_patient_who_shares_it(
     path(twilio)
 
     storage = twilio.world.app.storage
-    ben = storage.patients.enrollment_details(2)["patient"]
-    assert ben["external_id"] == "ben" and ben["sms_opted_out_at"] == utc(WELCOME_AT)
+    ben = storage.patients.enrollment_details(2).patient
+    assert ben.external_id == "ben" and ben.sms_opted_out_at == utc(WELCOME_AT)
     assert {m["status"] for m in twilio.world.timeline("ben")["messages"]} == {"skipped"}
