@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, time
 from typing import Any
 
-from reminders.plans.model import Plan
+from reminders.plans.model import ContactChannel, Plan
 from reminders.schedule import PlannedMessage, ScheduleInput, compute_schedule
 from reminders.templating.context import SAMPLE_PATIENT, Clinic, PatientFacts, render_step
 from reminders.templating.render import RenderedMessage, TemplateRenderer
@@ -34,7 +34,7 @@ def sample_timeline(
     timezone: str,
     procedure_time: time | None = None,
     language: str | None = None,
-    channel: str = "sms",
+    channel: ContactChannel = "sms",
     first_name: str = SAMPLE_PATIENT["first_name"],
     attributes: Mapping[str, Any] | None = None,
 ) -> list[PreviewedMessage]:

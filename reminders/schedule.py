@@ -13,7 +13,15 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reminders.plans.model import Phase, Plan, QuietHours, Step, StepChannel
+from reminders.plans.model import (
+    ContactChannel,
+    Phase,
+    Plan,
+    QuietHours,
+    Step,
+    StepChannel,
+    contact_channel,
+)
 
 _MAX_GAP_MINUTES = 3 * 60
 
@@ -26,7 +34,7 @@ class ScheduleInput:
     timezone: str
     procedure_time: time | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
-    preferred_channel: str = "sms"
+    preferred_channel: ContactChannel = "sms"
     language: str | None = None
     has_phone: bool = True
     has_email: bool = False
@@ -40,7 +48,7 @@ class PlannedMessage:
 
     step_id: str
     phase: Phase
-    channel: str
+    channel: ContactChannel
     template: str
     language: str
     due_at: datetime  # UTC
@@ -93,13 +101,15 @@ def procedure_start(plan: Plan, enrollment: ScheduleInput) -> datetime:
     return resolve_local(enrollment.procedure_date, wall, zone)[0]
 
 
-def choose_channel(plan: Plan, step: Step, enrollment: ScheduleInput) -> tuple[str, str | None]:
+def choose_channel(
+    plan: Plan, step: Step, enrollment: ScheduleInput
+) -> tuple[ContactChannel, str | None]:
     """The channel a step goes out on for this patient, and why it differs if it does."""
     wanted = plan.channel_of(step)
-    channel = enrollment.preferred_channel if wanted is StepChannel.PREFERRED else wanted.value
-    sms_possible = enrollment.has_phone and enrollment.sms_allowed
     if wanted is not StepChannel.PREFERRED:
-        return channel, None
+        return contact_channel(wanted.value), None
+    channel = enrollment.preferred_channel
+    sms_possible = enrollment.has_phone and enrollment.sms_allowed
     if channel == "sms" and not sms_possible and enrollment.has_email:
         return "email", "no SMS for this patient; sent by email instead"
     if channel == "email" and not enrollment.has_email and sms_possible:
@@ -159,7 +169,9 @@ def plan_step(
     )
 
 
-def _unreachable(plan: Plan, step: Step, enrollment: ScheduleInput, channel: str) -> str | None:
+def _unreachable(
+    plan: Plan, step: Step, enrollment: ScheduleInput, channel: ContactChannel
+) -> str | None:
     """Why this patient cannot get this step on its channel, if they cannot."""
     fallback = (
         "and no email address"

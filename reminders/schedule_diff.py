@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from reminders.plans.model import ContactChannel
 from reminders.schedule import PlannedMessage
 
 NO_LONGER_APPLIES = "step no longer applies to this patient"
@@ -63,7 +64,7 @@ class StoredMessage:
     status: MessageStatus
     due_at: datetime
     send_before: datetime
-    channel: str
+    channel: ContactChannel
     language: str
     template: str
     plan_version: int

@@ -5,6 +5,10 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reminders.plans.model import ContactChannel
 
 
 @dataclass(frozen=True)
@@ -12,7 +16,7 @@ class OutgoingMessage:
     """A rendered message ready to go; `outbox_id` is our own id, used as an idempotency key."""
 
     outbox_id: int
-    channel: str  # "sms" or "email"
+    channel: ContactChannel
     to: str  # E.164 phone number or email address
     body: str  # SMS text, or the plain-text part of an email
     subject: str | None = None

@@ -36,11 +36,14 @@ def preview(
     """Show every message of a plan for a sample patient, in the patient's local time."""
     from rich.panel import Panel
 
+    from reminders.plans.model import contact_channel
     from reminders.sample_timeline import sample_timeline
 
     state = get_state(ctx)
-    if channel not in ("sms", "email"):
-        raise typer.BadParameter("expected sms or email", param_hint="--channel")
+    try:
+        sent_by = contact_channel(channel)
+    except ValueError:
+        raise typer.BadParameter("expected sms or email", param_hint="--channel") from None
     plan = state.catalog.get(plan_id).plan
     day = parse_date(procedure_date)
     zone = parse_zone(tz)
@@ -54,7 +57,7 @@ def preview(
             timezone=zone,
             procedure_time=parse_time(procedure_time),
             language=(language or state.settings.default_language).lower(),
-            channel=channel,
+            channel=sent_by,
             attributes=parse_attrs(attr),
         )
     ]

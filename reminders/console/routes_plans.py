@@ -19,6 +19,7 @@ from reminders.console.pictures import plan_picture
 from reminders.console.render import page
 from reminders.errors import InputProblem, ReminderError
 from reminders.inputs import time_zone
+from reminders.plans.model import ContactChannel
 from reminders.roles import Role
 from reminders.sample_timeline import sample_timeline
 
@@ -66,7 +67,7 @@ def plan(request: Request, identity: SignedIn, plan_id: PlanId) -> Response:
         zone = DEFAULT_ZONE
     language = forms.text(params, "language", 16)
     language = language if language in current.languages else current.languages[0]
-    channel = "email" if params.get("channel") == "email" else "sms"
+    channel: ContactChannel = "email" if params.get("channel") == "email" else "sms"
     conditions = current.conditions()
     attributes = {
         name: params.get(f"attr_{name}") == "yes"

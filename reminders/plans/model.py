@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import time, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast, get_args
 
 from pydantic import (
     BaseModel,
@@ -57,6 +57,18 @@ class StepChannel(StrEnum):
     SMS = "sms"
     EMAIL = "email"
     PREFERRED = "preferred"
+
+
+ContactChannel = Literal["sms", "email"]
+"""How a patient prefers to be reached, and how a message goes out."""
+CONTACT_CHANNELS: tuple[ContactChannel, ...] = get_args(ContactChannel)
+
+
+def contact_channel(value: str) -> ContactChannel:
+    """A channel read from a row, a filter or a step; ValueError for anything else."""
+    if value not in CONTACT_CHANNELS:
+        raise ValueError(f"not a channel: {value!r} (expected {' or '.join(CONTACT_CHANNELS)})")
+    return cast(ContactChannel, value)
 
 
 class QuietHours(_Strict):

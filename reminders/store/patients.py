@@ -228,8 +228,9 @@ class PatientRepository:
                     Message.status_reason,
                 ).where(Message.enrollment_id.in_(chunk))
             )
-            for enrollment_id, row_id, step_id, status, *values in rows:
-                stored = StoredMessage(row_id, step_id, MessageStatus(status), *values)
+            for enrollment_id, row_id, step_id, status, due_at, before, channel, *rest in rows:
+                parsed = MessageStatus(status), due_at, before, contact_channel(channel)
+                stored = StoredMessage(row_id, step_id, *parsed, *rest)
                 grouped[enrollment_id].append(stored)
         return grouped
 

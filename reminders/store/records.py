@@ -7,21 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import Any, Literal, cast, get_args
+from typing import Any
 
+from reminders.plans.model import CONTACT_CHANNELS as CONTACT_CHANNELS
+from reminders.plans.model import ContactChannel as ContactChannel
+from reminders.plans.model import contact_channel as contact_channel
 from reminders.schedule import PlannedMessage
 from reminders.schedule_diff import ScheduleChange
-
-ContactChannel = Literal["sms", "email"]
-"""How a patient prefers to be reached, and how a message goes out."""
-CONTACT_CHANNELS: tuple[ContactChannel, ...] = get_args(ContactChannel)
-
-
-def contact_channel(value: str) -> ContactChannel:
-    """A channel read from a row or a filter; ValueError for anything else."""
-    if value not in CONTACT_CHANNELS:
-        raise ValueError(f"not a channel: {value!r} (expected {' or '.join(CONTACT_CHANNELS)})")
-    return cast(ContactChannel, value)
 
 
 class EnrollmentStatus(StrEnum):
