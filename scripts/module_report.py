@@ -167,7 +167,8 @@ def report(sources: Mapping[str, str], title: str, top: int = 15) -> str:
     graph = package_graph(sources)
     edges = sum(len(targets) for targets in graph.values())
     out = [
-        f"{title}: {len(sources)} Python files, {sum(n for n, _ in sizes):,} lines",
+        title,
+        f"{len(sources)} Python files, {sum(n for n, _ in sizes):,} lines",
         "",
         f"Largest modules (lines), top {top}:",
         *(f"  {n:5d}  {path}" for n, path in sizes[:top]),
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         title = "reminders/ in the working tree"
     else:
         described = _git("log", "-1", "--format=%h %cI %s", args.revision).decode().strip()
-        title = f"reminders/ at {described[:100]}"
+        title = f"reminders/ at {described[:90]}"
     print(report(sources_at(args.revision), title, args.top))
     return 0
 
