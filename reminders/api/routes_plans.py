@@ -45,10 +45,10 @@ def _plan_out(plan: Plan) -> PlanOut:
         steps=[
             StepOut(
                 id=step.id,
-                phase=step.phase.value,
+                phase=step.phase,
                 when=step.offset.describe(),
                 template=step.template,
-                channel=plan.channel_of(step).value,
+                channel=plan.channel_of(step),
                 description=step.description,
                 conditions=dict(step.when),
             )
@@ -109,7 +109,7 @@ def _preview_message_out(item: PreviewedMessage) -> PreviewMessageOut:
     planned, rendered = item.planned, item.rendered
     return PreviewMessageOut(
         step_id=planned.step_id,
-        phase=planned.phase.value,
+        phase=planned.phase,
         channel=planned.channel,
         language=rendered.language,
         due_at=planned.due_at,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from reminders.inputs import LocalTime, ProcedureDate, Text, storable
-from reminders.plans.model import Phase
+from reminders.plans.model import Phase, StepChannel
 from reminders.schedule_diff import ChangeAction, MessageStatus
 from reminders.store.inbound_schema import FlagKind, InboundKind
 from reminders.store.message_records import MessageCursor
@@ -256,10 +256,10 @@ class StepOut(BaseModel):
     """One step of a plan."""
 
     id: str
-    phase: str
+    phase: Phase
     when: str
     template: str
-    channel: str
+    channel: StepChannel
     description: str | None
     conditions: dict[str, Any]
 
@@ -279,8 +279,8 @@ class PreviewMessageOut(BaseModel):
     """One message of a previewed schedule, rendered for a sample patient."""
 
     step_id: str
-    phase: str
-    channel: str
+    phase: Phase
+    channel: ContactChannel
     language: str
     due_at: datetime
     local_due: datetime
