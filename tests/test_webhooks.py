@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -428,6 +429,51 @@ def test_a_report_that_outruns_the_record_of_its_send_is_asked_for_again(world: 
     assert (first.status_code, first.headers["retry-after"]) == (503, "1")
     assert world.status(sid, "sent", to=ANA).status_code == 204  # Twilio's next try
     assert world.message("ana", "welcome")["provider_status"] == "sent"
+
+
+def test_a_report_whose_send_is_committed_while_it_is_looked_up_still_counts(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's commit may land between the report's lookup (not there yet) and the check
+    for a text in flight (not "sending" any more): the report is recorded, not dropped."""
+    assert world.enroll("ana", ANA).status_code == 201
+    world.at(WELCOME_AT)
+    outbox = world.app.storage.outbox
+    look_up = outbox.update_delivery_status
+    answers: list[tuple[str, Response]] = []
+
+    class ReportsAtOnce(InMemoryChannel):
+        def send(self, message: OutgoingMessage) -> DeliveryReceipt:
+            receipt = super().send(message)
+            sid = receipt.provider_message_id or ""
+
+            def commit_lands_meanwhile(*args: Any, **kwargs: Any) -> Any:
+                found = look_up(*args, **kwargs)
+                if found is None:  # the dispatcher's grouped commit lands just now
+                    monkeypatch.setattr(outbox, "update_delivery_status", look_up)
+                    outbox.record_sent(
+                        message.outbox_id,
+                        utc(WELCOME_AT),
+                        provider_message_id=sid,
+                        provider_status=receipt.provider_status,
+                        recipient=message.to,
+                        subject=None,
+                        body=message.body,
+                    )
+                return found
+
+            monkeypatch.setattr(outbox, "update_delivery_status", commit_lands_meanwhile)
+            answers.append((sid, world.status(sid, "delivered", to=message.to)))
+            return receipt
+
+    world.sms = ReportsAtOnce("sms")
+    world.send_due()
+
+    [(sid, answer)] = answers
+    assert answer.status_code in (204, 503)
+    if answer.status_code == 503:  # asked for again: Twilio's next try
+        assert world.status(sid, "delivered", to=ANA).status_code == 204
+    assert world.message("ana", "welcome")["provider_status"] == "delivered"
 
 
 def test_a_report_for_a_text_we_never_sent_is_acknowledged_and_ignored(world: World) -> None:

@@ -280,17 +280,25 @@ class ReplyService:
         """
         now = self.clock()
         meaning = describe_twilio_code(error_code)
-        update = self.outbox.update_delivery_status(
-            provider_message_id,
-            status,
-            error_code,
-            now,
-            undelivered_reason=f"not delivered: {meaning}",
-        )
-        if update is None:
-            if to and self.outbox.sms_in_flight_to(to):
+
+        def record() -> DeliveryUpdate | None:
+            return self.outbox.update_delivery_status(
+                provider_message_id,
+                status,
+                error_code,
+                now,
+                undelivered_reason=f"not delivered: {meaning}",
+            )
+
+        update = record()
+        if update is None and to:
+            if self.outbox.sms_in_flight_to(to):
                 log.info("status callback for %s before its send is recorded", provider_message_id)
                 raise ReportBeforeOutcome(f"message {provider_message_id} is not recorded yet")
+            # Its send may have been committed between the lookup and that check (the commit
+            # takes the text out of "sending" and records it at once): look once more.
+            update = record()
+        if update is None:
             log.info("status callback for unknown message %s", provider_message_id)
             return None
         if update.undelivered and _matters_that_it_arrived(update):
