@@ -16,6 +16,9 @@ from api_fixtures import ANA, World
         f"/v1/patients/{ANA}",
         "/fhir/Patient/MRN-004521/$reminders",
         "/fhir/Patient/RIVERSIDE/MRN-004521/$reminders",
+        "/fhir/Patient/MRN-004521",  # a read an EHR may try (answered 404)
+        "/fhir/Patient/MRN-004521/$everything",
+        "/fhir/Patient/MRN-004521/$reminders/",
     ],
 )
 def test_the_access_log_holds_no_patient_id_or_phone(

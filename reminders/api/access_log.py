@@ -15,8 +15,10 @@ from reminders.redact import redact_text
 
 ACCESS_LOGGER = "uvicorn.access"
 _PATIENT_SEGMENT = re.compile(r"^(/v1/patients/|/console/patients/)[^/?]+")
-# FHIR's patient id may hold a "/" (percent-encoded in the request, decoded in the log).
-_FHIR_PATIENT = re.compile(r"^(/fhir/Patient/).+(/\$reminders)$")
+# FHIR's patient id may hold a "/" (percent-encoded in the request, decoded in the log): all
+# after "Patient/" is the id, but for an operation's name at the end ("/$reminders"). Any
+# path, not only the routes served: an EHR's read of /fhir/Patient/{id} is logged (a 404) too.
+_FHIR_PATIENT = re.compile(r"^(/fhir/Patient/).+?(/\$[\w-]+/?)?$")
 _QUERY_VALUE = re.compile(r"=[^&]*")
 
 
