@@ -153,8 +153,15 @@ def database(kind_or_url: str, workdir: Path) -> Iterator[str]:
             for leftover in (fresh, Path(f"{fresh}-wal"), Path(f"{fresh}-shm")):
                 leftover.unlink(missing_ok=True)
         return
-    base = POSTGRES_URL if kind_or_url == "postgresql" else kind_or_url
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with postgres_schema(POSTGRES_URL if kind_or_url == "postgresql" else kind_or_url) as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema(base: str, prefix: str = "bench") -> Iterator[str]:
+    """`base` (a PostgreSQL URL) narrowed to a new schema named `prefix`_<random>, whose
+    search_path it sets; the schema is dropped afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))

@@ -30,14 +30,12 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import make_url
 
 from benchmarks import bench_dispatch, common
 
@@ -93,19 +91,8 @@ def peer_python(venv: Path) -> Path:
 def peer_schema(base_url: str) -> Iterator[str]:
     """A fresh schema for one peer, dropped afterwards; yields a libpq URL whose search_path
     is that schema (the peers use their own drivers, not SQLAlchemy)."""
-    schema = f"bench_peer_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base_url).set(drivername="postgresql")
-    dsn = url.render_as_string(hide_password=False)
-    separator = "&" if "?" in dsn else "?"
-    try:
-        yield f"{dsn}{separator}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with common.postgres_schema(base_url, prefix="bench_peer") as url:
+        yield make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def run_peer(python: Path, peer: Peer, base_url: str, jobs: int) -> float:
