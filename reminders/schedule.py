@@ -6,6 +6,7 @@ No database, clock or network here. Times are planned on the patient's local wal
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -58,10 +59,12 @@ class PlannedMessage:
     skip_reason: str | None = None
 
 
+@functools.lru_cache(maxsize=4096)
 def resolve_local(day: date, wall: time, zone: ZoneInfo) -> tuple[datetime, str | None]:
     """The instant of a wall-clock time; a time in a DST gap moves to the first valid minute.
 
-    A time that occurs twice (clocks going back) takes its first occurrence.
+    A time that occurs twice (clocks going back) takes its first occurrence. Remembered: a
+    wave's messages share a few zones and days (the caps' day start, the next morning).
     """
     candidate = datetime.combine(day, wall, tzinfo=zone)
     for minute in range(_MAX_GAP_MINUTES + 1):
