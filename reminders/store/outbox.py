@@ -389,7 +389,11 @@ def _claim_statements(arrays: bool) -> _ClaimStatements:
         .where(MESSAGES.c.next_attempt_at <= now)
         .order_by(MESSAGES.c.next_attempt_at, MESSAGES.c.id)
         .limit(bindparam("limit", type_=Integer))
-        .with_for_update(of=[MESSAGES, Patient], skip_locked=True)
+        # Patient first: PostgreSQL locks a row's tables in the order of this list and keeps
+        # what it locked of a row it then skips, so a message locked before its patient was
+        # found taken stayed locked to the end of this claim (the holder's claim waited on it,
+        # and two workers could deadlock).
+        .with_for_update(of=[Patient, MESSAGES], skip_locked=True)
     )
     still_due: list[ColumnElement[bool]] = [
         MESSAGES.c.status == MessageStatus.PENDING.value,
