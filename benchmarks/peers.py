@@ -1,7 +1,8 @@
 """Peers: PgQueuer and procrastinate drain N no-op jobs on the same PostgreSQL as our dispatcher.
 
 In each run, on one PostgreSQL server, each system gets a fresh schema (dropped afterwards), N
-jobs enqueued and then ANALYZEd (not timed), and one worker process that drains them (timed):
+jobs enqueued and then ANALYZEd (not timed), and one worker process that drains them (timed);
+each run starts with the next system in turn, and ours ÷ theirs is taken within each run. Per job:
 
 - ours: `bench_dispatch`'s null channel, one worker, N SMS due at one instant to N patients.
   Per claimed batch of 200: one transaction claims the rows (and locks their patients), one
@@ -137,9 +138,15 @@ def main(argv: list[str] | None = None) -> None:
     theirs: dict[Peer, list[float]] = {peer: [] for peer in PEERS}
     for number in range(1, args.runs + 1):
         started = time.monotonic()
-        ours.append(run_ours(args.database_url, args.jobs))
-        for peer in PEERS:
-            theirs[peer].append(run_peer(python, peer, args.database_url, args.jobs))
+        # Each run starts with the next system, so a slow stretch of a shared machine does
+        # not always fall on the same one.
+        order: list[Peer | None] = [None, *PEERS]
+        shift = (number - 1) % len(order)
+        for system in order[shift:] + order[:shift]:
+            if system is None:
+                ours.append(run_ours(args.database_url, args.jobs))
+            else:
+                theirs[system].append(run_peer(python, system, args.database_url, args.jobs))
         rates = ", ".join(f"{p.system} {p.setting} {r[-1]:,.0f}" for p, r in theirs.items())
         print(
             f"run {number}/{args.runs} ({time.monotonic() - started:.0f} s): "
