@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +20,7 @@ from reminders.enrollment import EnrollmentService
 from reminders.enrollment_input import EnrollmentInput, read_input
 from reminders.errors import DeliveryError, FailureKind
 from reminders.schedule_diff import MessageStatus
+from reminders.store.outbox import Outbox
 from reminders.store.storage import Storage
 from reminders.testing.memory_channel import InMemoryChannel
 
@@ -351,6 +353,50 @@ def test_daily_cap_defers_to_the_next_morning_without_dropping(
     assert "waits until 2026-03-18 08:00 EDT" in (same_day.status_reason or "")
     with freeze_time(local("2026-03-18 08:00")):
         assert dispatch_world.dispatcher().run_once().outcomes == {"sent": 1}
+
+
+def test_a_cap_deferral_does_not_undo_a_reschedule_made_while_it_was_decided(
+    dispatch_world: DispatchWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff move the procedure a day earlier just after the dispatcher claimed a
+    pre-procedure instruction that the daily cap then defers to the next morning: the
+    deferral, decided on the claimed (old) window, must not write that window back over the
+    new one, or the instruction goes out after the procedure."""
+    plans, templates = write_demo_plan(
+        tmp_path / "capped",
+        extra_steps='  - id: early\n    phase: pre-procedure\n    offset: {days: -2, at: "09:00"}\n'
+        "    template: ride\n",
+    )
+    text = (plans / "demo.yaml").read_text().replace("per_day: 3", "per_day: 1")
+    text = text.replace("template: prepare\n", "template: prepare\n    max_late: 2d\n")
+    (plans / "demo.yaml").write_text(text)
+    dispatch_world.catalog = PlanCatalog(plans, templates)
+    service = dispatch_world.service = EnrollmentService(
+        dispatch_world.storage, dispatch_world.catalog
+    )
+    with freeze_time("2026-03-01 12:00:00"):
+        service.enroll_one(patient(attributes={}))  # procedure 10 March, 07:30
+    with freeze_time(local("2026-03-08 09:00")):
+        assert dispatch_world.dispatcher().run_once().outcomes == {"sent": 1}  # early
+
+    claim_batch = Outbox.claim_batch
+
+    def claim_then_staff_reschedule(self: Outbox, *args: Any, **kwargs: Any) -> Any:
+        batch = claim_batch(self, *args, **kwargs)
+        monkeypatch.setattr(Outbox, "claim_batch", claim_batch)
+        service.reschedule("P-1", date(2026, 3, 9))  # committed before the outcome is
+        return batch
+
+    monkeypatch.setattr(Outbox, "claim_batch", claim_then_staff_reschedule)
+    with freeze_time(local("2026-03-08 10:00")):
+        assert dispatch_world.dispatcher().run_once().outcomes == {"deferred": 1}  # prepare
+
+    with freeze_time(local("2026-03-09 08:00")):  # the procedure began at 07:30
+        dispatch_world.dispatcher().run_once()
+    timeline = dispatch_world.storage.message_views.timeline("P-1")
+    prepare = next(m for m in timeline if m.step_id == "prepare")
+    assert (prepare.status, prepare.send_before) == ("skipped", local("2026-03-09 07:30"))
+    assert [m for _, m in dispatch_world.sms.sent if "procedure is on" in m.body] == []
 
 
 def test_two_workers_never_send_the_same_message(dispatch_world: DispatchWorld) -> None:

@@ -384,8 +384,11 @@ class Dispatcher:
             f"{which} SMS cap reached ({caps.per_day}/day, {caps.per_week}/week); "
             + waits_until(resume, message.timezone)
         )
-        send_before = message.send_before
-        if resume >= send_before:
+        # The window is written only where it is widened: the row's own may have moved since
+        # the claim (a reschedule retimes a held message), and writing the claimed one back
+        # would let a pre-procedure instruction outlive a procedure moved earlier.
+        widened = None
+        if resume >= message.send_before:
             if message.phase is Phase.PRE_PROCEDURE:
                 self.outbox.record_skipped(
                     message.id,
@@ -394,9 +397,9 @@ class Dispatcher:
                     worker=self.worker_id,
                 )
                 return Attempt.SKIPPED, False
-            send_before = resume + (message.send_before - message.due_at)
+            widened = resume + (message.send_before - message.due_at)
         self.outbox.record_deferred(
-            message.id, now, resume, reason, send_before=send_before, worker=self.worker_id
+            message.id, now, resume, reason, send_before=widened, worker=self.worker_id
         )
         return Attempt.DEFERRED, False
 
