@@ -8,6 +8,7 @@ import importlib
 import os
 import pkgutil
 import time
+import types
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,29 @@ def postgres_url() -> Iterator[str]:
     """PostgreSQL only (a fresh schema), for tests of what only PostgreSQL does (row locks,
     LISTEN/NOTIFY); mark them `postgres`."""
     yield from postgres_schema_url()
+
+
+@pytest.fixture
+def bench_schemas_dropped(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The schemas benchmarks.common.postgres_schema makes in this test, checked to be gone
+    afterwards. Only this test's own: other processes may hold bench schemas meanwhile."""
+    from benchmarks import common
+
+    made: list[str] = []
+
+    def recorded_uuid4() -> uuid.UUID:
+        value = uuid.uuid4()
+        made.append(value.hex[:10])
+        return value
+
+    monkeypatch.setattr(common, "uuid", types.SimpleNamespace(uuid4=recorded_uuid4))
+    yield made
+    engine = create_engine(POSTGRES_URL)
+    with engine.connect() as connection:
+        names = set(connection.execute(text("SELECT nspname FROM pg_namespace")).scalars())
+    engine.dispose()
+    assert made, "the benchmark made no schema"
+    assert not {name for name in names if name.endswith(tuple(f"_{tail}" for tail in made))}
 
 
 @pytest.fixture

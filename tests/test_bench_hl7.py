@@ -10,7 +10,6 @@ from collections import Counter
 
 import pytest
 from conftest import POSTGRES_URL
-from sqlalchemy import create_engine, text
 
 from benchmarks import bench_hl7
 
@@ -32,15 +31,6 @@ def check(out: str, database: str, count: int, runs: int) -> None:
     assert row is not None, out  # the table: msg/s, ACK p50/p99, none answered other than AA
 
 
-def bench_schemas() -> set[str]:
-    engine = create_engine(POSTGRES_URL)
-    with engine.connect() as connection:
-        names = connection.execute(text("SELECT nspname FROM pg_namespace")).scalars()
-        found = {name for name in names if name.startswith("bench_")}
-    engine.dispose()
-    return found
-
-
 def test_sqlite(capsys: pytest.CaptureFixture[str]) -> None:
     bench_hl7.main(["--messages", "40", "--runs", "2", "--sqlite-only"])
 
@@ -49,12 +39,11 @@ def test_sqlite(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.postgres
 def test_postgresql_in_a_schema_dropped_afterwards(
-    postgres_url: str, capsys: pytest.CaptureFixture[str]
+    postgres_url: str, bench_schemas_dropped: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # postgres_url only checks the server is there; the benchmark makes its own schema.
-    before = bench_schemas()
+    # postgres_url only checks the server is there; the benchmark makes its own schema, and
+    # bench_schemas_dropped checks it is gone afterwards.
 
     bench_hl7.main(["--messages", "40", "--runs", "1", "--database-url", POSTGRES_URL])
 
     check(capsys.readouterr().out, "postgresql", 40, 1)
-    assert bench_schemas() == before

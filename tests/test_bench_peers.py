@@ -7,33 +7,20 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import POSTGRES_URL
-from sqlalchemy import create_engine, text
 
 from benchmarks import peers
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
-def schemas() -> set[str]:
-    engine = create_engine(POSTGRES_URL)
-    with engine.connect() as connection:
-        names = connection.execute(text("SELECT nspname FROM pg_namespace")).scalars()
-        found = {name for name in names if name.startswith("bench_peer_")}
-    engine.dispose()
-    return found
-
-
 def test_each_peer_and_ours_drain_30_jobs_twice(
-    postgres_url: str, capsys: pytest.CaptureFixture[str]
+    postgres_url: str, bench_schemas_dropped: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The peers' virtualenv lives at the repository root (git-ignored), as when run by hand.
     try:
         peers.peer_python(peers.DEFAULT_VENV)
     except subprocess.CalledProcessError as exc:
         pytest.skip(f"the peers' virtualenv could not be installed (no package index?): {exc}")
-    before = schemas()
-
     peers.main(["--jobs", "30", "--runs", "2"])  # the second run starts with the next system
 
     out = capsys.readouterr().out
@@ -47,4 +34,3 @@ def test_each_peer_and_ours_drain_30_jobs_twice(
         ("procrastinate", "concurrency 10"),
     ):
         assert any(system in line and setting in line for line in table.splitlines()), system
-    assert schemas() == before

@@ -193,7 +193,7 @@ def test_hl7_a_name_that_is_a_formula_is_refused_with_the_field_it_came_from(fee
 def test_hl7_a_language_the_plan_lacks_is_enrolled_with_the_warning(feed: Feed) -> None:
     feed.handler.handle(siu(language="FR^French^ISO6391"))
 
-    assert feed.enrollment("MRN1")["warnings"] == FALLBACK.replace("knee", "demo")
+    assert feed.enrollment("MRN1")["warnings"] == (FALLBACK.replace("knee", "demo"),)
 
 
 # -- how-to-fix words on the CLI's own options -------------------------------------------------
