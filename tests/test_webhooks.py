@@ -476,6 +476,29 @@ def test_a_report_whose_send_is_committed_while_it_is_looked_up_still_counts(
     assert world.message("ana", "welcome")["provider_status"] == "delivered"
 
 
+def test_a_stop_while_the_batch_waits_is_honoured_before_the_text_goes(world: World) -> None:
+    """Both welcomes are claimed in one batch; while the first is sent (rate limits, a slow
+    provider: seconds), Ben texts STOP. His welcome, claimed before he asked, does not go."""
+    assert world.enroll("ana", ANA).status_code == 201
+    assert world.enroll("ben", BEN).status_code == 201
+    world.at(WELCOME_AT)
+
+    class SlowAndBenStops(InMemoryChannel):
+        def send(self, message: OutgoingMessage) -> DeliveryReceipt:
+            receipt = super().send(message)
+            if message.to == ANA:
+                world.clock.tick(timedelta(seconds=5))
+                assert world.text(BEN, "STOP").status_code == 200
+            return receipt
+
+    world.sms = SlowAndBenStops("sms")
+    world.send_due()
+
+    assert [m.to for _, m in world.sms.sent] == [ANA]
+    welcome = world.message("ben", "welcome")
+    assert (welcome["status"], welcome["status_reason"]) == ("skipped", "patient opted out of SMS")
+
+
 def test_a_report_for_a_text_we_never_sent_is_acknowledged_and_ignored(world: World) -> None:
     enrolled_and_welcomed(world)
 

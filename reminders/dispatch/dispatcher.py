@@ -67,6 +67,8 @@ class DispatchSettings:
     claim_timeout: timedelta = timedelta(minutes=2)
     group_outcomes_for: timedelta = timedelta(milliseconds=100)
     per_second: dict[str, float] = field(default_factory=dict)
+    # A message that waited this long in its batch is read again before it is acted on.
+    reread_after: timedelta = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,8 @@ class Dispatcher:
 
     def _process(self, message: ClaimedMessage, ledger: SmsLedger | None = None) -> Attempt:
         """Decide and act on one claimed message; its outcome waits for the next flush."""
-        held = self._hold(message)
+        current = self._current(message)
+        held = self._hold(current) if current is not None else None
         if held is None:
             log.warning("message %s: claim taken over by another worker; left to it", message.id)
             return Attempt.TAKEN_OVER
@@ -339,6 +342,14 @@ class Dispatcher:
         self.outcomes.create_flags([flag], now)
         log.warning("message %s: template failed (%s)", message.id, type(exc).__name__)
         return Attempt.FAILED
+
+    def _current(self, message: ClaimedMessage) -> ClaimedMessage | None:
+        """The message as it stands now if it waited in this batch (rate limits, a slow
+        provider: a batch can take a minute) for `reread_after` or more, so that a STOP, a
+        cancel or a reschedule committed meanwhile counts; None when no longer ours."""
+        if self.clock() - message.claimed_at < self.settings.reread_after:
+            return message
+        return self.outbox.reread(message.id, self.worker_id)
 
     def _hold(self, message: ClaimedMessage) -> ClaimedMessage | None:
         """Renew a claim that has waited half its timeout in this worker's batch, so that no

@@ -146,6 +146,18 @@ class Outbox:
             ).all()
         return [claimed(row) for row in rows]
 
+    def reread(self, message_id: int, worker: str) -> ClaimedMessage | None:
+        """A message `worker` holds, with its patient and enrollment as they stand now; None
+        when the worker no longer holds it."""
+        with self.database.session() as session:
+            row = session.execute(
+                claimed_query()
+                .where(Message.id == message_id)
+                .where(Message.status == MessageStatus.SENDING.value)
+                .where(Message.claimed_by == worker)
+            ).first()
+        return claimed(row) if row is not None else None
+
     def reclaim(self, message_id: int, worker: str, claimed_at: datetime, now: datetime) -> bool:
         """Take over a stale claim, unless another worker already did."""
         with self.database.session() as session:
