@@ -301,6 +301,7 @@ class PatientRepository:
     def cancel_enrollment(self, enrollment_id: int, reason: str, now: datetime) -> int:
         """Cancel an enrollment and all its pending messages; returns how many were cancelled."""
         with self.database.session() as session:
+            _lock_patient_of(session, enrollment_id)
             session.execute(
                 update(Enrollment)
                 .where(Enrollment.id == enrollment_id)
@@ -332,6 +333,7 @@ class PatientRepository:
     ) -> int:
         """Cancel an enrollment's pending messages of some phases; returns how many."""
         with self.database.session() as session:
+            _lock_patient_of(session, enrollment_id)
             result = session.execute(
                 update(Message)
                 .where(Message.enrollment_id == enrollment_id)
@@ -347,6 +349,19 @@ class PatientRepository:
         with self.database.session() as session:
             result = session.execute(delete(Patient).where(Patient.external_id == external_id))
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _lock_patient_of(session: Session, enrollment_id: int) -> None:
+    """Lock the enrollment's patient row before any of its messages (PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already serialises writers). The claim locks the patient, then its
+    messages: a writer that locked a message first and then waited for the claim's deadlocked
+    with it."""
+    session.execute(
+        select(Patient.id)
+        .join(Enrollment, Enrollment.patient_id == Patient.id)
+        .where(Enrollment.id == enrollment_id)
+        .with_for_update(of=Patient)
+    )
 
 
 def _patient_values(record: PatientRecord) -> dict[str, Any]:
