@@ -399,6 +399,46 @@ def test_a_cap_deferral_does_not_undo_a_reschedule_made_while_it_was_decided(
     assert [m for _, m in dispatch_world.sms.sent if "procedure is on" in m.body] == []
 
 
+def test_a_cap_deferral_that_widens_the_window_keeps_a_later_one_given_meanwhile(
+    dispatch_world: DispatchWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recovery text deferred by the cap past its window gets a wider one; if staff moved
+    the procedure two days later meanwhile, the new (later) window stands, or the text would
+    be skipped as too late when it comes due."""
+    plans, templates = write_demo_plan(
+        tmp_path / "capped",
+        extra_steps='  - id: same-day\n    phase: recovery\n    offset: {days: 7, at: "08:30"}\n'
+        "    template: week_one\n",
+    )
+    text = (plans / "demo.yaml").read_text().replace("per_day: 3", "per_day: 1")
+    (plans / "demo.yaml").write_text(text)
+    dispatch_world.catalog = PlanCatalog(plans, templates)
+    service = dispatch_world.service = EnrollmentService(
+        dispatch_world.storage, dispatch_world.catalog
+    )
+    with freeze_time("2026-03-01 12:00:00"):
+        service.enroll_one(patient(attributes={}))  # procedure 10 March
+    with freeze_time(local("2026-03-17 08:30")):
+        assert dispatch_world.dispatcher().run_once().outcomes["sent"] == 1  # same-day
+
+    claim_batch = Outbox.claim_batch
+
+    def claim_then_staff_reschedule(self: Outbox, *args: Any, **kwargs: Any) -> Any:
+        batch = claim_batch(self, *args, **kwargs)
+        monkeypatch.setattr(Outbox, "claim_batch", claim_batch)
+        service.reschedule("P-1", date(2026, 3, 12))  # committed before the outcome is
+        return batch
+
+    monkeypatch.setattr(Outbox, "claim_batch", claim_then_staff_reschedule)
+    with freeze_time(local("2026-03-17 09:00")):
+        assert dispatch_world.dispatcher().run_once().outcomes == {"deferred": 1}  # week-one
+
+    timeline = dispatch_world.storage.message_views.timeline("P-1")
+    week_one = next(m for m in timeline if m.step_id == "week-one")
+    assert (week_one.status, week_one.due_at) == ("pending", local("2026-03-19 09:00"))
+    assert week_one.send_before == local("2026-03-19 21:00")
+
+
 def test_two_workers_never_send_the_same_message(dispatch_world: DispatchWorld) -> None:
     with freeze_time("2026-03-01 12:00:00"):
         entries = [

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, Table, bindparam, column, func, update
+from sqlalchemy import Integer, String, Table, bindparam, case, column, func, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import TypeEngine
@@ -84,10 +84,20 @@ class OutcomeWriter:
         return statement
 
 
+def _never_narrower(name: str, value: Any) -> Any:
+    """An outcome widens a message's window (a cap deferral past it), never narrows it: the
+    window it was decided on may have been moved later meanwhile (a reschedule retimes a held
+    message), and that one stands."""
+    if name != "send_before":
+        return value
+    return case((MESSAGES.c.send_before > value, MESSAGES.c.send_before), else_=value)
+
+
 def _update_one(columns: Sequence[str], fixed: dict[str, ClauseElement], *, by_worker: bool) -> Any:
     """UPDATE of one message, its values bound by name (for executemany)."""
     values: dict[str, Any] = {
-        name: bindparam(name, type_=MESSAGES.c[name].type) for name in columns
+        name: _never_narrower(name, bindparam(name, type_=MESSAGES.c[name].type))
+        for name in columns
     }
     statement = (
         update(MESSAGES)
@@ -116,7 +126,7 @@ def _update_from_arrays(
         update(MESSAGES)
         .where(MESSAGES.c.id == rows.c.message_id)
         .where(MESSAGES.c.status == MessageStatus.SENDING.value)
-        .values({**{name: rows.c[name] for name in columns}, **fixed})
+        .values({**{name: _never_narrower(name, rows.c[name]) for name in columns}, **fixed})
     )
     if by_worker:
         statement = statement.where(MESSAGES.c.claimed_by == rows.c.claim_worker)
