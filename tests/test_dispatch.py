@@ -355,6 +355,38 @@ def test_daily_cap_defers_to_the_next_morning_without_dropping(
         assert dispatch_world.dispatcher().run_once().outcomes == {"sent": 1}
 
 
+def one_text_a_day(
+    dispatch_world: DispatchWorld, root: Path, extra_step: str, edit: tuple[str, str] = ("", "")
+) -> EnrollmentService:
+    """The demo plan with an SMS cap of one a day, `extra_step` (id, phase, offset) sending the
+    week-one text, and `edit` made to its text; P-1 enrolled on it (procedure 10 March)."""
+    plans, templates = write_demo_plan(root, extra_steps=extra_step + "    template: week_one\n")
+    text = (plans / "demo.yaml").read_text().replace("per_day: 3", "per_day: 1")
+    (plans / "demo.yaml").write_text(text.replace(*edit) if edit[0] else text)
+    dispatch_world.catalog = PlanCatalog(plans, templates)
+    service = dispatch_world.service = EnrollmentService(
+        dispatch_world.storage, dispatch_world.catalog
+    )
+    with freeze_time("2026-03-01 12:00:00"):
+        service.enroll_one(patient(attributes={}))
+    return service
+
+
+def reschedule_right_after_the_claim(
+    monkeypatch: pytest.MonkeyPatch, service: EnrollmentService, procedure_date: date
+) -> None:
+    """Staff move P-1's procedure just after the next claim, before its outcome is written."""
+    claim_batch = Outbox.claim_batch
+
+    def claim_then_staff_reschedule(self: Outbox, *args: Any, **kwargs: Any) -> Any:
+        batch = claim_batch(self, *args, **kwargs)
+        monkeypatch.setattr(Outbox, "claim_batch", claim_batch)
+        service.reschedule("P-1", procedure_date)
+        return batch
+
+    monkeypatch.setattr(Outbox, "claim_batch", claim_then_staff_reschedule)
+
+
 def test_a_cap_deferral_does_not_undo_a_reschedule_made_while_it_was_decided(
     dispatch_world: DispatchWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -362,32 +394,15 @@ def test_a_cap_deferral_does_not_undo_a_reschedule_made_while_it_was_decided(
     pre-procedure instruction that the daily cap then defers to the next morning: the
     deferral, decided on the claimed (old) window, must not write that window back over the
     new one, or the instruction goes out after the procedure."""
-    plans, templates = write_demo_plan(
+    service = one_text_a_day(
+        dispatch_world,
         tmp_path / "capped",
-        extra_steps='  - id: early\n    phase: pre-procedure\n    offset: {days: -2, at: "09:00"}\n'
-        "    template: ride\n",
-    )
-    text = (plans / "demo.yaml").read_text().replace("per_day: 3", "per_day: 1")
-    text = text.replace("template: prepare\n", "template: prepare\n    max_late: 2d\n")
-    (plans / "demo.yaml").write_text(text)
-    dispatch_world.catalog = PlanCatalog(plans, templates)
-    service = dispatch_world.service = EnrollmentService(
-        dispatch_world.storage, dispatch_world.catalog
-    )
-    with freeze_time("2026-03-01 12:00:00"):
-        service.enroll_one(patient(attributes={}))  # procedure 10 March, 07:30
+        '  - id: early\n    phase: pre-procedure\n    offset: {days: -2, at: "09:00"}\n',
+        ("template: prepare\n", "template: prepare\n    max_late: 2d\n"),
+    )  # procedure 10 March, 07:30
     with freeze_time(local("2026-03-08 09:00")):
         assert dispatch_world.dispatcher().run_once().outcomes == {"sent": 1}  # early
-
-    claim_batch = Outbox.claim_batch
-
-    def claim_then_staff_reschedule(self: Outbox, *args: Any, **kwargs: Any) -> Any:
-        batch = claim_batch(self, *args, **kwargs)
-        monkeypatch.setattr(Outbox, "claim_batch", claim_batch)
-        service.reschedule("P-1", date(2026, 3, 9))  # committed before the outcome is
-        return batch
-
-    monkeypatch.setattr(Outbox, "claim_batch", claim_then_staff_reschedule)
+    reschedule_right_after_the_claim(monkeypatch, service, date(2026, 3, 9))
     with freeze_time(local("2026-03-08 10:00")):
         assert dispatch_world.dispatcher().run_once().outcomes == {"deferred": 1}  # prepare
 
@@ -405,31 +420,14 @@ def test_a_cap_deferral_that_widens_the_window_keeps_a_later_one_given_meanwhile
     """A recovery text deferred by the cap past its window gets a wider one; if staff moved
     the procedure two days later meanwhile, the new (later) window stands, or the text would
     be skipped as too late when it comes due."""
-    plans, templates = write_demo_plan(
+    service = one_text_a_day(
+        dispatch_world,
         tmp_path / "capped",
-        extra_steps='  - id: same-day\n    phase: recovery\n    offset: {days: 7, at: "08:30"}\n'
-        "    template: week_one\n",
+        '  - id: same-day\n    phase: recovery\n    offset: {days: 7, at: "08:30"}\n',
     )
-    text = (plans / "demo.yaml").read_text().replace("per_day: 3", "per_day: 1")
-    (plans / "demo.yaml").write_text(text)
-    dispatch_world.catalog = PlanCatalog(plans, templates)
-    service = dispatch_world.service = EnrollmentService(
-        dispatch_world.storage, dispatch_world.catalog
-    )
-    with freeze_time("2026-03-01 12:00:00"):
-        service.enroll_one(patient(attributes={}))  # procedure 10 March
     with freeze_time(local("2026-03-17 08:30")):
         assert dispatch_world.dispatcher().run_once().outcomes["sent"] == 1  # same-day
-
-    claim_batch = Outbox.claim_batch
-
-    def claim_then_staff_reschedule(self: Outbox, *args: Any, **kwargs: Any) -> Any:
-        batch = claim_batch(self, *args, **kwargs)
-        monkeypatch.setattr(Outbox, "claim_batch", claim_batch)
-        service.reschedule("P-1", date(2026, 3, 12))  # committed before the outcome is
-        return batch
-
-    monkeypatch.setattr(Outbox, "claim_batch", claim_then_staff_reschedule)
+    reschedule_right_after_the_claim(monkeypatch, service, date(2026, 3, 12))
     with freeze_time(local("2026-03-17 09:00")):
         assert dispatch_world.dispatcher().run_once().outcomes == {"deferred": 1}  # week-one
 

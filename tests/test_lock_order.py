@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,27 +33,61 @@ def wait_until_blocked(probe: Connection) -> None:
     probe.rollback()
 
 
-def test_a_cancel_locks_no_message_before_it_holds_the_patient(
-    postgres_url: str, tmp_path: Path
-) -> None:
-    """A claim holds the patient and one due message (its scan) and goes on to update the
-    patient's other due messages; a cancel that locked one of those first, then waited for the
-    claim's, deadlocked with it."""
+@pytest.fixture
+def two_due(postgres_url: str, tmp_path: Path) -> Iterator[Storage]:
+    """Three patients on PostgreSQL, each with two SMS due now."""
     storage = Storage.open(postgres_url)
     catalog = PlanCatalog(*write_demo_plan(tmp_path))
     now = datetime.now(UTC)
-    requests = due_now_requests(catalog, now, 1, steps=("discharge", "week-one"))
-    storage.patients.enroll_many(requests, now)
-    engine = storage.database.engine
+    storage.patients.enroll_many(
+        due_now_requests(catalog, now, 3, steps=("discharge", "week-one")), now
+    )
+    yield storage
+    storage.close()
+
+
+def test_a_claim_locks_no_message_of_a_patient_another_worker_holds(two_due: Storage) -> None:
+    """The due scan passes over a patient another worker is claiming without locking any of
+    that patient's messages. A message locked on the way (row locks taken message first) stayed
+    locked to the end of the claim: the other worker's claim of its own patient then waited
+    for this one, and two workers each holding such a message of the other's patient
+    deadlocked."""
+    engine = two_due.database.engine
+    with engine.connect() as other_worker, engine.connect() as probe:
+        held = other_worker.scalar(
+            select(Patient.id).order_by(Patient.id).limit(1).with_for_update()
+        )
+        theirs = probe.scalars(select(Message.id).where(Message.patient_id == held)).all()
+        with two_due.database.unit_of_work():  # this claim's transaction stays open here
+            claimed = two_due.outbox.claim_batch(datetime.now(UTC), "w2", limit=10).messages
+            assert len(claimed) == 4 and held not in {m.patient_id for m in claimed}
+            for message_id in theirs:  # raises LockNotAvailable if the claim locked it
+                probe.execute(
+                    select(Message.id).where(Message.id == message_id).with_for_update(nowait=True)
+                )
+            probe.rollback()
+
+
+def test_a_cancel_locks_no_message_before_it_holds_the_patient(two_due: Storage) -> None:
+    """A claim holds the patient and one due message (its scan) and goes on to update the
+    patient's other due messages; a cancel that locked one of those first, then waited for the
+    claim's, deadlocked with it."""
+    engine = two_due.database.engine
+    now = datetime.now(UTC)
     with engine.connect() as claim, engine.connect() as probe:
-        first, second = claim.scalars(select(Message.id).order_by(Message.id)).all()
-        claim.execute(select(Patient.id).with_for_update())
+        patient_id = claim.scalar(select(Patient.id).order_by(Patient.id).limit(1))
+        first, second = claim.scalars(
+            select(Message.id).where(Message.patient_id == patient_id).order_by(Message.id)
+        ).all()
+        claim.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update())
         claim.execute(select(Message.id).where(Message.id == second).with_for_update())
-        enrollment_id = claim.scalar(select(Enrollment.id))
+        enrollment_id = claim.scalar(
+            select(Enrollment.id).where(Enrollment.patient_id == patient_id)
+        )
         cancelled: list[int] = []
         staff = threading.Thread(
             target=lambda: cancelled.append(
-                storage.patients.cancel_enrollment(enrollment_id, "procedure cancelled", now)
+                two_due.patients.cancel_enrollment(enrollment_id, "procedure cancelled", now)
             )
         )
         staff.start()
@@ -64,4 +99,3 @@ def test_a_cancel_locks_no_message_before_it_holds_the_patient(
         claim.rollback()  # the claim ends; the cancel goes on
         staff.join(timeout=30)
     assert cancelled == [2]
-    storage.close()

@@ -85,34 +85,3 @@ def test_a_claim_passes_over_patients_another_worker_is_claiming(
         claimed = session.scalar(select(func.count()).where(Message.claimed_by == "w2"))
     storage.close()
     assert claimed == BATCH
-
-
-@pytest.mark.postgres
-def test_a_claim_locks_no_message_of_a_patient_another_worker_holds(
-    postgres_url: str, tmp_path: Path
-) -> None:
-    """The due scan passes over a patient another worker is claiming without locking any of
-    that patient's messages. A message locked on the way (row locks taken message first) stayed
-    locked to the end of the claim: the other worker's claim of its own patient then waited
-    for this one, and two workers each holding such a message of the other's patient
-    deadlocked."""
-    storage = Storage.open(postgres_url)
-    catalog = PlanCatalog(*write_demo_plan(tmp_path))
-    now = datetime.now(UTC)
-    requests = due_now_requests(catalog, now, 3, steps=("discharge", "week-one"))
-    storage.patients.enroll_many(requests, now)
-    engine = storage.database.engine
-    with engine.connect() as other_worker, engine.connect() as probe:
-        held = other_worker.scalar(
-            select(Patient.id).order_by(Patient.id).limit(1).with_for_update()
-        )
-        theirs = probe.scalars(select(Message.id).where(Message.patient_id == held)).all()
-        with storage.database.unit_of_work():  # this claim's transaction stays open here
-            claimed = storage.outbox.claim_batch(now, "w2", limit=10).messages
-            assert len(claimed) == 4 and held not in {m.patient_id for m in claimed}
-            for message_id in theirs:  # raises LockNotAvailable if the claim locked it
-                probe.execute(
-                    select(Message.id).where(Message.id == message_id).with_for_update(nowait=True)
-                )
-            probe.rollback()
-    storage.close()
