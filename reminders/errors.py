@@ -74,11 +74,6 @@ class NotFoundError(ReminderError):
     """A patient, plan or message that was asked for does not exist."""
 
 
-class ReportBeforeOutcome(ReminderError):
-    """A delivery report for a text whose send is not recorded yet (a dispatcher commits the
-    outcomes of a batch together): asking again shortly finds it."""
-
-
 class FailureKind(StrEnum):
     """What a failed send (or a failed delivery report) means for the message and the patient."""
 

@@ -174,14 +174,17 @@ class World:
         return self.client.post("/v1/enrollments", json=body, headers=self.headers)
 
     def send_due(self) -> PassReport:
-        """One dispatcher pass at the frozen instant."""
+        """One dispatcher pass at the frozen instant; then, as the running service does after
+        each pass (ReplyService.after_pass), the delivery reports kept until it committed."""
         dispatcher = Dispatcher(
             self.app.storage,
             self.app.catalog,
             {"sms": self.sms, "email": self.email},
             self.app.dispatch_settings(),
         )
-        return dispatcher.run_once()
+        report = dispatcher.run_once()
+        self.app.replies().apply_early_reports()
+        return report
 
     def text(
         self, from_phone: str, body: str, *, sid: str | None = None, to: str = CLINIC_NUMBER

@@ -5,7 +5,8 @@ with (settings.public_base_url + path) and the form fields; a request that is un
 signed wrongly is refused with 403 before anything is changed; a body over 64 KB is refused
 with 413 while it is read, before the signature is checked (`reminders.api.body_limit`).
 A delivery report that arrives before its send is recorded (outcomes are committed per
-batch) is answered 503 with Retry-After, so that it is posted again rather than lost.
+batch) is kept and applied after the commit (ReplyService.handle_status): Twilio does not post
+a status callback again on an error answer.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from twilio.request_validator import (
 from twilio.twiml.messaging_response import MessagingResponse
 
 from reminders.api.context import ApiContext, Context
-from reminders.errors import ReportBeforeOutcome
 from reminders.replies.service import InboundSms
 
 log = logging.getLogger(__name__)
@@ -111,11 +111,8 @@ async def delivery_status(form: Annotated[Form, Depends(_status_form)], ctx: Con
     status = _field(form, "MessageStatus", 32).lower()
     code = _field(form, "ErrorCode", 32, required=False) or None
     to = _field(form, "To", 32, required=False) or None
-    try:
-        await run_in_threadpool(ctx.replies.handle_status, sid, status, code, to)
-    except ReportBeforeOutcome:
-        # Its send is not committed yet (outcomes are committed per batch): a 5xx, so that
-        # Twilio posts it again instead of it being lost.
-        return Response(status_code=503, headers={"Retry-After": "1"})
-    ctx.wake_dispatcher()  # an undelivered text may have queued its step by email
+    await run_in_threadpool(ctx.replies.handle_status, sid, status, code, to)
+    # An undelivered text may have queued its step by email; a report kept until its send is
+    # committed is applied after the pass.
+    ctx.wake_dispatcher()
     return Response(status_code=204)

@@ -166,7 +166,7 @@ def serve(
     replies = app.replies()
     service = DispatchService(
         dispatcher,
-        on_pass=lambda _report: replies.flag_missing_replies(),
+        on_pass=replies.after_pass,
         changes=app.storage.database.change_listener,
     )
     host = host or state.settings.api_host

@@ -21,7 +21,7 @@ from reminders.catalog import PlanCatalog
 from reminders.channels.twilio_sms import classify_twilio_code, describe_twilio_code
 from reminders.clock import utc_now
 from reminders.consent import SmsConsentService, StopCause, StopVia, stop_kind_of
-from reminders.errors import ReminderError, ReportBeforeOutcome
+from reminders.errors import ReminderError
 from reminders.plans.model import Phase
 from reminders.redact import mask_phone
 from reminders.replies.keywords import Keyword, requested_keyword
@@ -36,6 +36,7 @@ from reminders.replies.texts import reply_text
 from reminders.store.inbound import DuplicateInbound
 from reminders.store.inbound_schema import FlagKind, InboundKind
 from reminders.store.message_records import DeliveryUpdate
+from reminders.store.outbox import report_rank
 from reminders.store.reply_records import (
     FlagView,
     NewFlag,
@@ -51,6 +52,8 @@ from reminders.templating.context import Clinic
 log = logging.getLogger(__name__)
 
 DEFAULT_NO_REPLY_AFTER = timedelta(hours=72)
+# A kept delivery report whose send is still not recorded after this is dropped.
+KEEP_EARLY_REPORTS_FOR = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class ReplyService:
         self.outcomes = storage.outcomes
         self.outbox = storage.outbox
         self.fallbacks = storage.fallbacks
+        self.early_reports = storage.early_reports
         self.catalog = catalog
         self.clinic = clinic
         self.clock = clock
@@ -275,32 +279,79 @@ class ReplyService:
         repeat must not undo a START or a number staff have since checked.
 
         A report can outrun the record of its send (a dispatcher commits a batch's outcomes
-        together): when the message is unknown but an SMS to `to` is still "sending", raises
-        ReportBeforeOutcome, so that the report is asked for again rather than dropped.
+        together): when the message is unknown but an SMS to `to` is still "sending", the
+        report is kept and applied after the commit (`apply_early_reports`); Twilio does not
+        post a status callback again on an error answer, so asking for it again would lose it.
         """
         now = self.clock()
-        meaning = describe_twilio_code(error_code)
-
-        def record() -> DeliveryUpdate | None:
-            return self.outbox.update_delivery_status(
-                provider_message_id,
-                status,
-                error_code,
-                now,
-                undelivered_reason=f"not delivered: {meaning}",
-            )
-
-        update = record()
+        update = self._record_status(provider_message_id, status, error_code, now)
         if update is None and to:
             if self.outbox.sms_in_flight_to(to):
                 log.info("status callback for %s before its send is recorded", provider_message_id)
-                raise ReportBeforeOutcome(f"message {provider_message_id} is not recorded yet")
+                self.early_reports.keep(provider_message_id, status, error_code, now)
+                return None
             # Its send may have been committed between the lookup and that check (the commit
             # takes the text out of "sending" and records it at once): look once more.
-            update = record()
+            update = self._record_status(provider_message_id, status, error_code, now)
         if update is None:
             log.info("status callback for unknown message %s", provider_message_id)
             return None
+        self._act_on(update, status, error_code, now)
+        return update
+
+    def apply_early_reports(self, keep_for: timedelta = KEEP_EARLY_REPORTS_FOR) -> int:
+        """Apply the kept reports whose send is recorded by now; how many were applied.
+
+        Run after a dispatch pass has committed its outcomes. Reports apply in the order of
+        Twilio's message life (`report_rank`, then arrival), so a later "delivered" is not
+        undone by an earlier "sent"; each is taken off the table before it acts, so two
+        dispatchers never apply one twice. One read of a table that is usually empty.
+        """
+        kept = self.early_reports.kept()
+        if not kept:
+            return 0
+        now = self.clock()
+        applied = 0
+        for report in sorted(kept, key=lambda r: (report_rank(r.status), r.received_at, r.id)):
+            if not self.early_reports.remove([report.id]):
+                continue  # another dispatcher took it
+            sid, status, code = report.provider_message_id, report.status, report.error_code
+            update = self._record_status(sid, status, code, now)
+            if update is not None:
+                self._act_on(update, status, code, now)
+                applied += 1
+            elif now - report.received_at < keep_for:
+                self.early_reports.keep(sid, status, code, report.received_at)
+            else:
+                log.warning(
+                    "dropped a delivery report (%s) kept since %s: its send was never recorded",
+                    status,
+                    report.received_at.isoformat(timespec="seconds"),
+                )
+        return applied
+
+    def after_pass(self, _report: object = None) -> None:
+        """What a running service does after each dispatch pass: apply the delivery reports
+        that came before their send was committed, then flag relief checks left unanswered."""
+        self.apply_early_reports()
+        self.flag_missing_replies()
+
+    def _record_status(
+        self, provider_message_id: str, status: str, error_code: str | None, now: datetime
+    ) -> DeliveryUpdate | None:
+        return self.outbox.update_delivery_status(
+            provider_message_id,
+            status,
+            error_code,
+            now,
+            undelivered_reason=f"not delivered: {describe_twilio_code(error_code)}",
+        )
+
+    def _act_on(
+        self, update: DeliveryUpdate, status: str, error_code: str | None, now: datetime
+    ) -> None:
+        """Flags, an email instead, and an SMS stop, as the recorded report calls for."""
+        meaning = describe_twilio_code(error_code)
         if update.undelivered and _matters_that_it_arrived(update):
             self.outcomes.create_flags(
                 [
@@ -317,7 +368,7 @@ class ReplyService:
         if update.undelivered:
             self._email_instead(update.message_id, meaning, now)
         if not update.new_error:
-            return update
+            return
         kind = stop_kind_of(classify_twilio_code(error_code))
         if kind is not None and error_code:
             self.by_report.stop(
@@ -326,7 +377,6 @@ class ReplyService:
                 number=update.recipient,
             )
             log.info("message %s: %s (%s); SMS stopped", update.message_id, status, error_code)
-        return update
 
     def _email_instead(self, message_id: int, meaning: str, now: datetime) -> None:
         """Where the plan allows it (`email_if_undelivered`), a step whose text did not arrive

@@ -120,3 +120,15 @@ class OptOutEvent(Base):
     kind: Mapped[str] = mapped_column(String(16))
     keyword: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EarlyReport(Base):
+    """A delivery report that came before its send was recorded, kept until it can apply."""
+
+    __tablename__ = "early_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_message_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)

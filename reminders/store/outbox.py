@@ -51,6 +51,11 @@ _STATUS_RANK = {
 }
 
 
+def report_rank(status: str) -> int:
+    """How far along Twilio's message life a reported status is (unknown ones first)."""
+    return _STATUS_RANK.get(status, 0)
+
+
 # Delivery reports that mean the text never reached the phone.
 UNDELIVERED_REPORTS = frozenset({"undelivered", "failed"})
 

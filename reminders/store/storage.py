@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from reminders.store.access import AccessRepository
 from reminders.store.consent import ConsentRepository
 from reminders.store.database import Database
+from reminders.store.early_reports import EarlyReportRepository
 from reminders.store.fallbacks import FallbackRepository
 from reminders.store.feeds import FeedRepository
 from reminders.store.inbound import InboundRepository
@@ -29,6 +30,7 @@ class Storage:
     inbound: InboundRepository
     consent: ConsentRepository
     fallbacks: FallbackRepository
+    early_reports: EarlyReportRepository
     outcomes: OutcomeRepository
     access: AccessRepository
     feeds: FeedRepository
@@ -45,6 +47,7 @@ class Storage:
             inbound=InboundRepository(database),
             consent=ConsentRepository(database),
             fallbacks=FallbackRepository(database),
+            early_reports=EarlyReportRepository(database),
             outcomes=OutcomeRepository(database),
             access=AccessRepository(database),
             feeds=FeedRepository(database),
