@@ -34,7 +34,8 @@ def import_csv(
     importer.batch_size = batch
     started = time.perf_counter()
     try:
-        summary = importer.run(csv_path.read_bytes(), dry_run=False)
+        with csv_path.open("rb") as stream:  # streamed, as the CLI's import reads a file
+            summary = importer.run(stream, dry_run=False)
     except Exception as exc:  # a picklable error: the pool hangs on some that are not
         raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
     seconds = time.perf_counter() - started

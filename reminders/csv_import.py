@@ -10,6 +10,11 @@ Spreadsheets' ways are read as they come: `,`, `;` (Excel in many locales) or ta
 UTF-8 byte-order mark, and Windows-1252 when the file is not UTF-8 (said in the report's
 notes). A database error on a batch never takes its good rows with it: the batch is tried again
 row by row and the refused row is named, without its values.
+
+`data` is the file's bytes or a seekable binary file. Either way it is streamed: one decoding
+pass checks the encoding and counts lines (a bad byte anywhere stops the file before anything
+is stored), then rows are parsed and enrolled a batch at a time, so memory stays flat with the
+file's length.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import csv
 import io
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -85,11 +91,12 @@ class RowWarning:
 
 @dataclass(frozen=True)
 class CsvText:
-    """A file's text and how it was read."""
+    """How a file is read: its text encoding and separator, and how many lines it has."""
 
-    text: str
     encoding: str
     separator: str
+    lines: int
+    """Lines in the file, for progress (a last line without its newline counts)."""
 
     def notes(self) -> list[str]:
         """What staff should know about how the file was read."""
@@ -155,22 +162,65 @@ def file_error(message: str) -> EnrollmentError:
     return EnrollmentError([InputProblem("file", message)], HEADER_LINE)
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """The file's text and its encoding: UTF-8 (a byte-order mark is dropped), UTF-16 with a
-    byte-order mark, or Windows-1252 when the bytes are not UTF-8 but read cleanly as it."""
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+CHUNK = 1 << 20  # bytes decoded at a time: the file is streamed, never held whole
+CODECS = {"utf-8": "utf-8", "utf-16": "utf-16", "windows-1252": "cp1252"}
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What one pass of decoding found: lines, whether any text, and the size in bytes."""
+
+    lines: int
+    has_text: bool
+    size: int
+
+
+def _scan(stream: BinaryIO, start: int, codec: str) -> _Scan:
+    """Decode the file from byte `start`, a chunk at a time, keeping nothing but counts.
+
+    A UnicodeDecodeError's `start` is made the offset from byte `start` (exact for the
+    single-byte Windows-1252, whose error is the one reported by position)."""
+    stream.seek(start)
+    decoder = codecs.getincrementaldecoder(codec)()
+    lines, has_text, size, last = 0, False, 0, "\n"
+    while True:
+        chunk = stream.read(CHUNK)
         try:
-            return data.decode("utf-16"), "utf-16"
+            text = decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            raise UnicodeDecodeError(
+                exc.encoding, exc.object, size + exc.start, size + exc.end, exc.reason
+            ) from None
+        size += len(chunk)
+        if text:
+            lines += text.count("\n")
+            has_text = has_text or bool(text.strip())
+            last = text[-1]
+        if not chunk:
+            return _Scan(lines + (last != "\n"), has_text, size)
+
+
+def decode(stream: BinaryIO) -> tuple[str, int, _Scan]:
+    """The file's encoding, the byte offset its text starts at, and what a scan found: UTF-8
+    (a byte-order mark is skipped), UTF-16 with a byte-order mark, or Windows-1252 when the
+    bytes are not UTF-8 but read cleanly as it. The whole file is checked before any row is
+    read, so a bad byte near the end stops the import before anything is stored."""
+    stream.seek(0)
+    head = stream.read(len(codecs.BOM_UTF8))
+    start = 0
+    if head.startswith(codecs.BOM_UTF8):
+        start = len(codecs.BOM_UTF8)
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return "utf-16", 0, _scan(stream, 0, "utf-16")
         except UnicodeDecodeError:
             raise file_error("not readable as UTF-16 text; save it as CSV UTF-8") from None
     try:
-        return data.decode("utf-8"), "utf-8"
+        return "utf-8", start, _scan(stream, start, "utf-8")
     except UnicodeDecodeError:
         pass
     try:
-        return data.decode("cp1252"), "windows-1252"
+        return "windows-1252", start, _scan(stream, start, "cp1252")
     except UnicodeDecodeError as exc:
         raise file_error(
             f"not UTF-8 text (byte {exc.start + 1} cannot be read); save it as CSV UTF-8"
@@ -186,26 +236,87 @@ def _known(name: str) -> bool:
     return name in KNOWN_COLUMNS or (name.startswith(ATTR_PREFIX) and len(name) > len(ATTR_PREFIX))
 
 
-def detect_separator(text: str) -> str:
+def detect_separator(first_line: str) -> str:
     """The separator whose header names the most known columns; when none names any, the
     one the first line holds most of (`,` on a tie)."""
-    first_line = text.splitlines()[0] if text.strip() else ""
+    first_line = first_line.splitlines()[0] if first_line.strip() else ""
     return max(
         SEPARATORS,
         key=lambda sep: (
-            sum(map(_known, _header_cells(text, sep))),
+            sum(map(_known, _header_cells(first_line, sep))),
             first_line.count(sep),
             sep == ",",
         ),
     )
 
 
-def read_text(data: bytes) -> CsvText:
-    """Decode a file and find its separator."""
-    text, encoding = decode(data)
-    if not text.strip():
+class CsvFile:
+    """A CSV file opened for streaming: checked and measured in one decoding pass, then read
+    row by row, so memory stays flat however long the file is."""
+
+    def __init__(self, data: bytes | BinaryIO) -> None:
+        self.stream: BinaryIO = io.BytesIO(data) if isinstance(data, bytes) else data
+        encoding, self.start, scan = decode(self.stream)
+        if not scan.has_text:
+            raise file_error("the file is empty")
+        self.codec = CODECS[encoding]
+        self.size = scan.size
+        with self._text() as text:
+            separator = detect_separator(text.readline())
+        self.csv_text = CsvText(encoding, separator, scan.lines)
+
+    @contextmanager
+    def _text(self) -> Iterator[io.TextIOWrapper]:
+        """The file's text from its start; the caller's stream is left open."""
+        self.stream.seek(self.start)
+        wrapper = io.TextIOWrapper(self.stream, encoding=self.codec, newline="")
+        try:
+            yield wrapper
+        finally:
+            wrapper.detach()
+
+    def rows(self) -> Iterator[CsvRow]:
+        """The data rows, read as they come (see `read_rows`)."""
+        # The csv module's own limit (131,072) would stop the whole file at a long cell; no
+        # cell is longer than the file, so let it read any cell and refuse long ones by row.
+        csv.field_size_limit(max(csv.field_size_limit(), self.size + 1))
+        with self._text() as text:
+            yield from _rows(text, self.csv_text.separator)
+
+
+def read_rows(source: str) -> Iterator[CsvRow]:
+    """Data rows of a comma-separated text with their starting line; blank lines are skipped.
+
+    A row with more cells than the header, or a cell over CELL_LIMIT characters, yields a
+    `row` problem cell, reported by `parse_rows`.
+    """
+    csv.field_size_limit(max(csv.field_size_limit(), len(source) + 1))
+    return _rows(io.StringIO(source, newline=""), ",")
+
+
+def _rows(lines: Iterable[str], separator: str) -> Iterator[CsvRow]:
+    reader = csv.reader(lines, delimiter=separator)
+    header = next(reader, None)
+    if header is None:
         raise file_error("the file is empty")
-    return CsvText(text, encoding, detect_separator(text))
+    try:
+        columns = check_header(header)
+    except EnrollmentError as exc:
+        if separator == ",":
+            raise
+        raise _not_this_header(separator, exc) from None
+    last_line = reader.line_num
+    for cells in reader:
+        line, last_line = last_line + 1, reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue
+        values = dict(zip(columns, cells, strict=False))
+        if len(cells) > len(columns):
+            values["row"] = f"{len(cells)} cells but the header has {len(columns)}"
+        long = [name for name, cell in values.items() if len(cell) > CELL_LIMIT]
+        if long:
+            values = {"row": f"{long[0]}: a cell over {CELL_LIMIT:,} characters"}
+        yield CsvRow(line, values)
 
 
 def check_header(header: Sequence[str]) -> list[str]:
@@ -249,41 +360,6 @@ def _not_this_header(separator: str, error: EnrollmentError) -> EnrollmentError:
         f"this file looks separated by {SEPARATORS[separator]}, but its header does not name "
         f"the columns ({details}); check the first line"
     )
-
-
-def read_rows(source: CsvText | str) -> Iterator[CsvRow]:
-    """Data rows with their starting line; blank lines are skipped.
-
-    A row with more cells than the header, or a cell over CELL_LIMIT characters, yields a
-    `row` problem cell, reported by `parse_rows`.
-    """
-    csv_text = source if isinstance(source, CsvText) else CsvText(source, "utf-8", ",")
-    text = csv_text.text
-    # The csv module's own limit (131,072) would stop the whole file at a long cell; the file
-    # is in memory already, so let it read any cell and refuse long ones by row below.
-    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=csv_text.separator)
-    header = next(reader, None)
-    if header is None:
-        raise file_error("the file is empty")
-    try:
-        columns = check_header(header)
-    except EnrollmentError as exc:
-        if csv_text.separator == ",":
-            raise
-        raise _not_this_header(csv_text.separator, exc) from None
-    last_line = reader.line_num
-    for cells in reader:
-        line, last_line = last_line + 1, reader.line_num
-        if not any(cell.strip() for cell in cells):
-            continue
-        values = dict(zip(columns, cells, strict=False))
-        if len(cells) > len(columns):
-            values["row"] = f"{len(cells)} cells but the header has {len(columns)}"
-        long = [name for name, cell in values.items() if len(cell) > CELL_LIMIT]
-        if long:
-            values = {"row": f"{long[0]}: a cell over {CELL_LIMIT:,} characters"}
-        yield CsvRow(line, values)
 
 
 def row_data(values: dict[str, str]) -> dict[str, Any]:
@@ -366,18 +442,18 @@ class CsvImport:
         self.batch_size = batch_size
 
     def run(
-        self, data: bytes, *, dry_run: bool = False, progress: Progress | None = None
+        self, data: bytes | BinaryIO, *, dry_run: bool = False, progress: Progress | None = None
     ) -> ImportSummary:
         """Import the good rows (with dry_run: store nothing) and report every bad one by line.
 
         Raises EnrollmentError (line 1) when the file as a whole cannot be read: not text, no
         known separator, or a header with missing or unknown columns; nothing is stored then.
         """
-        csv_text = read_text(data)
-        total = csv_text.text.count("\n") + (not csv_text.text.endswith("\n"))
-        summary = ImportSummary(notes=csv_text.notes(), dry_run=dry_run)
+        source = CsvFile(data)
+        total = source.csv_text.lines
+        summary = ImportSummary(notes=source.csv_text.notes(), dry_run=dry_run)
         seen: dict[tuple[str, str], int] = {}
-        for batch in batched(read_rows(csv_text), self.batch_size):
+        for batch in batched(source.rows(), self.batch_size):
             parsed = parse_rows(batch, self.enrollment.validate, seen)
             summary.add(self._enroll(parsed, dry_run), parsed)
             if progress is not None:

@@ -18,6 +18,7 @@ from test_cli import run, write_plan
 
 from reminders.access.actor import Actor
 from reminders.app import App
+from reminders.csv_import import CHUNK
 from reminders.errors import EnrollmentError
 from reminders.settings import Settings
 
@@ -167,6 +168,39 @@ def test_the_service_refuses_a_file_that_is_not_text(app: App) -> None:
     assert str(caught.value) == (
         "line 1: file: not UTF-8 text (byte 1 cannot be read); save it as CSV UTF-8"
     )
+
+
+def test_a_bad_byte_past_the_first_chunk_stops_the_file_before_anything_is_stored(
+    app: App,
+) -> None:
+    good = (BAD_CSV / "tab_separated.csv").read_bytes() + b"\n" * CHUNK
+    with pytest.raises(EnrollmentError) as caught:
+        app.csv_import(Actor.user("nina")).run(good + b"\x81\n")
+
+    assert str(caught.value) == (
+        f"line 1: file: not UTF-8 text (byte {len(good) + 1} cannot be read); save it as CSV UTF-8"
+    )
+    assert enrolled(app) == []
+
+
+def test_an_open_file_is_streamed_with_a_character_split_across_chunks(
+    app: App, tmp_path: Path
+) -> None:
+    header, ann, bob = (BAD_CSV / "tab_separated.csv").read_bytes().splitlines(keepends=True)
+    ann = ann.replace(b"Ann", "Zoé".encode())
+    padding = b"\n" * (CHUNK - 1 - len(header) - ann.index("é".encode()))
+    data = header + padding + ann + bob
+    assert data.index("é".encode()) == CHUNK - 1  # its two bytes straddle the chunks
+    path = tmp_path / "long.csv"
+    path.write_bytes(data)
+
+    with path.open("rb") as file:
+        report = app.csv_import(Actor.user("nina")).run(file)
+        assert not file.closed
+
+    assert report.counts() == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert report.notes == ["columns separated by tab"]
+    assert "Zoé" in [p.first_name for p in app.storage.patient_lists.list_patients(100)]
 
 
 # -- a database error never takes good rows with it -----------------------------------------

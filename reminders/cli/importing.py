@@ -56,10 +56,10 @@ def import_csv(
     """
     state = get_state(ctx)
     importer = state.app.csv_import(state.actor)
-    with _progress(json_output) as bar:
+    with _progress(json_output) as bar, file.open("rb") as stream:
         task = bar.add_task("import", total=None)
         summary = importer.run(
-            file.read_bytes(),
+            stream,
             dry_run=dry_run,
             progress=lambda done, total: bar.update(task, completed=done - 1, total=total - 1),
         )
