@@ -16,6 +16,8 @@ from api_fixtures import ANA, WELCOME_AT, World, utc
 from httpx import Response
 
 from reminders.channels.base import DeliveryReceipt, OutgoingMessage
+from reminders.cli.dispatch import background_dispatch
+from reminders.dispatch.dispatcher import Dispatcher
 from reminders.testing.memory_channel import InMemoryChannel
 
 pytestmark = pytest.mark.usefixtures("database_url")
@@ -88,3 +90,26 @@ def test_a_kept_report_whose_send_is_never_recorded_is_dropped_after_a_day(
     assert replies.apply_early_reports() == 0
     assert kept.kept() == []
     assert "dropped a delivery report" in caplog.text
+
+
+def test_serve_applies_the_kept_reports_after_its_pass(world: World) -> None:
+    """The hook `reminders serve` runs after each pass is what applies them."""
+    assert world.enroll("ana", ANA).status_code == 201
+    world.at(WELCOME_AT)
+    answers = reports_at_once(world, ("delivered", None))
+    dispatcher = Dispatcher(
+        world.app.storage,
+        world.app.catalog,
+        {"sms": world.sms, "email": world.email},
+        world.app.dispatch_settings(),
+    )
+    service = background_dispatch(world.app, dispatcher)
+
+    report = dispatcher.run_once()
+    assert [a.status_code for a in answers] == [204]
+    assert world.message("ana", "welcome")["provider_status"] == "queued"  # kept, not lost
+    assert service.on_pass is not None
+    service.on_pass(report)
+
+    assert world.message("ana", "welcome")["provider_status"] == "delivered"
+    assert world.app.storage.early_reports.kept() == []

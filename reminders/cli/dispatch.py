@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from reminders.app import App
     from reminders.channels.base import Channel
     from reminders.dispatch.dispatcher import Dispatcher
+    from reminders.dispatch.service import DispatchService
     from reminders.settings import Settings
 
 
@@ -144,6 +145,18 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
+def background_dispatch(app: App, dispatcher: Dispatcher) -> DispatchService:
+    """The dispatcher as `serve` runs it: a pass when due, woken by other processes' changes;
+    after each pass, the delivery reports kept until its commit and missing replies."""
+    from reminders.dispatch.service import DispatchService
+
+    return DispatchService(
+        dispatcher,
+        on_pass=app.replies().after_pass,
+        changes=app.storage.database.change_listener,
+    )
+
+
 def serve(
     ctx: typer.Context,
     no_api: Annotated[bool, typer.Option("--no-api", help="Run only the dispatcher.")] = False,
@@ -152,7 +165,6 @@ def serve(
 ) -> None:
     """Send messages as they fall due and serve the HTTP API, until Ctrl-C or SIGTERM."""
     from reminders.api.app import create_app
-    from reminders.dispatch.service import DispatchService
     from reminders.integrations.wiring import mllp_line, start_mllp
 
     logging.basicConfig(
@@ -163,12 +175,7 @@ def serve(
     state = get_state(ctx)
     app = state.app
     dispatcher = app.dispatcher()
-    replies = app.replies()
-    service = DispatchService(
-        dispatcher,
-        on_pass=replies.after_pass,
-        changes=app.storage.database.change_listener,
-    )
+    service = background_dispatch(app, dispatcher)
     host = host or state.settings.api_host
     port = port or state.settings.api_port
     api = None if no_api else create_app(app, service)
