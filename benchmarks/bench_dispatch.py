@@ -7,12 +7,17 @@ stand-in running in its own process. Two workloads (`--workload`):
 - now: M SMS due at one instant to M different patients, none texted before (all sent);
 - day: a realistic day (`benchmarks/day_workload.py`): a 9:00 local wave in four zones,
   dispatched wave by wave with the clock moved to each, most patients texted earlier so every
-  message reads SMS history and checks the caps; 1 in 10 waits for a cap (deferred).
+  message reads SMS history and checks the caps; 1 in 10 waits for a cap (deferred). The
+  workers move their clocks together: each waits at a barrier until every worker has finished
+  the wave before jumping to the next. (A worker that jumped an hour ahead alone saw the
+  other's claims in progress as abandoned, took them over and sent them again.)
 
 On PostgreSQL the tables are ANALYZEd after the messages are enqueued (as autovacuum would),
 before the clock starts. Afterwards every message must have had its expected outcome exactly
-once (and, for Twilio, been recorded exactly once by the stand-in per recipient and body).
-msg/s counts every message decided (sent or deferred).
+once, and the channel must have been handed each sent message once (for Twilio: recorded once
+by the stand-in per recipient and body). A failed check is printed in the run's line and the
+table, and the script then exits with status 1. msg/s counts every message decided (sent or
+deferred).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import argparse
 import json
 import multiprocessing
 import statistics
+import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -39,6 +45,8 @@ from reminders.store.storage import Storage
 from reminders.testing.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
 SENDER = "+15005550006"
+WORKLOADS = ("now", "day")
+CHANNELS = ("null", "twilio")
 
 
 def _channels(kind: str, twilio_url: str | None) -> dict[str, Channel]:
@@ -63,7 +71,8 @@ def worker(
     waves: list[datetime] | None = None,
 ) -> dict[str, Any]:
     """One worker process: wait until every worker is ready, then dispatch until nothing is due
-    (with `waves`: with the clock at each wave's instant in turn)."""
+    (with `waves`: with the clock at each wave's instant in turn, every worker together: the
+    barrier `start` is passed again before each wave, once all have finished the last)."""
     storage = Storage.open(url, migrate_schema=False)
     catalog = PlanCatalog(plans, templates)
     catalog.ids()
@@ -78,15 +87,18 @@ def worker(
     start.wait()
     began = time.time()
     outcomes: Counter[str] = Counter()
-    for wave in waves or [None]:
+    for number, wave in enumerate(waves or [None]):
         if wave is not None:
+            if number:
+                start.wait()  # every worker is done with the last wave: no claim left open
             clock.jump_to(wave + timedelta(seconds=1))
         outcomes.update(dispatcher.run_once().outcomes)
     ended = time.time()
+    handed = [each.sent for each in dispatcher.channels.values() if isinstance(each, NullChannel)]
     for each in dispatcher.channels.values():
         each.close()
     storage.close()
-    return {"began": began, "ended": ended, "outcomes": dict(outcomes)}
+    return {"began": began, "ended": ended, "outcomes": dict(outcomes), "handed": sum(handed)}
 
 
 def run(
@@ -148,16 +160,24 @@ def run(
         if statuses != statuses_expected:
             problems.append(f"statuses {statuses}")
         if outcomes != expected:
-            problems.append(f"outcomes {dict(outcomes)}")
+            problems.append(
+                f"outcomes {_outcome_text(dict(outcomes))}, expected {_outcome_text(expected)}"
+            )
         if channel == "twilio":
             problems.extend(_check_standin(storage, record, expected["sent"]))
+        else:
+            handed = sum(r["handed"] for r in results)
+            if handed != expected["sent"]:
+                problems.append(f"null channel handed {handed} texts for {expected['sent']}")
         storage.close()
     return {
         "seconds": seconds,
         "per_worker": [sum(r["outcomes"].values()) for r in results],
         "outcomes": dict(outcomes),
-        "check": "; ".join(problems)
-        or ("each sent once" if workload == "now" else "each sent or deferred once"),
+        "check": "CHECK FAILED: " + "; ".join(problems)
+        if problems
+        else ("each sent once" if workload == "now" else "each sent or deferred once"),
+        "failed": bool(problems),
     }
 
 
@@ -186,9 +206,13 @@ def main(argv: list[str] | None = None) -> None:
         "--twilio-messages", type=int, default=4_000, help="due messages (Twilio stand-in)"
     )
     parser.add_argument("--workers", default="1,2", help="worker process counts, e.g. 1,2")
-    parser.add_argument("--channels", default="null,twilio", help="null, twilio or both")
     parser.add_argument(
-        "--workload", default="now,day", help="now (all due at one instant), day, or both"
+        "--channels", default="null,twilio", help="null, twilio, or both (= null,twilio)"
+    )
+    parser.add_argument(
+        "--workload",
+        default="now,day",
+        help="now (all due at one instant), day (a realistic day), or both (= now,day)",
     )
     parser.add_argument("--batch", type=int, default=200, help="claim batch size")
     parser.add_argument(
@@ -197,13 +221,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
     common.runs_argument(parser)
     args = parser.parse_args(argv)
-    workloads = args.workload.split(",")
+    workloads = _choices(parser, "--workload", args.workload, WORKLOADS)
+    channels = _choices(parser, "--channels", args.channels, CHANNELS)
+    failed: list[str] = []
     rows = []
     rates: dict[tuple[str, str, int, str], list[float]] = {}
     with common.workdir() as work:
         plans, templates, plan_id = common.plan_folders(work)
         for kind in common.database_kinds(args.database_url, not args.sqlite_only):
-            for channel in args.channels.split(","):
+            for channel in channels:
                 count = args.messages if channel == "null" else args.twilio_messages
                 for workers in (int(w) for w in args.workers.split(",")):
                     for workload in workloads:
@@ -224,6 +250,11 @@ def main(argv: list[str] | None = None) -> None:
                                 )
                             )
                             seconds = runs[-1]["seconds"]
+                            if runs[-1]["failed"]:
+                                failed.append(
+                                    f"{common.label(kind)}, {channel}, {workers} worker(s), "
+                                    f"{workload}: {runs[-1]['check']}"
+                                )
                             print(
                                 [
                                     common.label(kind),
@@ -281,6 +312,25 @@ def main(argv: list[str] | None = None) -> None:
             ["database", "channel", "workers", "day ÷ now"],
             ratios,
         )
+    if failed:
+        print("CHECK FAILED (figures above are not valid):", *failed, sep="\n  ", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def _choices(
+    parser: argparse.ArgumentParser, flag: str, value: str, known: tuple[str, ...]
+) -> list[str]:
+    """A comma-separated option's names, "both" meaning all of `known`; others refused."""
+    names = [name.strip() for name in value.split(",")]
+    if names == ["both"]:
+        return list(known)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        parser.error(
+            f"{flag}: unknown {', '.join(map(repr, unknown))}; "
+            f"use {', '.join(known)} (comma-separated) or both"
+        )
+    return list(dict.fromkeys(names))
 
 
 def _outcome_text(outcomes: dict[str, int]) -> str:

@@ -62,3 +62,44 @@ def test_the_realistic_day_with_the_null_channel_and_two_runs(
     assert out.count("'each sent or deferred once']") == 3
     assert "6 deferred, 54 sent" in out
     assert "median (min–max) of 2 run(s)" in out
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_two_workers_share_the_realistic_day_and_send_each_once(
+    database: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    """The workers move their clocks to each wave together: one that jumped an hour ahead alone
+    took the other's claims in progress for abandoned and sent them again (18,009 of 18,000)."""
+    if database == "postgresql":
+        request.getfixturevalue("postgres_url")  # the server is there; the bench makes a schema
+    url = POSTGRES_URL if database == "postgresql" else f"sqlite:///{tmp_path / 'bench.sqlite3'}"
+    out = run_bench(url, capsys, "--channels", "null", "--messages", "60", "--workload", "day")
+    out += run_bench(
+        url, capsys, "--channels", "null", "--messages", "60", "--workload", "day", "--workers", "2"
+    )
+
+    assert f"['{database}', 'null', 2, 60, 'day'," in out
+    assert out.count("'each sent or deferred once']") == 2
+    assert out.count("6 deferred, 54 sent") == 2
+    assert "CHECK FAILED" not in out
+
+
+def test_both_workloads_and_both_channels_mean_each_and_unknown_names_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bench.sqlite3'}"
+    out = run_bench(url, capsys, "--channels", "null", "--messages", "20", "--workload", "both")
+
+    assert "['sqlite', 'null', 1, 20, 'now'," in out
+    assert "['sqlite', 'null', 1, 20, 'day'," in out
+    assert "'both'" not in out
+    for option, value in (("--workload", "all"), ("--channels", "sms")):
+        with pytest.raises(SystemExit) as refused:
+            run_bench(url, capsys, option, value)
+        assert refused.value.code == 2
+        assert f"{option}: unknown '{value}'" in capsys.readouterr().err
