@@ -12,6 +12,7 @@ from reminders.catalog import PlanCatalog
 from reminders.csv_import import (
     ImportSummary,
     ParsedRows,
+    SeenRows,
     Validate,
     batched,
     parse_rows,
@@ -109,7 +110,7 @@ def test_bad_rows_are_reported_by_line_and_field_while_good_rows_pass(validate: 
         ]
     )
 
-    parsed = parse_rows(rows(text), validate, {})
+    parsed = parse_rows(rows(text), validate, SeenRows())
 
     assert [v.item.external_id for v in parsed.valid] == ["a1"]
     assert parsed.valid[0].item.attributes == {"takes_blood_thinners": "yes"}
@@ -127,13 +128,14 @@ def test_a_patient_listed_twice_for_a_plan_is_refused_on_the_later_line(
     validate: Validate,
 ) -> None:
     row = "a1,Ann,202-555-0111,,America/New_York,knee,2030-03-12,"
-    seen: dict[tuple[str, str], int] = {}
+    seen = SeenRows()
     first, second = batched(rows("\n".join([HEADER, row, row, row])), size=2)
 
     parse_rows(first, validate, seen)
     later = parse_rows(second, validate, seen)
 
-    assert seen == {("a1", "knee"): 2}
+    assert (seen.first_line("a1", "knee"), len(seen)) == (2, 1)
+    assert seen.first_line("a1", "hip") is None
     assert [(p.line, p.message) for p in later.problems] == [(4, "'a1' is already on line 2")]
 
 
