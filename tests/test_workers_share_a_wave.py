@@ -60,12 +60,18 @@ def dispatch_until_done(url: str, root: str, name: str, start: Any) -> tuple[int
 
 
 def still_due(storage: Storage, now: datetime) -> int:
-    """Messages pending and due at `now`, read in a transaction of their own."""
+    """Messages pending and due at `now` that no other worker is claiming, read in a
+    transaction of their own. On PostgreSQL the other worker's claim may hold the last rows
+    locked, not yet committed as claimed: those are skipped (SKIP LOCKED), as the claim
+    itself skips them, since that worker sends them. SQLite ignores the lock clause; its
+    claims are serialised, so an empty claim there already saw every committed claim."""
     with storage.database.session() as session:
-        query = select(func.count()).where(
-            Message.status == MessageStatus.PENDING.value, Message.next_attempt_at <= now
+        query = (
+            select(Message.id)
+            .where(Message.status == MessageStatus.PENDING.value, Message.next_attempt_at <= now)
+            .with_for_update(skip_locked=True)
         )
-        return session.execute(query).scalar_one()
+        return len(session.scalars(query).all())
 
 
 @pytest.mark.slow
