@@ -348,7 +348,7 @@ class Outbox:
             if row is None:
                 return None
             known = _STATUS_RANK.get(row.provider_status or "", -1)
-            if _STATUS_RANK.get(status, 0) < known:
+            if report_rank(status) < known:
                 return DeliveryUpdate(
                     row.id,
                     row.patient_id,
