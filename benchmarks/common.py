@@ -7,6 +7,8 @@ Run the benchmarks from the repository root as modules, e.g.
 from __future__ import annotations
 
 import csv
+import functools
+import os
 import random
 import resource
 import statistics
@@ -105,11 +107,42 @@ def with_spread(values: Sequence[float]) -> str:
     return f"{number(middle)} ({number(low)}–{number(high)})"
 
 
+CALIBRATION_STEPS = 5_000_000
+
+
+@functools.cache
+def machine_speed() -> float:
+    """Seconds one core takes for a fixed pure-Python loop (best of 3; lower is faster).
+
+    The machines these scripts run on differ in speed from session to session (the same code
+    measured 2.5x apart), so every table says how fast the machine was: compare figures taken
+    on different days through it, or not at all.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for step in range(CALIBRATION_STEPS):
+            total += step
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def machine_line() -> str:
+    """One line naming the machine's speed and load, printed under every table's title."""
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    return (
+        f"machine: {os.cpu_count()} cores; a {CALIBRATION_STEPS:,}-step Python loop takes "
+        f"{machine_speed():.3f} s (lower is faster); load average {load}"
+    )
+
+
 def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A small fixed-width table on stdout."""
+    """A small fixed-width table on stdout, under its title and the machine's speed."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     print(f"\n{title}")
+    print(machine_line())
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for row in cells:

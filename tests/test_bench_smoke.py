@@ -3,6 +3,8 @@ SQLite's defaults and with our settings) at tiny sizes, so they do not rot."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import POSTGRES_URL
 
@@ -21,6 +23,8 @@ def test_the_import_goes_through_the_csv_service_on_both_databases(
     out = capsys.readouterr().out
     assert "import through CsvImport: 30 patients" in out
     assert "median (min–max) of 2 run(s)" in out
+    # every table says how fast the machine was, so figures from other days can be compared
+    assert re.search(r"machine: \d+ cores; a 5,000,000-step Python loop takes \d+\.\d{3} s", out)
     rows = [line.split() for line in out.splitlines() if "{" not in line]
     for database in ("postgresql", "sqlite"):
         # every patient imported (the benchmark raises otherwise), 13 messages each on average
