@@ -19,9 +19,18 @@ from sqlalchemy.exc import IntegrityError
 
 from reminders.clock import utc_now
 from reminders.enrollment import EnrollmentService, ValidEnrollment
-from reminders.enrollment_input import EnrollmentInput, read_input
+from reminders.enrollment_input import EnrollmentInput
 from reminders.errors import EnrollmentError, NotFoundError
-from reminders.integrations.events import AppointmentAction, AppointmentEvent, PatientFacts
+from reminders.integrations.booking import (
+    Refusal,
+    booked_patient,
+    booking_input,
+    patient_external_id,
+    refusal,
+    site_instant,
+    utc_or_none,
+)
+from reminders.integrations.events import AppointmentAction, AppointmentEvent
 from reminders.integrations.mapping import Rule, SchedulingMapping, Site
 from reminders.store.feeds import AppointmentRecord, FeedMessageRecord
 from reminders.store.inbound_schema import FlagKind
@@ -54,35 +63,6 @@ class FeedResult:
     ack_code: str = "AA"
     external_id: str | None = None
     plan_id: str | None = None
-
-
-# Where each enrollment field comes from, in each feed's own words (for refusals).
-FIELD_SOURCES = {
-    "hl7": {
-        "external_id": "PID-3",
-        "first_name": "PID-5",
-        "phone": "PID-13",
-        "email": "PID-13",
-        "language": "PID-15",
-        "timezone": "site time zone",
-        "procedure_date": "AIS-4",
-        "procedure_time": "AIS-4",
-    },
-    "fhir": {
-        "external_id": "Patient.identifier",
-        "first_name": "Patient.name",
-        "phone": "Patient.telecom",
-        "email": "Patient.telecom",
-        "language": "Patient.communication",
-        "timezone": "site time zone",
-        "procedure_date": "Appointment.start",
-        "procedure_time": "Appointment.start",
-    },
-}
-
-
-class Refusal(Exception):
-    """A message we understood but cannot act on; the reason goes into the acknowledgement."""
 
 
 class AppointmentService:
@@ -204,7 +184,7 @@ class AppointmentService:
                 f"'{event.facility or ''}', so no time zone: add it to the mapping file's sites"
             )
         zone = ZoneInfo(site.timezone)
-        sent_at = _instant(event.sent_at, zone)
+        sent_at = site_instant(event.sent_at, zone)
         if known and known.last_sent_at and sent_at and sent_at < known.last_sent_at:
             stale = FeedResult(
                 FeedOutcome.STALE,
@@ -310,7 +290,7 @@ class AppointmentService:
         if known and known.external_id and known.plan_id:
             return known.external_id, known.plan_id
         rule = self.mapping.rule_for(event.codes, event.location)
-        external_id = self._external_id(event.patient) if event.patient else None
+        external_id = patient_external_id(self.mapping, event.patient) if event.patient else None
         if rule is None or external_id is None:
             return None
         return external_id, rule.plan
@@ -318,63 +298,14 @@ class AppointmentService:
     def _cancel(self, external_id: str, plan_id: str, reason: str) -> int:
         return self.enrollment.cancel(external_id, reason, plan_id)
 
-    def _external_id(self, patient: PatientFacts) -> str | None:
-        wanted = self.mapping.patient_identifier
-        return patient.identifier(wanted.type, wanted.assigning_authority)
-
     def _entry(self, event: AppointmentEvent, site: Site, rule: Rule) -> ValidEnrollment:
         """The enrollment input the message gives, validated by the enrollment service."""
-        sources = FIELD_SOURCES.get(event.source, {})
-        patient = event.patient
-        if patient is None:
-            raise Refusal(f"no patient in the message ({sources.get('external_id', 'patient')})")
-        external_id = self._external_id(patient)
-        if external_id is None:
-            wanted = self.mapping.patient_identifier
-            authority = f" from {wanted.assigning_authority}" if wanted.assigning_authority else ""
-            raise Refusal(
-                f"{sources.get('external_id', 'patient identifier')}: no identifier of type "
-                f"{wanted.type}{authority}"
-            )
-        if event.start is None:
-            raise Refusal(f"{sources.get('procedure_date', 'start')}: no start time")
-        local_start = _local(event.start, ZoneInfo(site.timezone))
-        phone = patient.best_phone()
-        consent = (rule.consent or self.mapping.consent).sms
-        sms_consent = consent == "granted" or (
-            consent == "if_mobile" and phone is not None and phone.mobile
-        )
-        channel = self.mapping.defaults.preferred_channel
-        if channel == "sms" and (phone is None or not sms_consent) and patient.email:
-            channel = "email"
-        attributes = {**self.mapping.defaults.attributes, **rule.attributes}
-        email = patient.email
-        current = self._current_input(external_id, rule.plan)
-        if current is not None:  # what staff added since stays: attributes, an email
-            attributes = {**attributes, **current.attributes}
-            email = email or current.email
+        current = self._current_input(booked_patient(event, self.mapping)[1], rule.plan)
+        item = booking_input(event, site, rule, self.mapping, current)
         try:
-            item = read_input(
-                {
-                    "external_id": external_id,
-                    "first_name": patient.first_name or "",
-                    "phone": phone.number if phone else None,
-                    "email": email,
-                    "timezone": site.timezone,
-                    "language": self.mapping.language(patient.language),
-                    "preferred_channel": channel,
-                    "sms_consent": sms_consent,
-                    "plan": rule.plan,
-                    "procedure_date": local_start.date(),
-                    "procedure_time": local_start.time().replace(second=0, microsecond=0),
-                    "attributes": attributes,
-                }
-            )
             return self.enrollment.validate(item)
         except EnrollmentError as exc:
-            raise Refusal(
-                "; ".join(f"{sources.get(p.field, p.field)}: {p.message}" for p in exc.problems)
-            ) from None
+            raise refusal(event.source, exc) from None
 
     def _current_input(self, external_id: str, plan_id: str) -> EnrollmentInput | None:
         """The patient's enrollment on this plan as stored, if there is one."""
@@ -427,7 +358,7 @@ class AppointmentService:
             event.message_id,
             actor,
             self.clock(),
-            _utc(event.sent_at),
+            utc_or_none(event.sent_at),
             event.event_code or event.action.value,
             event.appointment_id,
             result.external_id,
@@ -443,23 +374,6 @@ class AppointmentService:
         if self._last_purge is None or now - self._last_purge >= timedelta(hours=1):
             self.feeds.purge_raw(now - self.keep_raw)
             self._last_purge = now
-
-
-def _local(moment: datetime, zone: ZoneInfo) -> datetime:
-    """A feed's time on the site's wall clock: instants converted, local times kept."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        return moment.replace(tzinfo=zone)
-    return moment.astimezone(zone)
-
-
-def _instant(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
-    return None if moment is None else _local(moment, zone).astimezone(UTC)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is None or moment.utcoffset() is None:
-        return None
-    return moment.astimezone(UTC)
 
 
 def _record(
