@@ -8,15 +8,20 @@ HTTP with Twilio's signature, on a SQLite file and on PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from api_fixtures import ANA, WELCOME_AT, World, utc
 from httpx import Response
+from typer.testing import CliRunner
 
-from reminders.channels.base import DeliveryReceipt, OutgoingMessage
+from reminders.channels import registry
+from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage
 from reminders.cli.dispatch import background_dispatch
+from reminders.cli.main import app as cli
 from reminders.dispatch.dispatcher import Dispatcher
 from reminders.testing.memory_channel import InMemoryChannel
 
@@ -111,5 +116,33 @@ def test_serve_applies_the_kept_reports_after_its_pass(world: World) -> None:
     assert service.on_pass is not None
     service.on_pass(report)
 
+    assert world.message("ana", "welcome")["provider_status"] == "delivered"
+    assert world.app.storage.early_reports.kept() == []
+
+
+def test_send_due_applies_the_kept_reports_after_its_pass(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-shot `reminders send-due` (a process of its own, beside the API) applies the
+    reports that came before its pass committed, as `serve` does after each pass."""
+    assert world.enroll("ana", ANA).status_code == 201
+    world.at(WELCOME_AT)
+    answers = reports_at_once(world, ("delivered", None))
+    channels: dict[str, Channel] = {"sms": world.sms, "email": world.email}
+    monkeypatch.setattr(registry, "build_channels", lambda settings: channels)
+    monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
+    settings = world.app.settings
+    env = {
+        "REMINDERS_DATABASE_URL": settings.database_url,
+        "REMINDERS_PLANS_DIR": str(settings.plans_dir),
+        "REMINDERS_TEMPLATES_DIR": str(settings.templates_dir),
+        "REMINDERS_OUTBOX_FILE": str(tmp_path / "outbox.log"),
+    }
+
+    result = CliRunner().invoke(cli, ["send-due", "--json"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["outcomes"] == {"sent": 1}
+    assert [a.status_code for a in answers] == [204]  # kept: its send was not committed yet
     assert world.message("ana", "welcome")["provider_status"] == "delivered"
     assert world.app.storage.early_reports.kept() == []
