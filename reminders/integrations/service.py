@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -32,26 +31,15 @@ from reminders.integrations.booking import (
 )
 from reminders.integrations.events import AppointmentAction, AppointmentEvent
 from reminders.integrations.mapping import Rule, SchedulingMapping, Site
+from reminders.store.feed_schema import AppointmentStatus, FeedOutcome
+
+__all__ = ["AppointmentService", "FeedOutcome", "FeedResult"]
 from reminders.store.feeds import AppointmentRecord, FeedMessageRecord
 from reminders.store.inbound_schema import FlagKind
 from reminders.store.reply_records import NewFlag
 from reminders.store.storage import Storage
 
 log = logging.getLogger(__name__)
-
-
-class FeedOutcome(StrEnum):
-    """What became of one message."""
-
-    ENROLLED = "enrolled"
-    MOVED = "moved"
-    CANCELLED = "cancelled"
-    NO_SHOW = "no_show"
-    IGNORED = "ignored"  # maps to no plan, or cancels what we never enrolled
-    STALE = "stale"  # older than a message already applied to the appointment
-    DUPLICATE = "duplicate"  # this control id was processed before
-    REFUSED = "refused"  # understood but not usable (bad phone, unknown site, ...)
-    REJECTED = "rejected"  # could not be parsed
 
 
 @dataclass(frozen=True)
@@ -155,7 +143,7 @@ class AppointmentService:
                     None,
                     None,
                     None,
-                    FeedOutcome.REJECTED.value,
+                    FeedOutcome.REJECTED,
                     "AR",
                     reason,
                     raw,
@@ -212,7 +200,7 @@ class AppointmentService:
             codes = ", ".join(f"{c.system}|{c.code}" for c in event.codes) or "none"
             return (
                 FeedResult(FeedOutcome.IGNORED, f"no plan for codes {codes}"),
-                _record(event, known, None, None, "unmapped", None, sent_at),
+                _record(event, known, None, None, AppointmentStatus.UNMAPPED, None, sent_at),
             )
         entry = self._entry(event, site, rule)
         external_id = entry.record.external_id
@@ -231,7 +219,9 @@ class AppointmentService:
         )
         return (
             FeedResult(kind, detail, external_id=external_id, plan_id=rule.plan),
-            _record(event, known, external_id, rule.plan, "booked", start_at, sent_at),
+            _record(
+                event, known, external_id, rule.plan, AppointmentStatus.BOOKED, start_at, sent_at
+            ),
         )
 
     def _stop(
@@ -241,7 +231,8 @@ class AppointmentService:
         known: AppointmentRecord | None,
         sent_at: datetime | None,
     ) -> tuple[FeedResult, AppointmentRecord]:
-        status = "no_show" if event.action is AppointmentAction.NO_SHOW else "cancelled"
+        no_show = event.action is AppointmentAction.NO_SHOW
+        status = AppointmentStatus.NO_SHOW if no_show else AppointmentStatus.CANCELLED
         target = self._target(event, known)
         start_at = known.start_at if known else None
         if target is None:
@@ -250,9 +241,9 @@ class AppointmentService:
                 _record(event, known, None, None, status, start_at, sent_at),
             )
         external_id, plan_id = target
-        reason = event.reason or ("no-show" if status == "no_show" else "appointment cancelled")
+        reason = event.reason or ("no-show" if no_show else "appointment cancelled")
         try:
-            if event.action is AppointmentAction.NO_SHOW:
+            if no_show:
                 patient_id, count = self.enrollment.cancel_after_procedure(
                     external_id, f"no-show: {reason}", plan_id
                 )
@@ -363,7 +354,7 @@ class AppointmentService:
             event.appointment_id,
             result.external_id,
             result.plan_id,
-            result.outcome.value,
+            result.outcome,
             result.ack_code,
             result.detail,
             raw,
@@ -381,7 +372,7 @@ def _record(
     known: AppointmentRecord | None,
     external_id: str | None,
     plan_id: str | None,
-    status: str,
+    status: AppointmentStatus,
     start_at: datetime | None,
     sent_at: datetime | None,
 ) -> AppointmentRecord:

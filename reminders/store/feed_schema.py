@@ -6,11 +6,39 @@ They share `Base.metadata` with the other tables, so Alembic sees one schema.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reminders.store.schema import Base, UTCDateTime
+
+
+class FeedOutcome(StrEnum):
+    """What became of one message (the `outcome` column)."""
+
+    ENROLLED = "enrolled"
+    MOVED = "moved"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+    IGNORED = "ignored"  # maps to no plan, or cancels what we never enrolled
+    STALE = "stale"  # older than a message already applied to the appointment
+    DUPLICATE = "duplicate"  # this control id was processed before
+    REFUSED = "refused"  # understood but not usable (bad phone, unknown site, ...)
+    REJECTED = "rejected"  # could not be parsed
+
+
+FAILED_OUTCOMES = (FeedOutcome.REFUSED, FeedOutcome.REJECTED)
+"""Outcomes staff must look at: the message changed nothing and the sender was told why."""
+
+
+class AppointmentStatus(StrEnum):
+    """What we last knew of an appointment (the `status` column)."""
+
+    BOOKED = "booked"
+    UNMAPPED = "unmapped"  # its codes map to no plan
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
 
 
 class FeedMessage(Base):

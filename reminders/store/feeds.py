@@ -5,15 +5,23 @@ Values in, plain records out, as in the other repositories.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from reminders.store.database import Database
-from reminders.store.feed_schema import FeedAppointment, FeedMessage
+from reminders.store.feed_schema import (
+    FAILED_OUTCOMES,
+    AppointmentStatus,
+    FeedAppointment,
+    FeedMessage,
+    FeedOutcome,
+)
 from reminders.store.schema import Enrollment, EnrollmentStatus, Patient
 
 FEED_MESSAGES: Table = FeedMessage.__table__  # type: ignore[assignment]
@@ -35,10 +43,15 @@ class FeedMessageRecord:
     appointment_id: str | None
     external_id: str | None
     plan_id: str | None
-    outcome: str
+    outcome: FeedOutcome
     ack_code: str
     detail: str
     raw: str | None
+
+    @property
+    def failed(self) -> bool:
+        """Refused or rejected: the message changed nothing and staff should look at it."""
+        return self.outcome in FAILED_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -59,7 +72,7 @@ class AppointmentRecord:
     appointment_id: str
     external_id: str | None
     plan_id: str | None
-    status: str
+    status: AppointmentStatus
     start_at: datetime | None
     last_sent_at: datetime | None
 
@@ -70,37 +83,16 @@ FEED_MESSAGE_COLUMNS = [FEED_MESSAGES.c[f.name] for f in fields(FeedMessageRecor
 FEED_APPOINTMENT_COLUMNS = [FEED_APPOINTMENTS.c[f.name] for f in fields(AppointmentRecord)]
 
 
-def _message(row: FeedMessage) -> FeedMessageRecord:
-    return FeedMessageRecord(
-        row.id,
-        row.source,
-        row.sender,
-        row.message_id,
-        row.actor,
-        row.received_at,
-        row.sent_at,
-        row.event,
-        row.appointment_id,
-        row.external_id,
-        row.plan_id,
-        row.outcome,
-        row.ack_code,
-        row.detail,
-        row.raw,
-    )
+def _message(row: Sequence[Any]) -> FeedMessageRecord:
+    """A logged message from its columns, in FEED_MESSAGE_COLUMNS' order."""
+    record = FeedMessageRecord(*row)
+    return replace(record, outcome=FeedOutcome(record.outcome))
 
 
-def _appointment(row: FeedAppointment) -> AppointmentRecord:
-    return AppointmentRecord(
-        row.source,
-        row.sender,
-        row.appointment_id,
-        row.external_id,
-        row.plan_id,
-        row.status,
-        row.start_at,
-        row.last_sent_at,
-    )
+def _appointment(row: Sequence[Any]) -> AppointmentRecord:
+    """An appointment from its columns, in FEED_APPOINTMENT_COLUMNS' order."""
+    record = AppointmentRecord(*row)
+    return replace(record, status=AppointmentStatus(record.status))
 
 
 class FeedRepository:
@@ -135,8 +127,8 @@ class FeedRepository:
                 .with_for_update()
             ).one_or_none()
             return (
-                None if message is None else FeedMessageRecord(*message),
-                None if appointment is None else AppointmentRecord(*appointment),
+                None if message is None else _message(message),
+                None if appointment is None else _appointment(appointment),
             )
 
     def record(
@@ -188,11 +180,11 @@ class FeedRepository:
     def find_message(self, source: str, sender: str, message_id: str) -> FeedMessageRecord | None:
         """A message already received with this control id from this sender."""
         with self.database.session() as session:
-            row = session.scalars(
-                select(FeedMessage).where(
-                    FeedMessage.source == source,
-                    FeedMessage.sender == sender,
-                    FeedMessage.message_id == message_id,
+            row = session.execute(
+                select(*FEED_MESSAGE_COLUMNS).where(
+                    FEED_MESSAGES.c.source == source,
+                    FEED_MESSAGES.c.sender == sender,
+                    FEED_MESSAGES.c.message_id == message_id,
                 )
             ).one_or_none()
             return None if row is None else _message(row)
@@ -212,11 +204,11 @@ class FeedRepository:
     ) -> AppointmentRecord | None:
         """What we know of an appointment, if anything."""
         with self.database.session() as session:
-            row = session.scalars(
-                select(FeedAppointment).where(
-                    FeedAppointment.source == source,
-                    FeedAppointment.sender == sender,
-                    FeedAppointment.appointment_id == appointment_id,
+            row = session.execute(
+                select(*FEED_APPOINTMENT_COLUMNS).where(
+                    FEED_APPOINTMENTS.c.source == source,
+                    FEED_APPOINTMENTS.c.sender == sender,
+                    FEED_APPOINTMENTS.c.appointment_id == appointment_id,
                 )
             ).one_or_none()
             return None if row is None else _appointment(row)
@@ -257,22 +249,22 @@ class FeedRepository:
         limit: int = 100,
     ) -> list[FeedMessageRecord]:
         """Logged messages, newest first."""
-        query = select(FeedMessage)
+        query = select(*FEED_MESSAGE_COLUMNS)
         if source:
-            query = query.where(FeedMessage.source == source)
+            query = query.where(FEED_MESSAGES.c.source == source)
         if refused_only:
-            query = query.where(FeedMessage.outcome.in_(("refused", "rejected")))
-        query = query.order_by(FeedMessage.received_at.desc(), FeedMessage.id.desc()).limit(limit)
+            query = query.where(FEED_MESSAGES.c.outcome.in_([o.value for o in FAILED_OUTCOMES]))
+        query = query.order_by(FEED_MESSAGES.c.received_at.desc(), FEED_MESSAGES.c.id.desc())
         with self.database.session() as session:
-            return [_message(row) for row in session.scalars(query)]
+            return [_message(row) for row in session.execute(query.limit(limit))]
 
-    def outcome_counts(self, source: str | None = None) -> dict[str, int]:
+    def outcome_counts(self, source: str | None = None) -> dict[FeedOutcome, int]:
         """How many logged messages ended each way."""
         query = select(FeedMessage.outcome, func.count()).group_by(FeedMessage.outcome)
         if source:
             query = query.where(FeedMessage.source == source)
         with self.database.session() as session:
-            return {outcome: int(count) for outcome, count in session.execute(query)}
+            return {FeedOutcome(outcome): int(count) for outcome, count in session.execute(query)}
 
     def enrolled_with_phone(self, phone: str) -> list[EnrolledPerson]:
         """Patients with this phone number and an active enrollment."""

@@ -15,6 +15,7 @@ from hl7.exceptions import HL7Exception
 from reminders.integrations.hl7.ack import acknowledge, reject_unparsed
 from reminders.integrations.hl7.siu import SiuError, control_id, get, read_siu
 from reminders.integrations.service import AppointmentService, FeedOutcome
+from reminders.store.feed_schema import FAILED_OUTCOMES
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class Hl7Reply:
     @property
     def refused(self) -> bool:
         """Whether the message was refused or could not be read (a file import fails)."""
-        return self.outcome in (FeedOutcome.REFUSED, FeedOutcome.REJECTED)
+        return self.outcome in FAILED_OUTCOMES
 
 
 def normalize(raw: str) -> str:
