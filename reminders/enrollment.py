@@ -188,8 +188,12 @@ class EnrollmentService:
         states = self.patients.patient_states(e.record.external_id for e in entries)
         stopped = self._numbers_that_stopped(entries, states)
         requests = []
+        plans: dict[str, tuple[Plan, str]] = {}  # each plan once per call, with its digest
         for entry in entries:
-            plan = self.catalog.get(entry.item.plan).plan
+            if entry.item.plan not in plans:
+                plan = self.catalog.get(entry.item.plan).plan
+                plans[entry.item.plan] = (plan, schedule_digest(plan))
+            plan, digest = plans[entry.item.plan]
             state = states.get(entry.record.external_id)
             renumbered = refused_number_replaced(entry.record, state)
             if renumbered and state is not None:
@@ -204,7 +208,7 @@ class EnrollmentService:
                     patient=entry.record,
                     plan_id=plan.id,
                     plan_version=plan.version,
-                    plan_digest=schedule_digest(plan),
+                    plan_digest=digest,
                     procedure_date=entry.item.procedure_date,
                     procedure_time=entry.item.procedure_time,
                     messages=skip_past_windows(compute_schedule(plan, enrollment), now),
