@@ -302,32 +302,29 @@ class ReplyService:
     def apply_early_reports(self, keep_for: timedelta = KEEP_EARLY_REPORTS_FOR) -> int:
         """Apply the kept reports whose send is recorded by now; how many were applied.
 
-        Run after a dispatch pass has committed its outcomes. Reports apply in the order of
-        Twilio's message life (`report_rank`, then arrival), so a later "delivered" is not
-        undone by an earlier "sent"; each is taken off the table before it acts, so two
-        dispatchers never apply one twice. One read of a table that is usually empty.
+        Run after a dispatch pass has committed its outcomes. Only the reports whose send is
+        recorded (and those too old to keep) are taken off the table, in one statement that
+        two dispatchers never both take a row in; the others stay as they are. They apply in
+        the order of Twilio's message life (`report_rank`, then arrival), so a later
+        "delivered" is not undone by an earlier "sent". One read of a usually empty table.
         """
-        kept = self.early_reports.kept()
-        if not kept:
+        if not self.early_reports.any_kept():
             return 0
         now = self.clock()
+        taken = self.early_reports.take_ready(kept_until=now - keep_for)
         applied = 0
-        for report in sorted(kept, key=lambda r: (report_rank(r.status), r.received_at, r.id)):
-            if not self.early_reports.remove([report.id]):
-                continue  # another dispatcher took it
+        for report in sorted(taken, key=lambda r: (report_rank(r.status), r.received_at, r.id)):
             sid, status, code = report.provider_message_id, report.status, report.error_code
             update = self._record_status(sid, status, code, now)
-            if update is not None:
-                self._act_on(update, status, code, now)
-                applied += 1
-            elif now - report.received_at < keep_for:
-                self.early_reports.keep(sid, status, code, report.received_at)
-            else:
+            if update is None:
                 log.warning(
                     "dropped a delivery report (%s) kept since %s: its send was never recorded",
                     status,
                     report.received_at.isoformat(timespec="seconds"),
                 )
+                continue
+            self._act_on(update, status, code, now)
+            applied += 1
         return applied
 
     def after_pass(self, _report: object = None) -> None:

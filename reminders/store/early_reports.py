@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, exists, insert, or_, select
 
 from reminders.store.database import Database
 from reminders.store.inbound_schema import EarlyReport
+from reminders.store.schema import Message
 
 
 @dataclass(frozen=True)
@@ -42,20 +42,48 @@ class EarlyReportRepository:
             )
 
     def kept(self) -> list[KeptReport]:
-        """Every kept report, oldest first (one read of a usually empty table)."""
+        """Every kept report, oldest first."""
         with self.database.session() as session:
             rows = session.execute(select(EarlyReport).order_by(EarlyReport.id)).scalars()
-            return [
-                KeptReport(
-                    row.id, row.provider_message_id, row.status, row.error_code, row.received_at
+            return [_kept(row) for row in rows]
+
+    def any_kept(self) -> bool:
+        """Whether any report is kept (one read of a usually empty table, no write lock)."""
+        with self.database.session() as session:
+            return session.scalar(select(EarlyReport.id).limit(1)) is not None
+
+    def take_ready(self, kept_until: datetime) -> list[KeptReport]:
+        """Take off the table, in one statement, the reports whose send is recorded by now and
+        those kept since `kept_until` or before; every other row is left as it is.
+
+        Two dispatchers never take one report twice: on PostgreSQL the rows are locked as
+        they are chosen and rows another dispatcher is taking are skipped, not waited for;
+        SQLite runs one writing statement at a time.
+        """
+        recorded = exists().where(Message.provider_message_id == EarlyReport.provider_message_id)
+        ready = (
+            select(EarlyReport.id)
+            .where(or_(recorded, EarlyReport.received_at <= kept_until))
+            .with_for_update(skip_locked=True)
+        )
+        with self.database.session() as session:
+            rows = session.execute(
+                delete(EarlyReport)
+                .where(EarlyReport.id.in_(ready))
+                .execution_options(synchronize_session=False)
+                .returning(
+                    EarlyReport.id,
+                    EarlyReport.provider_message_id,
+                    EarlyReport.status,
+                    EarlyReport.error_code,
+                    EarlyReport.received_at,
                 )
-                for row in rows
+            ).all()
+            return [
+                KeptReport(r.id, r.provider_message_id, r.status, r.error_code, r.received_at)
+                for r in rows
             ]
 
-    def remove(self, ids: Collection[int]) -> int:
-        """Forget these kept reports (applied, or too old); how many were still there."""
-        if not ids:
-            return 0
-        with self.database.session() as session:
-            result = session.execute(delete(EarlyReport).where(EarlyReport.id.in_(list(ids))))
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+def _kept(row: EarlyReport) -> KeptReport:
+    return KeptReport(row.id, row.provider_message_id, row.status, row.error_code, row.received_at)
