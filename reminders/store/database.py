@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Engine, Integer, any_, bindparam, create_e
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+from sqlalchemy.types import TypeEngine
 
 from reminders.store import migrate
 from reminders.store.changes import ChangeListener
@@ -29,14 +30,29 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 def one_of(
-    column: ColumnElement[int] | InstrumentedAttribute[int], name: str, *, arrays: bool
+    column: ColumnElement[Any] | InstrumentedAttribute[Any],
+    name: str,
+    *,
+    arrays: bool,
+    element: TypeEngine[Any] | None = None,
 ) -> ColumnElement[bool]:
-    """`column` is one of the ids bound as `name`: on PostgreSQL (`arrays`) one array
-    parameter, `= ANY(:name)`, so the statement's text stays short and the same whatever the
-    number of ids (parsed once by the driver); elsewhere an IN list expanded at each call."""
+    """`column` is one of the values bound as `name` (ids, or of the `element` type): on
+    PostgreSQL (`arrays`) one array parameter, `= ANY(:name)`, so the statement's text stays
+    short and the same whatever the number of values (parsed once by the driver); elsewhere
+    an IN list expanded at each call."""
     if arrays:
-        return column == any_(bindparam(name, type_=ARRAY(Integer)))
+        return column == any_(bindparam(name, type_=ARRAY(element or Integer())))
     return column.in_(bindparam(name, expanding=True))
+
+
+def value_batches(items: Sequence[Any], *, arrays: bool) -> Iterator[Sequence[Any]]:
+    """`items` in as few lookups as `one_of` allows: all at once when bound as one array
+    (PostgreSQL), else slices small enough for an IN list."""
+    if arrays:
+        if items:
+            yield items
+        return
+    yield from chunks(items)
 
 
 class Database:

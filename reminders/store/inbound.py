@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import String, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from reminders.store.database import Database, chunks
+from reminders.store.database import Database, chunks, one_of, value_batches
 from reminders.store.inbound_schema import InboundKind, InboundMessage, OptOutEvent, Outcome
 from reminders.store.outcomes import insert_flags
 from reminders.store.queries import inbound_query, inbound_view, sent_sms_query
@@ -128,23 +128,25 @@ class InboundRepository:
         wanted = sorted(set(phones))
         stopped: set[str] = set()
         keywords = [InboundKind.OPT_OUT.value, InboundKind.OPT_IN.value]
+        arrays = self.database.binds_arrays
+        patients_out = select(Patient.phone).where(
+            one_of(Patient.phone, "phones", arrays=arrays, element=String()),
+            Patient.sms_opted_out_at.is_not(None),
+        )
+        keywords_sent = (
+            select(InboundMessage.from_phone, InboundMessage.kind)
+            .where(
+                one_of(InboundMessage.from_phone, "phones", arrays=arrays, element=String()),
+                InboundMessage.kind.in_(keywords),
+            )
+            .order_by(InboundMessage.received_at, InboundMessage.id)
+        )
         with self.database.session() as session:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                stopped.update(
-                    session.scalars(
-                        select(Patient.phone).where(
-                            Patient.phone.in_(chunk), Patient.sms_opted_out_at.is_not(None)
-                        )
-                    )
-                )
+            for batch in value_batches(wanted, arrays=arrays):
+                bound = {"phones": list(batch)}
+                stopped.update(session.scalars(patients_out, bound))
                 latest: dict[str, str] = {}
-                rows = session.execute(
-                    select(InboundMessage.from_phone, InboundMessage.kind)
-                    .where(InboundMessage.from_phone.in_(chunk), InboundMessage.kind.in_(keywords))
-                    .order_by(InboundMessage.received_at, InboundMessage.id)
-                )
-                for phone, kind in rows:
+                for phone, kind in session.execute(keywords_sent, bound):
                     latest[phone] = kind
                 stopped.update(p for p, kind in latest.items() if kind == InboundKind.OPT_OUT.value)
         return stopped

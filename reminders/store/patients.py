@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import String, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from reminders.errors import NotFoundError
@@ -17,7 +17,7 @@ from reminders.plans.versions import AppliedVersion
 from reminders.schedule_diff import StoredMessage, diff_schedule
 from reminders.store.applied import read_applied_versions
 from reminders.store.bulk import insert_rows
-from reminders.store.database import Database, chunks
+from reminders.store.database import Database, chunks, one_of, value_batches
 from reminders.store.records import (
     EnrollmentDetails,
     EnrollmentOutcome,
@@ -46,17 +46,17 @@ class PatientRepository:
         """Opt-out and invalid-phone state of known patients, by external id."""
         ids = list(dict.fromkeys(external_ids))
         states: dict[str, PatientState] = {}
+        arrays = self.database.binds_arrays
+        query = select(
+            Patient.external_id,
+            Patient.id,
+            Patient.sms_opted_out_at,
+            Patient.phone_invalid_at,
+            Patient.phone,
+        ).where(one_of(Patient.external_id, "ids", arrays=arrays, element=String()))
         with self.database.session() as session:
-            for chunk in chunks(ids):
-                rows = session.execute(
-                    select(
-                        Patient.external_id,
-                        Patient.id,
-                        Patient.sms_opted_out_at,
-                        Patient.phone_invalid_at,
-                        Patient.phone,
-                    ).where(Patient.external_id.in_(chunk))
-                )
+            for batch in value_batches(ids, arrays=arrays):
+                rows = session.execute(query, {"ids": list(batch)})
                 for external_id, pid, opted_out, invalid, phone in rows:
                     states[external_id] = PatientState(pid, opted_out, invalid, phone)
         return states
@@ -117,10 +117,12 @@ class PatientRepository:
         """Every patient's id by external id, and the ids of the patients inserted now."""
         records = {r.patient.external_id: r.patient for r in requests}
         known: dict[str, int] = {}
-        for chunk in chunks(list(records)):
-            for external_id, pid in session.execute(
-                select(Patient.external_id, Patient.id).where(Patient.external_id.in_(chunk))
-            ):
+        arrays = self.database.binds_arrays
+        query = select(Patient.external_id, Patient.id).where(
+            one_of(Patient.external_id, "ids", arrays=arrays, element=String())
+        )
+        for batch in value_batches(list(records), arrays=arrays):
+            for external_id, pid in session.execute(query, {"ids": list(batch)}):
                 known[external_id] = pid
         if known:
             session.execute(
@@ -131,12 +133,14 @@ class PatientRepository:
                 ],
             )
         renumbered = [r.patient.external_id for r in requests if r.clear_phone_invalid]
-        for chunk in chunks([known[eid] for eid in renumbered if eid in known]):
-            session.execute(
-                update(Patient)
-                .where(Patient.id.in_(chunk), Patient.phone_invalid_at.is_not(None))
-                .values(phone_invalid_at=None)
-            )
+        clear = (
+            update(Patient)
+            .where(one_of(Patient.id, "ids", arrays=arrays), Patient.phone_invalid_at.is_not(None))
+            .values(phone_invalid_at=None)
+        )
+        renumbered_ids = [known[eid] for eid in renumbered if eid in known]
+        for batch in value_batches(renumbered_ids, arrays=arrays):
+            session.execute(clear, {"ids": list(batch)})
         new = [
             {**_patient_values(rec), "created_at": now, "updated_at": now}
             for eid, rec in records.items()
@@ -164,13 +168,13 @@ class PatientRepository:
         """
         by_patient = {patient_ids[r.patient.external_id]: r.patient.external_id for r in requests}
         ids: dict[tuple[str, str], int] = {}
-        for chunk in chunks([pid for pid in by_patient if pid not in new_patients]):
-            rows = session.execute(
-                select(Enrollment.patient_id, Enrollment.plan_id, Enrollment.id).where(
-                    Enrollment.patient_id.in_(chunk)
-                )
-            )
-            for pid, plan_id, eid in rows:
+        arrays = self.database.binds_arrays
+        query = select(Enrollment.patient_id, Enrollment.plan_id, Enrollment.id).where(
+            one_of(Enrollment.patient_id, "ids", arrays=arrays)
+        )
+        known = [pid for pid in by_patient if pid not in new_patients]
+        for batch in value_batches(known, arrays=arrays):
+            for pid, plan_id, eid in session.execute(query, {"ids": list(batch)}):
                 ids[(by_patient[pid], plan_id)] = eid
         updates, new = [], []
         for r in requests:
@@ -212,22 +216,22 @@ class PatientRepository:
         self, session: Session, enrollment_ids: Iterable[int]
     ) -> dict[int, list[StoredMessage]]:
         grouped: dict[int, list[StoredMessage]] = defaultdict(list)
-        for chunk in chunks(list(enrollment_ids)):
-            rows = session.execute(
-                select(
-                    Message.enrollment_id,
-                    Message.id,
-                    Message.step_id,
-                    Message.status,
-                    Message.due_at,
-                    Message.send_before,
-                    Message.channel,
-                    Message.language,
-                    Message.template,
-                    Message.plan_version,
-                    Message.status_reason,
-                ).where(Message.enrollment_id.in_(chunk))
-            )
+        arrays = self.database.binds_arrays
+        query = select(
+            Message.enrollment_id,
+            Message.id,
+            Message.step_id,
+            Message.status,
+            Message.due_at,
+            Message.send_before,
+            Message.channel,
+            Message.language,
+            Message.template,
+            Message.plan_version,
+            Message.status_reason,
+        ).where(one_of(Message.enrollment_id, "ids", arrays=arrays))
+        for batch in value_batches(list(enrollment_ids), arrays=arrays):
+            rows = session.execute(query, {"ids": list(batch)})
             for enrollment_id, row_id, step_id, status, due_at, before, channel, *rest in rows:
                 parsed = MessageStatus(status), due_at, before, contact_channel(channel)
                 stored = StoredMessage(row_id, step_id, *parsed, *rest)
