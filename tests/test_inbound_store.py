@@ -69,11 +69,23 @@ def send(storage: Storage, at: datetime, sid: str) -> None:
         )
 
 
-def test_migration_0002_matches_the_orm_tables(storage: Storage) -> None:
-    with storage.database.engine.connect() as connection:
+# Migration 0013 gives a message one foreign key to its enrollment and patient on PostgreSQL
+# only; SQLite keeps a key on each (see the migration's docstring).
+SQLITE_KEEPS = [
+    ("add_constraint", "uq_enrollments_id_patient_id"),
+    ("remove_fk", "fk_messages_patient_id_patients"),
+    ("remove_fk", "fk_messages_enrollment_id_enrollments"),
+    ("add_fk", "fk_messages_enrollment_patient_enrollments"),
+]
+
+
+def test_migrations_match_the_orm_tables(storage: Storage) -> None:
+    engine = storage.database.engine
+    with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
 
-    assert differences == []
+    named = [(kind, thing.name) for kind, thing, *_ in differences]
+    assert sorted(named) == (sorted(SQLITE_KEEPS) if engine.dialect.name == "sqlite" else [])
 
 
 def test_migrations_downgrade_to_0001_and_upgrade_again(storage: Storage) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -96,6 +97,8 @@ class Enrollment(Base):
     __tablename__ = "enrollments"
     __table_args__ = (
         UniqueConstraint("patient_id", "plan_id", name="uq_enrollments_patient_plan"),
+        # What a message's one foreign key refers to (migration 0013, PostgreSQL).
+        UniqueConstraint("id", "patient_id", name="uq_enrollments_id_patient_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -120,6 +123,12 @@ class Message(Base):
         # index order, never sorted.
         Index("ix_messages_status_next_attempt_at_id", "status", "next_attempt_at", "id"),
         Index("ix_messages_enrollment_step", "enrollment_id", "step_id"),
+        ForeignKeyConstraint(
+            ["enrollment_id", "patient_id"],
+            ["enrollments.id", "enrollments.patient_id"],
+            ondelete="CASCADE",
+            name="fk_messages_enrollment_patient_enrollments",
+        ),
         # Staff lists, newest activity first, with or without a status filter (keyset pages).
         Index("ix_messages_updated_at_id", "updated_at", "id"),
         Index("ix_messages_status_updated_at_id", "status", "updated_at", "id"),
@@ -138,10 +147,9 @@ class Message(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Random per message, so that no other database (staging, a restore) repeats it.
     uid: Mapped[str | None] = mapped_column(String(32), default=lambda: uuid.uuid4().hex)
-    enrollment_id: Mapped[int] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"))
-    patient_id: Mapped[int] = mapped_column(
-        ForeignKey("patients.id", ondelete="CASCADE"), index=True
-    )
+    # One key to the enrollment and its patient (migration 0013; SQLite keeps a key on each).
+    enrollment_id: Mapped[int] = mapped_column(Integer)
+    patient_id: Mapped[int] = mapped_column(Integer, index=True)
     plan_id: Mapped[str] = mapped_column(String(64))
     plan_version: Mapped[int] = mapped_column(Integer)
     step_id: Mapped[str] = mapped_column(String(64))

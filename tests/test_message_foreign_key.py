@@ -1,0 +1,103 @@
+"""Migration 0013: a message refers to its enrollment and that enrollment's patient by one
+foreign key on PostgreSQL (one check per inserted row instead of two), a patient's messages
+still go with them on both databases, and a populated database migrates both ways."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from api_fixtures import World
+from conftest import postgres_schema_url
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+from test_migration_indexes import insert_patient_and_messages
+
+from reminders.store import migrate
+from reminders.store.database import make_engine
+
+KEYS = (
+    "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint "
+    "WHERE conrelid = 'messages'::regclass AND contype = 'f' ORDER BY conname"
+)
+COMBINED = (
+    "fk_messages_enrollment_patient_enrollments",
+    "FOREIGN KEY (enrollment_id, patient_id) REFERENCES enrollments(id, patient_id) "
+    "ON DELETE CASCADE",
+    True,
+)
+BEFORE = [
+    (
+        "fk_messages_enrollment_id_enrollments",
+        "FOREIGN KEY (enrollment_id) REFERENCES enrollments(id) ON DELETE CASCADE",
+        True,
+    ),
+    (
+        "fk_messages_patient_id_patients",
+        "FOREIGN KEY (patient_id) REFERENCES patients(id) ON DELETE CASCADE",
+        True,
+    ),
+]
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    for url in postgres_schema_url():
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+
+
+def keys(engine: Engine) -> list[tuple[str, str, bool]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text(KEYS))]  # type: ignore[misc]
+
+
+@pytest.mark.postgres
+def test_a_populated_database_moves_to_one_key_and_back(engine: Engine) -> None:
+    migrate.upgrade(engine, "0012")
+    insert_patient_and_messages(engine)
+    assert keys(engine) == BEFORE
+
+    migrate.upgrade(engine)
+    assert keys(engine) == [COMBINED]
+
+    migrate.downgrade(engine, "0012")
+    assert keys(engine) == BEFORE
+    migrate.upgrade(engine)
+    assert keys(engine) == [COMBINED]
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM messages")) == 2
+
+
+@pytest.mark.postgres
+def test_a_message_cannot_name_another_patient_than_its_enrollments(engine: Engine) -> None:
+    migrate.upgrade(engine)
+    insert_patient_and_messages(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO patients (id, external_id, first_name, timezone, language, "
+                "preferred_channel, sms_consent, attributes, created_at, updated_at) VALUES "
+                "(2, 'P-2', 'Olu', 'UTC', 'en', 'sms', true, '{}', now(), now())"
+            )
+        )
+    with (
+        pytest.raises(IntegrityError, match="fk_messages_enrollment_patient_enrollments"),
+        engine.begin() as connection,
+    ):
+        connection.execute(text("UPDATE messages SET patient_id = 2 WHERE id = 1"))
+
+
+@pytest.mark.usefixtures("database_url")  # on each database
+def test_a_deleted_patient_takes_their_messages_along(world: World) -> None:
+    assert world.enroll("P-1", "+13125550100").status_code == 201
+    engine = world.app.storage.database.engine
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM messages")) > 0
+
+    assert world.app.storage.patients.delete_patient("P-1") is True
+
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM messages")) == 0
+        assert connection.scalar(text("SELECT count(*) FROM enrollments")) == 0
