@@ -1,4 +1,5 @@
-"""On PostgreSQL a change written through another connection wakes the dispatcher in < 1 s."""
+"""On PostgreSQL a change written through another connection wakes the dispatcher in < 1 s:
+an enrollment, a reschedule, an opt-out, and a delivery report kept until its send is recorded."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from pathlib import Path
 import pytest
 from outbox_fixtures import due_now_requests
 from plan_fixtures import CLINIC, write_demo_plan
+from sqlalchemy import select
 
 from reminders.catalog import PlanCatalog
 from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings, PassReport
 from reminders.dispatch.service import DispatchService
+from reminders.replies.service import ReplyService
 from reminders.store.reply_records import SmsStateChange, SmsStopKind
+from reminders.store.schema import Message
 from reminders.store.storage import Storage
 from reminders.testing.memory_channel import InMemoryChannel
 
@@ -49,8 +53,10 @@ def running(postgres_url: str, tmp_path: Path) -> Iterator[Running]:
     )
     sent = threading.Event()
     passes: list[PassReport] = []
+    replies = ReplyService(dispatcher_side, catalog, CLINIC)
 
     def on_pass(report: PassReport) -> None:
+        replies.after_pass(report)  # as `reminders serve` does
         passes.append(report)
         if report.outcomes.get("sent"):
             sent.set()
@@ -134,3 +140,27 @@ def test_an_opt_out_made_elsewhere_wakes_the_dispatcher_within_a_second(
     wait_until(lambda: len(running.passes) > passes_before, timeout=WITHIN)
     assert time.monotonic() - committed < WITHIN
     assert not running.sms.sent
+
+
+def provider_status(storage: Storage, sid: str) -> str | None:
+    with storage.database.session() as session:
+        return session.scalar(
+            select(Message.provider_status).where(Message.provider_message_id == sid)
+        )
+
+
+def test_a_report_kept_elsewhere_is_applied_within_a_second(running: Running) -> None:
+    """The API kept a report a moment after the pass that committed its send had applied the
+    kept ones (its check for the send came before that commit): the next pass applies it."""
+    (request,) = due_now_requests(running.catalog, datetime.now(UTC), 1)
+    running.other.patients.enroll_many([request], datetime.now(UTC))
+    assert running.sent.wait(WITHIN)  # set after the pass's hook has applied the kept ones
+    (sid,) = running.sms.sids
+    assert provider_status(running.other, sid) == "queued"
+
+    running.other.early_reports.keep(sid, "delivered", None, datetime.now(UTC))
+    committed = time.monotonic()
+
+    wait_until(lambda: provider_status(running.other, sid) == "delivered", timeout=WITHIN)
+    assert time.monotonic() - committed < WITHIN
+    assert running.other.early_reports.kept() == []

@@ -2,8 +2,10 @@
 
 Migration 0006 makes every write to patients or enrollments (enrolling, rescheduling,
 cancelling, opting out or in, a plan rollout) send a notification on `CHANNEL` when its
-transaction commits, with the schema as payload. A dispatcher listens on its own connection
-and wakes at once instead of at its next idle poll, which stays as the fall-back.
+transaction commits, with the schema as payload; keeping a delivery report until its send is
+recorded sends the same (`notify_dispatchers`), since the pass that follows applies it. A
+dispatcher listens on its own connection and wakes at once instead of at its next idle poll,
+which stays as the fall-back.
 """
 
 from __future__ import annotations
@@ -14,12 +16,21 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "reminders_outbox"
 RECONNECT_SECONDS = 5.0
+
+
+def notify_dispatchers(session: Session) -> None:
+    """Wake the listening dispatchers when this session's transaction commits (PostgreSQL; the
+    payload is the schema, as migration 0006's triggers send). Elsewhere nothing: SQLite
+    dispatchers in other processes notice at their idle poll."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify(:channel, current_schema())"), {"channel": CHANNEL})
 
 
 class ChangeListener:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, exists, insert, or_, select
 
+from reminders.store.changes import notify_dispatchers
 from reminders.store.database import Database
 from reminders.store.inbound_schema import EarlyReport
 from reminders.store.schema import Message
@@ -30,7 +31,8 @@ class EarlyReportRepository:
     def keep(
         self, provider_message_id: str, status: str, error_code: str | None, now: datetime
     ) -> None:
-        """Keep a report whose message is not recorded yet."""
+        """Keep a report whose message is not recorded yet; a dispatcher in another process
+        hears of it at the commit (PostgreSQL) and applies it after its next pass."""
         with self.database.session() as session:
             session.execute(
                 insert(EarlyReport).values(
@@ -40,6 +42,7 @@ class EarlyReportRepository:
                     received_at=now,
                 )
             )
+            notify_dispatchers(session)
 
     def kept(self) -> list[KeptReport]:
         """Every kept report, oldest first."""
