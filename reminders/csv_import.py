@@ -25,6 +25,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -34,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from reminders.enrollment import EnrollmentService, ValidEnrollment
 from reminders.enrollment_input import EnrollmentInput, read_input
 from reminders.errors import EnrollmentError, InputProblem
+from reminders.overlap import overlapped
 from reminders.store.records import EnrollmentOutcome
 
 log = logging.getLogger(__name__)
@@ -481,18 +483,36 @@ class CsvImport:
         total = source.csv_text.lines
         summary = ImportSummary(notes=source.csv_text.notes(), dry_run=dry_run)
         seen = SeenRows()
-        for batch in batched(source.rows(), self.batch_size):
-            parsed = parse_rows(batch, self.enrollment.validate, seen)
-            summary.add(self._enroll(parsed, dry_run), parsed)
+
+        def parsed_batches() -> Iterator[tuple[int, ParsedRows]]:
+            for batch in batched(source.rows(), self.batch_size):
+                yield batch[-1].line, parse_rows(batch, self.enrollment.validate, seen)
+
+        def enroll(item: tuple[int, ParsedRows]) -> list[EnrollmentOutcome]:
+            return self.enrollment.enroll(item[1].valid, dry_run=dry_run)
+
+        def patients(item: tuple[int, ParsedRows]) -> set[str]:
+            return {entry.record.external_id for entry in item[1].valid}
+
+        # Two batches at once where the database takes concurrent writers (PostgreSQL): one
+        # is parsed, scheduled and formatted while the database stores the other.
+        in_flight = 2 if self.enrollment.concurrent_writers else 1
+        for (last_line, parsed), enrolled in overlapped(
+            parsed_batches(), enroll, patients, in_flight=in_flight
+        ):
+            summary.add(self._outcomes(parsed, enrolled, dry_run), parsed)
             if progress is not None:
-                progress(batch[-1].line, total)
+                progress(last_line, total)
         summary.problems.sort(key=lambda problem: problem.line)
         return summary
 
-    def _enroll(self, parsed: ParsedRows, dry_run: bool) -> list[EnrollmentOutcome]:
-        """Enroll a batch; on a database error, row by row so that only the refused row fails."""
+    def _outcomes(
+        self, parsed: ParsedRows, enrolled: Future[list[EnrollmentOutcome]], dry_run: bool
+    ) -> list[EnrollmentOutcome]:
+        """A batch's outcomes; on a database error, the batch again row by row, so that only
+        the refused row fails."""
         try:
-            return self.enrollment.enroll(parsed.valid, dry_run=dry_run)
+            return enrolled.result()
         except SQLAlchemyError as exc:
             log.warning(
                 "CSV batch of %d rows refused by the database (%s); retrying row by row",

@@ -127,6 +127,12 @@ class EnrollmentService:
         self.clock = clock
         self.audit = audit  # every front end passes one (App.enrollment); bare tests may not
 
+    @property
+    def concurrent_writers(self) -> bool:
+        """Whether `enroll` calls about different patients may run at once, each in its own
+        transaction (PostgreSQL; SQLite has one writer at a time)."""
+        return self.patients.database.concurrent_writers
+
     def validate(self, item: EnrollmentInput, row: int | None = None) -> ValidEnrollment:
         """Check an input against its plan and the clinic's region; EnrollmentError names
         every bad field (and the CSV row when given)."""

@@ -282,3 +282,43 @@ def test_the_service_names_the_row_the_database_refused_on_each_database(
             assert patient_data not in caplog.text + problem.message
     finally:
         opened.close()
+
+
+def test_batches_in_flight_together_keep_every_good_row_and_name_the_refused_one(
+    database_url: str, tmp_path: Path
+) -> None:
+    """On PostgreSQL two batches are enrolled at once; a refused row in one of them still
+    costs only itself, and every other batch's rows are stored, in any order of completion."""
+    write_plan(tmp_path)
+    settings = Settings(
+        database_url=database_url,
+        plans_dir=tmp_path / "plans",
+        templates_dir=tmp_path / "templates",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    header = "external_id,first_name,phone,timezone,plan,procedure_date,sms_consent"
+    rows = [
+        f"c{n},Ann,202-555-01{n:02d},America/New_York,knee,2030-03-{n + 1:02d},yes"
+        for n in range(1, 12)
+    ]
+    opened = App.from_settings(settings)
+    try:
+        _refuse_on(opened, "c6")
+        importer = opened.csv_import(Actor.user("nina"))
+        importer.batch_size = 2
+        lines_done: list[int] = []
+
+        report = importer.run(
+            "\n".join([header, *rows]).encode(),
+            progress=lambda done, total: lines_done.append(done),
+        )
+
+        assert opened.enrollment(Actor.user("nina")).concurrent_writers is (
+            opened.storage.database.engine.dialect.name == "postgresql"
+        )
+        assert report.counts() == {"created": 10, "updated": 0, "unchanged": 0, "rejected": 1}
+        assert [(p.line, p.field) for p in report.problems] == [(7, "row")]
+        assert enrolled(opened) == sorted(f"c{n}" for n in range(1, 12) if n != 6)
+        assert lines_done == [3, 5, 7, 9, 11, 12]  # in file order, whatever finished first
+    finally:
+        opened.close()

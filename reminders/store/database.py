@@ -75,6 +75,11 @@ class Database:
         """Whether a list of ids is bound as one array parameter (PostgreSQL); see `one_of`."""
         return self.engine.dialect.name == "postgresql"
 
+    @property
+    def concurrent_writers(self) -> bool:
+        """Several transactions may write at once (PostgreSQL); SQLite has one writer."""
+        return self.engine.dialect.name == "postgresql"
+
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
