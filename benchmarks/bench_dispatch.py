@@ -39,7 +39,8 @@ from benchmarks import common, day_workload
 from reminders.catalog import PlanCatalog
 from reminders.channels.base import Channel
 from reminders.channels.null import NullChannel
-from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.settings import DispatchSettings
 from reminders.store.schema import Message
 from reminders.store.storage import Storage
 from reminders.testing.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN

@@ -30,7 +30,8 @@ from sqlalchemy import create_engine, make_url, text
 
 from reminders.catalog import PlanCatalog
 from reminders.channels.null import NullChannel
-from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.settings import DispatchSettings
 from reminders.schedule import PlannedMessage, ScheduleInput, compute_schedule
 from reminders.store.database import database_reachable
 from reminders.store.records import EnrollmentRequest, PatientRecord

@@ -16,7 +16,8 @@ from reminders.channels.base import Channel
 from reminders.clock import utc_now
 from reminders.consent import SmsConsentService
 from reminders.csv_import import CsvImport
-from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.settings import DispatchSettings
 from reminders.enrollment import EnrollmentService
 from reminders.plan_check.check import CheckResult, check_paths
 from reminders.plan_rollout import PlanRollout

@@ -25,7 +25,8 @@ from twilio.request_validator import RequestValidator
 from reminders.api.app import create_app
 from reminders.api.keys import create_key
 from reminders.app import App
-from reminders.dispatch.dispatcher import Dispatcher, PassReport
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.report import PassReport
 from reminders.settings import Settings
 from reminders.testing.memory_channel import InMemoryChannel
 

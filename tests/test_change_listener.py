@@ -16,8 +16,10 @@ from plan_fixtures import CLINIC, write_demo_plan
 from sqlalchemy import select
 
 from reminders.catalog import PlanCatalog
-from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings, PassReport
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.report import PassReport
 from reminders.dispatch.service import DispatchService
+from reminders.dispatch.settings import DispatchSettings
 from reminders.replies.service import ReplyService
 from reminders.store.reply_records import SmsStateChange, SmsStopKind
 from reminders.store.schema import Message

@@ -15,7 +15,8 @@ from freezegun import freeze_time
 from plan_fixtures import CLINIC, write_demo_plan
 
 from reminders.catalog import PlanCatalog
-from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.settings import DispatchSettings
 from reminders.enrollment import EnrollmentService
 from reminders.enrollment_input import EnrollmentInput, read_input
 from reminders.errors import DeliveryError, FailureKind

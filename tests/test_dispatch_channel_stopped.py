@@ -17,7 +17,8 @@ from reminders.catalog import PlanCatalog
 from reminders.channels.base import Channel
 from reminders.channels.smtp_email import SmtpEmailChannel
 from reminders.channels.twilio_sms import TwilioSmsChannel
-from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.settings import DispatchSettings
 from reminders.store.storage import Storage
 from reminders.testing.memory_channel import InMemoryChannel
 from reminders.testing.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from reminders.catalog import PlanCatalog
 from reminders.cli.main import app
-from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.settings import DispatchSettings
 from reminders.store.storage import Storage
 from reminders.testing.memory_channel import InMemoryChannel
 

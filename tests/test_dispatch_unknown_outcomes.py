@@ -17,7 +17,8 @@ from twilio_process import StandInProcess, standin_process
 
 from reminders.catalog import PlanCatalog
 from reminders.channels.twilio_sms import RECONCILE_MAX_PAGES, TwilioSmsChannel
-from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.settings import DispatchSettings
 from reminders.store.storage import Storage
 from reminders.testing.memory_channel import InMemoryChannel
 from reminders.testing.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN

@@ -17,7 +17,8 @@ from smtp_fixtures import SmtpTestServer
 
 from reminders.channels.smtp_email import SmtpEmailChannel
 from reminders.channels.twilio_sms import TwilioSmsChannel
-from reminders.dispatch.dispatcher import Dispatcher, PassReport
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.report import PassReport
 from reminders.testing.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
 
 ANA = "+12025550143"

@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from reminders.catalog import PlanCatalog
 from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage
 from reminders.channels.smtp_email import SmtpEmailChannel
-from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.settings import DispatchSettings
 from reminders.store.schema import Message, MessageStatus
 from reminders.store.storage import Storage
 from reminders.testing.memory_channel import InMemoryChannel

@@ -9,8 +9,10 @@ from pathlib import Path
 from plan_fixtures import CLINIC, write_demo_plan
 
 from reminders.catalog import PlanCatalog
-from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings, PassReport
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.report import PassReport
 from reminders.dispatch.service import DispatchService
+from reminders.dispatch.settings import DispatchSettings
 from reminders.plans.model import Phase
 from reminders.schedule import PlannedMessage
 from reminders.store.records import EnrollmentRequest, PatientRecord

@@ -12,8 +12,10 @@ import pytest
 from plan_fixtures import CLINIC, write_demo_plan
 
 from reminders.catalog import PlanCatalog
-from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings, PassReport
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.report import PassReport
 from reminders.dispatch.service import DispatchService
+from reminders.dispatch.settings import DispatchSettings
 from reminders.store.storage import Storage
 from reminders.testing.memory_channel import InMemoryChannel
 

@@ -24,7 +24,8 @@ from sqlalchemy import func, select
 
 from reminders.catalog import PlanCatalog
 from reminders.channels.null import NullChannel
-from reminders.dispatch.dispatcher import Dispatcher, DispatchSettings
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.settings import DispatchSettings
 from reminders.store.message_records import ClaimedBatch
 from reminders.store.schema import Message, MessageStatus, Patient
 from reminders.store.storage import Storage

@@ -16,6 +16,10 @@ before the commit leaves those rows "sending" too, so the same reconciliation se
 a killed worker costs at most one batch of provider look-ups, as a crash right after a claim
 always did. A channel that cannot look back (`Channel.group_outcomes` false: SMTP) has each
 send committed at once, so a crash resends no more emails than before.
+
+Beside it, each with one job: `caps` (SMS frequency caps), `compose` (whether a patient may
+get a message on its channel, and the message rendered for them), `sending` (the send and the
+recorded answer), `report` (what a pass did) and `settings` (the knobs).
 """
 
 from __future__ import annotations
@@ -24,110 +28,34 @@ import logging
 import os
 import socket
 import uuid
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, time, timedelta
-from enum import StrEnum
+from dataclasses import replace
+from datetime import datetime, timedelta
 from functools import partial
-from zoneinfo import ZoneInfo
 
 from reminders.access.actor import Actor
 from reminders.access.audit import AuditTrail
 from reminders.catalog import PlanCatalog
-from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage
+from reminders.channels.base import Channel, OutgoingMessage
 from reminders.clock import utc_now
-from reminders.consent import SmsConsentService, StopCause, StopVia, stop_kind_of
+from reminders.consent import SmsConsentService
+from reminders.dispatch.caps import SmsLedger, sms_cap_hold, sms_history
+from reminders.dispatch.compose import outgoing_message, refusal
 from reminders.dispatch.health import ChannelHealth
-from reminders.dispatch.ratelimit import RateLimiter
+from reminders.dispatch.report import Attempt, PassReport
 from reminders.dispatch.retry import retry_at
-from reminders.errors import DeliveryError, FailureKind, NotFoundError, PlanError
-from reminders.plans.model import Phase, Plan
-from reminders.redact import mask_address
-from reminders.schedule import SendAction, decide_send, resolve_local, waits_until
+from reminders.dispatch.sending import Sender
+from reminders.dispatch.settings import DispatchSettings
+from reminders.errors import DeliveryError, NotFoundError, PlanError
+from reminders.plans.model import Plan
+from reminders.schedule import SendAction, decide_send, waits_until
 from reminders.store.inbound_schema import FlagKind
 from reminders.store.message_records import ClaimedMessage
 from reminders.store.reply_records import NewFlag
 from reminders.store.schema import EnrollmentStatus
 from reminders.store.storage import Storage
-from reminders.templating.context import Clinic, PatientFacts, render_step
-from reminders.templating.render import RenderedMessage
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DispatchSettings:
-    """Knobs of the dispatcher, usually taken from `reminders.settings.Settings`."""
-
-    clinic: Clinic
-    batch_size: int = 200
-    max_attempts: int = 5
-    retry_base_seconds: float = 30.0
-    claim_timeout: timedelta = timedelta(minutes=2)
-    group_outcomes_for: timedelta = timedelta(milliseconds=100)
-    per_second: dict[str, float] = field(default_factory=dict)
-    # A message that waited this long in its batch is read again before it is acted on.
-    reread_after: timedelta = timedelta(seconds=1)
-
-
-@dataclass(frozen=True)
-class SmsHistory:
-    """SMS already sent to one patient, for the opt-out line and frequency caps."""
-
-    total: int
-    today: int
-    this_week: int
-
-
-class SmsLedger:
-    """When each patient of a claimed batch was sent an SMS; read once, kept up to date."""
-
-    def __init__(self, sent_at: dict[int, list[datetime]]) -> None:
-        self._sent_at = sent_at
-
-    def history(self, patient_id: int, day_start: datetime, week_start: datetime) -> SmsHistory:
-        """Counts of SMS sent ever, since `day_start` and since `week_start`."""
-        sent = self._sent_at.get(patient_id, [])
-        return SmsHistory(
-            total=len(sent),
-            today=sum(1 for at in sent if at >= day_start),
-            this_week=sum(1 for at in sent if at >= week_start),
-        )
-
-    def add(self, patient_id: int, at: datetime) -> None:
-        """Count an SMS just sent."""
-        self._sent_at.setdefault(patient_id, []).append(at)
-
-
-class Attempt(StrEnum):
-    """What became of one claimed message in a pass."""
-
-    SENT = "sent"
-    RECONCILED = "reconciled"  # a lost send found at the provider: recorded, not resent
-    DEFERRED = "deferred"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-    RETRY = "retry"  # refused for now; tried again later
-    UNSETTLED = "unsettled"  # outcome unknown: left "sending" for reconciliation
-    TAKEN_OVER = "taken-over"  # another worker holds the claim now
-    CHANNEL_STOPPED = "channel-stopped"  # its channel cannot send until staff fix settings
-
-
-@dataclass
-class PassReport:
-    """What one pass did, by outcome."""
-
-    outcomes: Counter[str] = field(default_factory=Counter)
-
-    def add(self, outcome: Attempt) -> None:
-        """Count one message's outcome."""
-        self.outcomes[outcome] += 1
-
-    @property
-    def handled(self) -> int:
-        """Messages this pass took a decision on."""
-        return sum(self.outcomes.values())
 
 
 def new_worker_id() -> str:
@@ -152,18 +80,20 @@ class Dispatcher:
         self.outbox = storage.outbox.grouped(clock)
         self.outcomes = storage.outcomes
         self.catalog = catalog
-        self.consent = SmsConsentService(
-            storage,
-            catalog,
-            AuditTrail(storage.access, Actor.system("dispatcher"), clock),
-            clock=clock,
-        )
         self.channels = channels
         self.settings = settings
         self.clock = clock
         self.worker_id = worker_id or new_worker_id()
         self.health = health or ChannelHealth(list(channels))
-        self.limiters = {name: RateLimiter(settings.per_second.get(name)) for name in channels}
+        consent = SmsConsentService(
+            storage,
+            catalog,
+            AuditTrail(storage.access, Actor.system("dispatcher"), clock),
+            clock=clock,
+        )
+        self.sender = Sender(
+            self.outbox, consent, channels, self.health, settings, clock, self.worker_id
+        )
 
     def run_once(self, max_messages: int | None = None) -> PassReport:
         """Reconcile stale claims, then send everything due now; returns what happened."""
@@ -245,7 +175,7 @@ class Dispatcher:
                 log.warning("message %s: could not reconcile (%s); later", message.id, exc)
                 return Attempt.UNSETTLED
             if receipt is not None:
-                self._record_sent(
+                self.sender.record_sent(
                     message, outgoing, receipt, "reconciled with the provider after a restart"
                 )
                 return Attempt.RECONCILED
@@ -300,9 +230,9 @@ class Dispatcher:
             )
             self.outbox.record_deferred(message.id, now, decision.at, reason, worker=self.worker_id)
             return Attempt.DEFERRED
-        refusal = self._refusal(message)
-        if refusal:
-            self.outbox.record_skipped(message.id, now, refusal, worker=self.worker_id)
+        refused = refusal(message)
+        if refused:
+            self.outbox.record_skipped(message.id, now, refused, worker=self.worker_id)
             return Attempt.SKIPPED
         stopped = self.health.blocked_until(message.channel, now)
         if stopped is not None:
@@ -321,7 +251,9 @@ class Dispatcher:
             outgoing = self._outgoing(message, plan, first_sms)
         except Exception as exc:  # a template failure fails this message only
             return self._render_failed(message, now, exc)
-        outcome = self._send(message, outgoing)
+        outcome = self.sender.send(message, outgoing)
+        if outcome is Attempt.SENT and not self.channels[message.channel].group_outcomes:
+            self._flush()  # no look-up after a crash: commit this send before the next one
         if outcome in (Attempt.SENT, Attempt.UNSETTLED) and message.channel == "sms":
             ledger.add(message.patient_id, now)  # an unknown outcome counts until settled
         return outcome
@@ -364,164 +296,29 @@ class Dispatcher:
     def _plan(self, message: ClaimedMessage) -> Plan:
         return self.catalog.get(message.plan_id).plan
 
-    def _refusal(self, message: ClaimedMessage) -> str | None:
-        """Why this patient must not get this message on this channel, if they must not."""
-        if message.channel == "sms":
-            if message.sms_opted_out_at is not None:
-                return "patient opted out of SMS"
-            if not message.sms_consent:
-                return "no SMS consent"
-            if message.phone is None or message.phone_invalid_at is not None:
-                return "no valid phone number"
-        elif message.channel == "email" and not message.email:
-            return "no email address"
-        return None
-
     def _within_caps(
         self, message: ClaimedMessage, plan: Plan, now: datetime, ledger: SmsLedger
     ) -> tuple[Attempt | None, bool]:
-        """Defer an SMS that would exceed the plan's daily or weekly cap (never drop it)."""
-        zone = ZoneInfo(message.timezone)
-        local = now.astimezone(zone)
-        day_start = resolve_local(local.date(), time(0, 0), zone)[0]
-        history = ledger.history(message.patient_id, day_start, now - timedelta(days=7))
-        caps = plan.sms_caps
-        if history.today < caps.per_day and history.this_week < caps.per_week:
+        """Defer an SMS that would exceed the plan's daily or weekly cap (never drop it); the
+        outcome if held, and whether it is the patient's first SMS."""
+        history = sms_history(ledger, message, now)
+        hold = sms_cap_hold(message, plan, now, history)
+        if hold is None:
             return None, history.total == 0
-        tomorrow = local.date() + timedelta(days=1)
-        resume = resolve_local(tomorrow, plan.defaults.quiet_hours.end, zone)[0].astimezone(UTC)
-        which = "daily" if history.today >= caps.per_day else "weekly"
-        reason = (
-            f"{which} SMS cap reached ({caps.per_day}/day, {caps.per_week}/week); "
-            + waits_until(resume, message.timezone)
-        )
-        # The window is written only where it is widened: the row's own may have moved since
-        # the claim (a reschedule retimes a held message), and writing the claimed one back
-        # would let a pre-procedure instruction outlive a procedure moved earlier.
-        widened = None
-        if resume >= message.send_before:
-            if message.phase is Phase.PRE_PROCEDURE:
-                self.outbox.record_skipped(
-                    message.id,
-                    now,
-                    f"{which} SMS cap reached until after the procedure starts",
-                    worker=self.worker_id,
-                )
-                return Attempt.SKIPPED, False
-            widened = resume + (message.send_before - message.due_at)
+        if hold.skip:
+            self.outbox.record_skipped(message.id, now, hold.reason, worker=self.worker_id)
+            return Attempt.SKIPPED, False
         self.outbox.record_deferred(
-            message.id, now, resume, reason, send_before=widened, worker=self.worker_id
+            message.id,
+            now,
+            hold.resume,
+            hold.reason,
+            send_before=hold.send_before,
+            worker=self.worker_id,
         )
         return Attempt.DEFERRED, False
 
     def _outgoing(self, message: ClaimedMessage, plan: Plan, first_sms: bool) -> OutgoingMessage:
-        rendered = self._render(message, plan, first_sms)
-        to = message.phone if message.channel == "sms" else message.email
-        if not to:
-            raise ValueError(f"no {message.channel} address")
-        return OutgoingMessage(
-            outbox_id=message.id,
-            channel=message.channel,
-            to=to,
-            body=rendered.body,
-            subject=rendered.subject,
-            html=rendered.html,
-            uid=message.uid,
+        return outgoing_message(
+            message, plan, self.catalog.renderer, self.settings.clinic, first_sms=first_sms
         )
-
-    def _render(self, message: ClaimedMessage, plan: Plan, first_sms: bool) -> RenderedMessage:
-        patient = PatientFacts(
-            message.first_name, message.procedure_date, message.procedure_time, message.attributes
-        )
-        return render_step(
-            self.catalog.renderer,
-            plan,
-            message.step_id,
-            message.channel,
-            message.language,
-            patient,
-            self.settings.clinic,
-            first_sms=first_sms,
-            template=message.template,
-        )
-
-    def _send(self, message: ClaimedMessage, outgoing: OutgoingMessage) -> Attempt:
-        channel = self.channels[message.channel]
-        self.limiters[message.channel].acquire()
-        try:
-            receipt = channel.send(outgoing)
-        except DeliveryError as exc:
-            return self._record_failure(message, exc)
-        except Exception:
-            log.exception("message %s: %s channel failed; outcome unknown", message.id, channel)
-            return Attempt.UNSETTLED
-        self.health.resume(message.channel)
-        self._record_sent(message, outgoing, receipt, None)
-        if not channel.group_outcomes:
-            self._flush()  # no look-up after a crash: commit this send before the next one
-        return Attempt.SENT
-
-    def _record_sent(
-        self,
-        message: ClaimedMessage,
-        outgoing: OutgoingMessage,
-        receipt: DeliveryReceipt,
-        reason: str | None,
-    ) -> None:
-        self.outbox.record_sent(
-            message.id,
-            self.clock(),
-            provider_message_id=receipt.provider_message_id,
-            provider_status=receipt.provider_status,
-            recipient=outgoing.to,
-            subject=outgoing.subject,
-            body=outgoing.body,
-            reason=reason,
-            worker=self.worker_id,
-        )
-        log.info(
-            "sent message %s (%s, step %s) to %s",
-            message.id,
-            message.channel,
-            message.step_id,
-            mask_address(outgoing.to),
-        )
-
-    def _record_failure(self, message: ClaimedMessage, error: DeliveryError) -> Attempt:
-        """Act on what the channel's classifier made of a failed send."""
-        now = self.clock()
-        if error.kind is FailureKind.UNKNOWN_OUTCOME:
-            log.warning("message %s: %s; outcome unknown, to reconcile", message.id, error)
-            return Attempt.UNSETTLED
-        if error.kind is FailureKind.CHANNEL_CONFIGURATION:
-            state = self.health.stop(message.channel, error, now)
-            assert state.probe_at is not None
-            reason = f"waiting: the {message.channel} channel is stopped ({error})"
-            self.outbox.record_deferred(
-                message.id, now, state.probe_at, reason, worker=self.worker_id
-            )
-            return Attempt.CHANNEL_STOPPED
-        stop = stop_kind_of(error.kind)
-        if stop is not None:
-            meaning = error.extra.get("meaning", error.message)
-            self.consent.stop(
-                StopCause(stop, StopVia.SEND_ERROR, error.code or "refused", meaning),
-                patient_ids=[message.patient_id],
-                number=message.phone,
-            )
-        if error.retryable and message.attempts < self.settings.max_attempts:
-            at = retry_at(now, message.attempts, self.settings.retry_base_seconds)
-            if at < message.send_before:
-                self.outbox.record_retry(
-                    message.id, now, at, f"will retry: {error}", error.code, worker=self.worker_id
-                )
-                log.warning("message %s: transient failure (%s); retrying", message.id, error.code)
-                return Attempt.RETRY
-        reason = (
-            str(error)
-            if not error.retryable
-            else f"gave up after {message.attempts} tries: {error}"
-        )
-        self.outbox.record_failed(message.id, now, reason, error.code, worker=self.worker_id)
-        log.warning("message %s: failed (%s)", message.id, error.code)
-        return Attempt.FAILED

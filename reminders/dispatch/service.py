@@ -18,7 +18,8 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from reminders.clock import utc_now
-from reminders.dispatch.dispatcher import Dispatcher, PassReport
+from reminders.dispatch.dispatcher import Dispatcher
+from reminders.dispatch.report import PassReport
 from reminders.store.changes import ChangeListener
 
 log = logging.getLogger(__name__)
