@@ -9,15 +9,15 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Table, delete, insert, select, update
+from sqlalchemy import String, Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from reminders.errors import NotFoundError
 from reminders.plans.versions import AppliedVersion
 from reminders.schedule_diff import StoredMessage, diff_schedule
 from reminders.store.applied import read_applied_versions
-from reminders.store.bulk import insert_rows
-from reminders.store.database import Database, chunks, one_of, value_batches
+from reminders.store.bulk import insert_rows, insert_with_ids
+from reminders.store.database import Database, one_of, value_batches
 from reminders.store.records import (
     EnrollmentDetails,
     EnrollmentOutcome,
@@ -147,11 +147,9 @@ class PatientRepository:
             if eid not in known
         ]
         inserted: set[int] = set()
-        returning = insert(PATIENTS).returning(PATIENTS.c.external_id, PATIENTS.c.id)
-        for chunk in chunks(new, 2000):
-            for external_id, pid in session.execute(returning, list(chunk)):
-                known[external_id] = pid
-                inserted.add(pid)
+        for external_id, pid in insert_with_ids(session, PATIENTS, new, ["external_id"]):
+            known[external_id] = pid
+            inserted.add(pid)
         return known, inserted
 
     def _upsert_enrollments(
@@ -203,13 +201,11 @@ class PatientRepository:
         if updates:
             session.execute(update(Enrollment), updates)
         created: set[tuple[str, str]] = set()
-        returning = insert(ENROLLMENTS).returning(
-            ENROLLMENTS.c.patient_id, ENROLLMENTS.c.plan_id, ENROLLMENTS.c.id
-        )
-        for chunk in chunks(new, 2000):
-            for pid, plan_id, eid in session.execute(returning, list(chunk)):
-                ids[(by_patient[pid], plan_id)] = eid
-                created.add((by_patient[pid], plan_id))
+        for pid, plan_id, eid in insert_with_ids(
+            session, ENROLLMENTS, new, ["patient_id", "plan_id"]
+        ):
+            ids[(by_patient[pid], plan_id)] = eid
+            created.add((by_patient[pid], plan_id))
         return ids, created
 
     def _messages_by_enrollment(

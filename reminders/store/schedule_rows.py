@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,14 @@ from typing import Any
 from reminders.schedule import PlannedMessage
 from reminders.schedule_diff import MessageStatus, ScheduleDiff, planned_status
 from reminders.store.records import EnrollmentRequest
+from reminders.store.schema import random_uids
+
+UID_BLOCK = 256  # message uids drawn at once (random_uids): cheap per uid, quick for one
+
+
+def _uids() -> Iterator[str]:
+    while True:
+        yield from random_uids(UID_BLOCK)
 
 
 @dataclass
@@ -18,6 +27,7 @@ class RowChanges:
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     cancels: list[dict[str, Any]] = field(default_factory=list)
+    uids: Iterator[str] = field(default_factory=_uids, repr=False)
 
     def add(
         self,
@@ -29,16 +39,14 @@ class RowChanges:
     ) -> None:
         """The rows of one enrollment's diff."""
         for message in diff.inserts:
-            self.inserts.append(
-                {
-                    **_planned_values(message, request.plan_version, now),
-                    "enrollment_id": enrollment_id,
-                    "patient_id": patient_id,
-                    "plan_id": request.plan_id,
-                    "attempts": 0,
-                    "created_at": now,
-                }
-            )
+            row = _planned_values(message, request.plan_version, now)
+            row["uid"] = next(self.uids)
+            row["enrollment_id"] = enrollment_id
+            row["patient_id"] = patient_id
+            row["plan_id"] = request.plan_id
+            row["attempts"] = 0
+            row["created_at"] = now
+            self.inserts.append(row)
         for replan in diff.replans:
             values = _planned_values(replan.message, request.plan_version, now)
             self.updates.append({**values, "id": replan.row_id, "attempts": 0, "error_code": None})
@@ -74,9 +82,8 @@ def _message_values(message: PlannedMessage, now: datetime) -> dict[str, Any]:
 
 
 def _planned_values(message: PlannedMessage, plan_version: int, now: datetime) -> dict[str, Any]:
-    return {
-        **_message_values(message, now),
-        "plan_version": plan_version,
-        "status": planned_status(message).value,
-        "status_reason": message.skip_reason,
-    }
+    values = _message_values(message, now)
+    values["plan_version"] = plan_version
+    values["status"] = planned_status(message).value
+    values["status_reason"] = message.skip_reason
+    return values

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, date, datetime, time
 from typing import Any, ClassVar
 
@@ -116,6 +116,16 @@ class Enrollment(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+def random_uids(count: int) -> list[str]:
+    """`count` random message uids: version 4 UUIDs as 32 lowercase hex digits (what
+    `uuid.uuid4().hex` gives), made from one read of the system's random source."""
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = bytes(byte & 0x0F | 0x40 for byte in raw[6::16])  # version 4
+    raw[8::16] = bytes(byte & 0x3F | 0x80 for byte in raw[8::16])  # RFC 4122 variant
+    digits = raw.hex()
+    return [digits[start : start + 32] for start in range(0, 32 * count, 32)]
+
+
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
@@ -146,7 +156,7 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Random per message, so that no other database (staging, a restore) repeats it.
-    uid: Mapped[str | None] = mapped_column(String(32), default=lambda: uuid.uuid4().hex)
+    uid: Mapped[str | None] = mapped_column(String(32), default=lambda: random_uids(1)[0])
     # One key to the enrollment and its patient (migration 0013; SQLite keeps a key on each).
     enrollment_id: Mapped[int] = mapped_column(Integer)
     patient_id: Mapped[int] = mapped_column(Integer, index=True)
