@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from reminders.enrollment_input import read_input
 from reminders.roles import Role
 from reminders.settings import Settings
 from reminders.store.access import DuplicateUser
+from reminders.store.access_records import NewAuditEntry
 
 ADMIN = Actor.cli("setup")
 PASSWORD = "correct horse battery"
@@ -181,6 +182,24 @@ def test_the_audit_log_refuses_updates_and_deletes(app: App, access: AccessServi
             connection.execute(text(statement))
 
     assert audit_actions(app) == [("cli:setup", "user.create", None)]
+
+
+def test_a_large_batch_of_changes_is_recorded_whole_and_in_order(app: App) -> None:
+    """An import's audit entries go in at once (COPY on PostgreSQL): every one, in order,
+    with the instant, the truncated actor and action, and details as given."""
+    at = datetime(2027, 3, 14, 7, 30, 15, 123456, tzinfo=UTC)
+    entries = [
+        NewAuditEntry("x" * 200, "enroll" * 20, f"P-{i}" if i % 3 else None, f"line {i}\tü")
+        for i in range(2500)
+    ]
+
+    app.storage.access.append_audit(entries, at)
+
+    stored = list(reversed(app.storage.access.audit_entries(limit=3000, actor="x" * 160)))
+    assert [(e.external_id, e.detail) for e in stored] == [
+        (e.external_id, e.detail) for e in entries
+    ]
+    assert {(e.at, e.actor, e.action) for e in stored} == {(at, "x" * 160, ("enroll" * 20)[:64])}
 
 
 def test_enrolling_rescheduling_and_cancelling_are_audited_with_the_actor(app: App) -> None:

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from reminders.errors import NotFoundError, ReminderError
@@ -21,12 +21,15 @@ from reminders.store.access_records import (
     UserRecord,
 )
 from reminders.store.access_schema import AuditEntry, StaffSession, StaffUser
+from reminders.store.bulk import insert_rows
 from reminders.store.database import Database
 from reminders.store.inbound_schema import ApiKey
 
 KEY_PREFIX = "rk_"
 _DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 8
 _MAX_KEY_LENGTH = 256
+
+AUDIT_LOG: Table = AuditEntry.__table__  # type: ignore[assignment]
 
 
 def hash_key(key: str) -> str:
@@ -268,7 +271,7 @@ class AccessRepository:
             for e in entries
         ]
         with self.database.session() as session:
-            session.execute(insert(AuditEntry), rows)
+            insert_rows(session, AUDIT_LOG, rows)
 
     def audit_entries(
         self,
