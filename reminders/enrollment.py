@@ -15,7 +15,7 @@ from reminders.errors import EnrollmentError, InputProblem
 from reminders.plans.attributes import AttributeValue, read_attributes
 from reminders.plans.model import Phase, Plan
 from reminders.plans.versions import schedule_digest
-from reminders.schedule import ScheduleInput, compute_schedule, skip_past_windows
+from reminders.schedule import PlanSchedule, ScheduleInput, skip_past_windows
 from reminders.schedule_diff import ChangeAction, ScheduleChange
 from reminders.store.records import (
     EnrollmentOutcome,
@@ -194,12 +194,14 @@ class EnrollmentService:
         states = self.patients.patient_states(e.record.external_id for e in entries)
         stopped = self._numbers_that_stopped(entries, states)
         requests = []
-        plans: dict[str, tuple[Plan, str]] = {}  # each plan once per call, with its digest
+        # Each plan read once per call: its digest, and its steps after the plan's defaults.
+        plans: dict[str, tuple[PlanSchedule, str]] = {}
         for entry in entries:
             if entry.item.plan not in plans:
                 plan = self.catalog.get(entry.item.plan).plan
-                plans[entry.item.plan] = (plan, schedule_digest(plan))
-            plan, digest = plans[entry.item.plan]
+                plans[entry.item.plan] = (PlanSchedule(plan), schedule_digest(plan))
+            schedule, digest = plans[entry.item.plan]
+            plan = schedule.plan
             state = states.get(entry.record.external_id)
             renumbered = refused_number_replaced(entry.record, state)
             if renumbered and state is not None:
@@ -217,7 +219,7 @@ class EnrollmentService:
                     plan_digest=digest,
                     procedure_date=entry.item.procedure_date,
                     procedure_time=entry.item.procedure_time,
-                    messages=skip_past_windows(compute_schedule(plan, enrollment), now),
+                    messages=skip_past_windows(schedule.compute(enrollment), now),
                     clear_phone_invalid=renumbered,
                     opting_in=opting_in,
                     warnings=entry.warnings,

@@ -104,11 +104,25 @@ def procedure_start(plan: Plan, enrollment: ScheduleInput) -> datetime:
     return resolve_local(enrollment.procedure_date, wall, zone)[0]
 
 
-def choose_channel(
-    plan: Plan, step: Step, enrollment: ScheduleInput
+@dataclass(frozen=True)
+class _Route:
+    """How one patient gets the steps that ask for one channel: the channel, why it is not the
+    one asked for (if it is not), and why the patient cannot get it at all (if they cannot)."""
+
+    channel: ContactChannel
+    note: str | None
+    unreachable: str | None
+
+
+def _route(wanted: StepChannel, enrollment: ScheduleInput) -> _Route:
+    """The route of a step sent on `wanted` (a step's channel after the plan's default)."""
+    channel, note = _channel_for(wanted, enrollment)
+    return _Route(channel, note, _unreachable(wanted, enrollment, channel))
+
+
+def _channel_for(
+    wanted: StepChannel, enrollment: ScheduleInput
 ) -> tuple[ContactChannel, str | None]:
-    """The channel a step goes out on for this patient, and why it differs if it does."""
-    wanted = plan.channel_of(step)
     if wanted is not StepChannel.PREFERRED:
         return contact_channel(wanted.value), None
     channel = enrollment.preferred_channel
@@ -120,6 +134,13 @@ def choose_channel(
     return channel, None
 
 
+def choose_channel(
+    plan: Plan, step: Step, enrollment: ScheduleInput
+) -> tuple[ContactChannel, str | None]:
+    """The channel a step goes out on for this patient, and why it differs if it does."""
+    return _channel_for(plan.channel_of(step), enrollment)
+
+
 def choose_language(plan: Plan, enrollment: ScheduleInput) -> str:
     """The patient's language when the plan has it, else the plan's default."""
     if enrollment.language and enrollment.language in plan.languages:
@@ -127,58 +148,154 @@ def choose_language(plan: Plan, enrollment: ScheduleInput) -> str:
     return plan.defaults.language
 
 
+_Timing = tuple[datetime, datetime, tuple[str, ...]]
+"""A step's local due time, the same instant in UTC, and the notes on how it was moved."""
+
+
+@functools.lru_cache(maxsize=8192)
+def day_step_time(
+    day: date, wall: time, zone: ZoneInfo, quiet_start: time, quiet_end: time
+) -> _Timing:
+    """When a day-offset step is due: a wall-clock time on a day, moved out of any DST gap and
+    out of quiet hours, in local time and UTC, with the notes saying why it moved.
+
+    Remembered: patients share a few zones, days and times. Keyed by values only (quiet hours
+    as two times, cheap to hash), so an edited plan gets entries of its own."""
+    local, gap_note = resolve_local(day, wall, zone)
+    quiet = QuietHours(start=quiet_start, end=quiet_end)
+    return _out_of_quiet_hours(local, quiet, (gap_note,) if gap_note else ())
+
+
+def _out_of_quiet_hours(local: datetime, quiet: QuietHours, notes: tuple[str, ...]) -> _Timing:
+    local, quiet_note = leave_quiet_hours(local, quiet)
+    if quiet_note:
+        notes += (quiet_note,)
+    return local, local.astimezone(UTC), notes
+
+
+@dataclass(frozen=True)
+class _StepRule:
+    """A step as scheduling reads it, after the plan's defaults."""
+
+    step: Step
+    conditional: bool  # has a `when`
+    wanted: StepChannel
+    max_late: timedelta
+    pre_procedure: bool
+    hours_after: float | None  # hours after the procedure starts, or None for a day offset
+    days: timedelta  # from the procedure date, for a day offset
+    wall: time  # the local time, for a day offset
+
+
+def _rule(plan: Plan, step: Step) -> _StepRule:
+    offset = step.offset
+    return _StepRule(
+        step=step,
+        conditional=bool(step.when),
+        wanted=plan.channel_of(step),
+        max_late=plan.max_late_of(step),
+        pre_procedure=step.phase is Phase.PRE_PROCEDURE,
+        hours_after=offset.hours_after_procedure,
+        days=timedelta(days=offset.day_offset or 0),
+        wall=offset.at or plan.defaults.send_time,
+    )
+
+
+def _timing(
+    rule: _StepRule, quiet: QuietHours, zone: ZoneInfo, procedure_date: date, start_utc: datetime
+) -> _Timing:
+    """When a step is due for a procedure on `procedure_date` starting at `start_utc`."""
+    if rule.hours_after is not None:
+        local = (start_utc + timedelta(hours=rule.hours_after)).astimezone(zone)
+        return _out_of_quiet_hours(local, quiet, ())
+    return day_step_time(procedure_date + rule.days, rule.wall, zone, quiet.start, quiet.end)
+
+
+def _message(
+    rule: _StepRule, timing: _Timing, route: _Route, language: str, start_utc: datetime
+) -> PlannedMessage:
+    """One step's message from its timing and the patient's route for its channel."""
+    local, due_at, notes = timing
+    if route.note:
+        notes += (route.note,)
+    send_before = due_at + rule.max_late
+    skip_reason = None
+    if rule.pre_procedure:
+        send_before = min(send_before, start_utc)
+        if due_at >= start_utc:
+            skip_reason = "pre-procedure instruction would fall after the procedure starts"
+    step = rule.step
+    return PlannedMessage(
+        step_id=step.id,
+        phase=step.phase,
+        channel=route.channel,
+        template=step.template,
+        language=language,
+        due_at=due_at,
+        send_before=send_before,
+        local_due=local,
+        notes=notes,
+        skip_reason=skip_reason or route.unreachable,
+    )
+
+
 def plan_step(
     plan: Plan, step: Step, enrollment: ScheduleInput, start: datetime | None = None
 ) -> PlannedMessage:
     """Compute one step's message for one patient (`start`: the procedure's start, if known)."""
     zone = ZoneInfo(enrollment.timezone)
-    start = start or procedure_start(plan, enrollment)
-    notes: list[str] = []
-    offset = step.offset
-    if offset.hours_after_procedure is not None:
-        local = (start.astimezone(UTC) + timedelta(hours=offset.hours_after_procedure)).astimezone(
-            zone
-        )
-    else:
-        day = enrollment.procedure_date + timedelta(days=offset.day_offset or 0)
-        local, gap_note = resolve_local(day, offset.at or plan.defaults.send_time, zone)
-        if gap_note:
-            notes.append(gap_note)
-    local, quiet_note = leave_quiet_hours(local, plan.defaults.quiet_hours)
-    if quiet_note:
-        notes.append(quiet_note)
-    channel, channel_note = choose_channel(plan, step, enrollment)
-    if channel_note:
-        notes.append(channel_note)
-    due_at = local.astimezone(UTC)
-    send_before = due_at + plan.max_late_of(step)
-    skip_reason = None
-    if step.phase is Phase.PRE_PROCEDURE:
-        send_before = min(send_before, start.astimezone(UTC))
-        if due_at >= start.astimezone(UTC):
-            skip_reason = "pre-procedure instruction would fall after the procedure starts"
-    skip_reason = skip_reason or _unreachable(plan, step, enrollment, channel)
-    return PlannedMessage(
-        step_id=step.id,
-        phase=step.phase,
-        channel=channel,
-        template=step.template,
-        language=choose_language(plan, enrollment),
-        due_at=due_at,
-        send_before=send_before,
-        local_due=local,
-        notes=tuple(notes),
-        skip_reason=skip_reason,
+    start_utc = (start or procedure_start(plan, enrollment)).astimezone(UTC)
+    rule = _rule(plan, step)
+    return _message(
+        rule,
+        _timing(rule, plan.defaults.quiet_hours, zone, enrollment.procedure_date, start_utc),
+        _route(rule.wanted, enrollment),
+        choose_language(plan, enrollment),
+        start_utc,
     )
 
 
+class PlanSchedule:
+    """A plan read once for scheduling many patients (`compute` for each): the steps after
+    the plan's defaults are worked out once, not again for every step of every patient."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._rules = [_rule(plan, step) for step in plan.steps]
+
+    def compute(self, enrollment: ScheduleInput) -> list[PlannedMessage]:
+        """Every message of the plan that applies to this patient, in the order they are due.
+
+        What is the same for every step (zone, start, language, the route for each channel)
+        is worked out once per patient; each step then goes through the same rules as
+        `plan_step`.
+        """
+        plan = self.plan
+        quiet = plan.defaults.quiet_hours
+        zone = ZoneInfo(enrollment.timezone)
+        start_utc = procedure_start(plan, enrollment).astimezone(UTC)
+        language = choose_language(plan, enrollment)
+        attributes = dict(enrollment.attributes)
+        routes: dict[StepChannel, _Route] = {}
+        messages = []
+        for rule in self._rules:
+            if rule.conditional and not rule.step.applies_to(attributes):
+                continue
+            route = routes.get(rule.wanted)
+            if route is None:
+                route = routes[rule.wanted] = _route(rule.wanted, enrollment)
+            timing = _timing(rule, quiet, zone, enrollment.procedure_date, start_utc)
+            messages.append(_message(rule, timing, route, language, start_utc))
+        return sorted(messages, key=lambda message: message.due_at)
+
+
 def _unreachable(
-    plan: Plan, step: Step, enrollment: ScheduleInput, channel: ContactChannel
+    wanted: StepChannel, enrollment: ScheduleInput, channel: ContactChannel
 ) -> str | None:
-    """Why this patient cannot get this step on its channel, if they cannot."""
+    """Why this patient cannot get a step sent on `wanted` by `channel`, if they cannot."""
     fallback = (
         "and no email address"
-        if plan.channel_of(step) is StepChannel.PREFERRED
+        if wanted is StepChannel.PREFERRED
         else "and this step goes by SMS only"
     )
     if channel == "sms":
@@ -189,22 +306,16 @@ def _unreachable(
         if not enrollment.sms_allowed:
             return f"no SMS consent {fallback}"
     if channel == "email" and not enrollment.has_email:
-        if plan.channel_of(step) is StepChannel.PREFERRED:
+        if wanted is StepChannel.PREFERRED:
             return "no email address and no SMS"
         return "no email address, and this step goes by email only"
     return None
 
 
 def compute_schedule(plan: Plan, enrollment: ScheduleInput) -> list[PlannedMessage]:
-    """Every message of the plan that applies to this patient, in the order they are due."""
-    start = procedure_start(plan, enrollment)
-    attributes = dict(enrollment.attributes)
-    messages = [
-        plan_step(plan, step, enrollment, start)
-        for step in plan.steps
-        if step.applies_to(attributes)
-    ]
-    return sorted(messages, key=lambda message: message.due_at)
+    """Every message of the plan that applies to this patient, in the order they are due
+    (for many patients on one plan, `PlanSchedule(plan).compute` reads the plan once)."""
+    return PlanSchedule(plan).compute(enrollment)
 
 
 class SendAction(StrEnum):

@@ -167,8 +167,10 @@ class Step(_Strict):
         """True when the patient's attributes satisfy this step's `when` condition."""
         for key, expected in self.when.items():
             actual = attributes.get(key)
-            allowed = expected if isinstance(expected, list) else [expected]
-            if not any(_same(actual, option) for option in allowed):
+            if not isinstance(expected, list):
+                if not _same(actual, expected):
+                    return False
+            elif not any(_same(actual, option) for option in expected):
                 return False
         return True
 
