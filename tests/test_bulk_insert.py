@@ -13,6 +13,7 @@ import pytest
 from outbox_fixtures import due_now_requests
 from plan_fixtures import write_demo_plan
 from sqlalchemy import select, text
+from sqlalchemy.exc import StatementError
 from test_cli import run, write_plan
 
 from reminders.app import App
@@ -199,3 +200,17 @@ def test_message_uids_are_version_4_uuids_in_hex() -> None:
     for uid in uids:
         parsed = uuid.UUID(uid)
         assert parsed.hex == uid and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_a_naive_instant_is_refused_and_nothing_is_stored(storage: Storage, tmp_path: Path) -> None:
+    catalog = PlanCatalog(*write_demo_plan(tmp_path))
+    now = datetime.now(UTC)
+    [request] = due_now_requests(catalog, now, 1, steps=("discharge",))
+    naive = replace(request.messages[0], due_at=datetime(2027, 3, 14, 7, 30))
+
+    with pytest.raises((ValueError, TypeError, StatementError), match="naive"):
+        storage.patients.enroll_many([replace(request, messages=[naive])], now)
+
+    with storage.database.session() as session:
+        assert session.execute(text("SELECT count(*) FROM patients")).scalar() == 0
+        assert session.execute(text("SELECT count(*) FROM messages")).scalar() == 0

@@ -15,8 +15,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from reminders.store.database import chunks
+from reminders.store.schema import UTCDateTime
 
 Row = Mapping[str, Any]
+_TIMESTAMPTZ = 1184  # PostgreSQL's type oids: timestamptz, and both timestamps
+_TIMESTAMPS = {1114, _TIMESTAMPTZ}
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -30,15 +33,9 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         return
     dialect = connection.dialect
     given = list(rows[0])
-    defaulted = [c for c in table.columns if c.name not in given and _python_default(c)]
-    names = ", ".join(f'"{name}"' for name in [*given, *(c.name for c in defaulted)])
-    # Column by column: each value through its type's bind processor, once per distinct
-    # object and type (`now` on every row, an instant in two columns: converted once).
-    done: dict[type, dict[int, Any]] = {}
-    values = [_bound(table.c[name], dialect, [row[name] for row in rows], done) for name in given]
-    for column in defaulted:
-        default = _python_default(column)
-        values.append(_bound(column, dialect, [default() for _ in rows], done))
+    columns = [table.c[name] for name in given]
+    columns += [c for c in table.columns if c.name not in given and _python_default(c)]
+    names = ", ".join(f'"{column.name}"' for column in columns)
     dbapi_error = dialect.loaded_dbapi.Error
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     statement = f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)'
@@ -46,6 +43,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         # Binary COPY needs each column's type: the server's own, read from a query of none.
         cursor.execute(f'SELECT {names} FROM "{table.name}" LIMIT 0')
         types = [column.type_code for column in cursor.description or ()]
+        values = _column_values(columns, rows, types, dialect)
         with cursor.copy(statement) as copy:
             copy.set_types(types)
             write_row = copy.write_row
@@ -55,6 +53,35 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         raise DBAPIError.instance(statement, None, exc, dbapi_error) from None
     finally:
         cursor.close()
+
+
+def _column_values(
+    columns: Sequence[Column[Any]], rows: Sequence[Row], types: list[int], dialect: Any
+) -> list[Sequence[Any]]:
+    """Each column's values as binary COPY takes them, in `types` (changed where it sends
+    them as another type).
+
+    Instants (UTCDateTime, stored as naive UTC in `timestamp` columns) go as they are, typed
+    `timestamptz`: the driver sends an aware datetime's instant as microseconds since 2000 in
+    UTC, the very bytes `timestamp` takes for that naive UTC value, whatever the datetime's
+    zone; a naive one is refused (TypeError), as UTCDateTime refuses it. Other values go
+    through their type's bind processor, once per distinct object (`now` on every row).
+    """
+    done: dict[type, dict[int, Any]] = {}
+    values: list[Sequence[Any]] = []
+    for index, column in enumerate(columns):
+        name = column.name
+        if name in rows[0]:
+            raw = [row[name] for row in rows]
+        else:
+            default = _python_default(column)
+            raw = [default() for _ in rows]
+        if isinstance(column.type, UTCDateTime) and types[index] in _TIMESTAMPS:
+            types[index] = _TIMESTAMPTZ
+            values.append(raw)
+        else:
+            values.append(_bound(column, dialect, raw, done))
+    return values
 
 
 def insert_with_ids(
@@ -91,8 +118,8 @@ def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
 
 
 def _bound(
-    column: Column[Any], dialect: Any, values: list[Any], done: dict[type, dict[int, Any]]
-) -> list[Any]:
+    column: Column[Any], dialect: Any, values: Sequence[Any], done: dict[type, dict[int, Any]]
+) -> Sequence[Any]:
     """`values` of `column` as the database takes them (through the type's bind processor),
     remembering in `done` each object's conversion by (type of the column, id of the object):
     the rows keep every object alive meanwhile, so no id is reused."""
