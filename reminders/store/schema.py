@@ -116,12 +116,16 @@ class Enrollment(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+_VERSION_4 = bytes(byte & 0x0F | 0x40 for byte in range(256))  # a UUID's 7th byte
+_RFC_4122_VARIANT = bytes(byte & 0x3F | 0x80 for byte in range(256))  # and its 9th
+
+
 def random_uids(count: int) -> list[str]:
     """`count` random message uids: version 4 UUIDs as 32 lowercase hex digits (what
     `uuid.uuid4().hex` gives), made from one read of the system's random source."""
     raw = bytearray(os.urandom(16 * count))
-    raw[6::16] = bytes(byte & 0x0F | 0x40 for byte in raw[6::16])  # version 4
-    raw[8::16] = bytes(byte & 0x3F | 0x80 for byte in raw[8::16])  # RFC 4122 variant
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_RFC_4122_VARIANT)
     digits = raw.hex()
     return [digits[start : start + 32] for start in range(0, 32 * count, 32)]
 
