@@ -7,6 +7,7 @@ explained in the same words wherever staff type it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
@@ -111,18 +112,26 @@ def read_time(text: str) -> time:
 
 def time_zone(value: str) -> str:
     """An IANA Region/City zone; abbreviations and fixed offsets are refused with the right one."""
+    problem = _zone_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _zone_problem(value: str) -> str | None:
+    """Why a zone name is refused, or None. Remembered: a CSV file names a few zones many
+    times, and ZoneInfo reads the zone's file again once more than 8 zones are in use."""
     suggestion = ZONE_SUGGESTIONS.get(value.upper())
     if suggestion:
-        raise ValueError(f"{value} has no daylight saving; use {suggestion}")
+        return f"{value} has no daylight saving; use {suggestion}"
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Chicago)") from None
+        return f"unknown IANA time zone {value!r} (e.g. America/Chicago)"
     if value not in FIXED_ZONES_ALLOWED and ("/" not in value or value.startswith("Etc/")):
-        raise ValueError(
-            f"{value} is not a Region/City zone; use the patient's, e.g. America/Chicago"
-        )
-    return value
+        return f"{value} is not a Region/City zone; use the patient's, e.g. America/Chicago"
+    return None
 
 
 def language_tag(value: str) -> str:
