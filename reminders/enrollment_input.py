@@ -8,12 +8,14 @@ and says how to write the value instead, in the words of `reminders.inputs`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Annotated
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, EMAIL_MAX_LENGTH
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reminders.errors import EnrollmentError, InputProblem
@@ -51,11 +53,46 @@ def normalize_phone(value: str, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _email(value: str) -> str:
+# An address made only of these (most are) is checked by the library once per domain: its
+# local part is one the library takes as it is, so only the domain's verdict is left to ask.
+_PLAIN_LOCAL = re.compile(r"[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*")
+_PLAIN_DOMAIN = re.compile(r"[A-Za-z0-9.\-]+")
+
+
+def email_address(value: str) -> str:
+    """An email address in the library's normalized form, or ValueError with its message.
+
+    A plain address (ASCII letters, digits, `_+-.` before the @, a plain ASCII domain, not a
+    mailbox name the library lower-cases, within the length limit) takes the verdict the
+    library gave its domain, remembered; any other, and any refused domain, goes to the
+    library whole, so every message is the library's own.
+    """
+    local, at, domain = value.partition("@")
+    if (
+        at
+        and _PLAIN_LOCAL.fullmatch(local)
+        and _PLAIN_DOMAIN.fullmatch(domain)
+        and local.lower() not in CASE_INSENSITIVE_MAILBOX_NAMES
+        and len(value) <= EMAIL_MAX_LENGTH
+    ):
+        normal = _plain_domain(domain)
+        if normal is not None and len(local) + 1 + len(normal) <= EMAIL_MAX_LENGTH:
+            return f"{local}@{normal}"
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_domain(domain: str) -> str | None:
+    """The library's normalized form of a plain ASCII domain, or None when it refuses the
+    domain or writes it otherwise (an IDNA `xn--` name)."""
+    try:
+        checked = validate_email(f"a@{domain}", check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return checked.domain if checked.domain == checked.ascii_domain else None
 
 
 def _attribute_name(value: str) -> str:
@@ -69,7 +106,7 @@ def _attribute_name(value: str) -> str:
 
 ExternalId = Annotated[Text, Field(min_length=1, max_length=128)]
 PhoneText = Annotated[Text, Field(max_length=64)]
-EmailAddress = Annotated[Text, Field(max_length=320), AfterValidator(_email)]
+EmailAddress = Annotated[Text, Field(max_length=320), AfterValidator(email_address)]
 PlanId = Annotated[Text, Field(min_length=1, max_length=64)]
 AttributeName = Annotated[str, AfterValidator(_attribute_name)]
 AttributeText = Annotated[str, Field(max_length=MAX_ATTRIBUTE_TEXT), AfterValidator(storable)]
