@@ -1,5 +1,6 @@
-"""Planned messages are stored with COPY on PostgreSQL (batched INSERTs on SQLite): the same
-rows either way, and a refused row still fails alone in a CSV import (row-by-row fall-back)."""
+"""Planned messages are stored with COPY on PostgreSQL (batched INSERTs on SQLite, and for a
+few rows): the same rows either way, and a refused row still fails alone in a CSV import
+(row-by-row fall-back). Every test here runs with COPY from the first row and without COPY."""
 
 from __future__ import annotations
 
@@ -19,10 +20,18 @@ from test_cli import run, write_plan
 from reminders.app import App
 from reminders.catalog import PlanCatalog
 from reminders.settings import Settings
+from reminders.store import bulk
 from reminders.store.schema import Enrollment, Message, Patient, random_uids
 from reminders.store.storage import Storage
 
 BAD_CSV = Path(__file__).parent / "bad_inputs" / "csv"
+
+
+@pytest.fixture(autouse=True, params=["copy", "insert"])
+def rows_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """COPY for any number of rows (on PostgreSQL), or never."""
+    monkeypatch.setattr(bulk, "COPY_FROM_ROWS", 1 if request.param == "copy" else 10**9)
+    return str(request.param)
 
 
 def test_stored_messages_are_the_planned_ones(storage: Storage, tmp_path: Path) -> None:

@@ -1,4 +1,6 @@
-"""Inserting many rows at once: binary COPY on PostgreSQL, batched INSERTs elsewhere.
+"""Inserting many rows at once: binary COPY on PostgreSQL, batched INSERTs elsewhere (and for
+a few rows, where COPY's extra round trips cost more than they save: one enrollment from the API
+or an HL7 feed).
 
 COPY is all or nothing: one refused row fails the whole statement and its transaction, as a
 batched INSERT does; callers that must keep the good rows (the CSV import) fall back to
@@ -18,6 +20,7 @@ from reminders.store.database import chunks
 from reminders.store.schema import UTCDateTime
 
 Row = Mapping[str, Any]
+COPY_FROM_ROWS = 100  # fewer rows go by INSERT on PostgreSQL too
 _TIMESTAMPTZ = 1184  # PostgreSQL's type oids: timestamptz, and both timestamps
 _TIMESTAMPS = {1114, _TIMESTAMPTZ}
 
@@ -27,7 +30,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     if not rows:
         return
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
+    if not _copies(session, rows):
         for chunk in chunks(rows, 2000):
             session.execute(insert(table), list(chunk))
         return
@@ -89,12 +92,12 @@ def insert_with_ids(
 ) -> list[tuple[Any, ...]]:
     """Insert `rows` (same keys, no id) and give each one's `keys` values and new id.
 
-    PostgreSQL: ids reserved from the table's sequence, in row order, and the rows copied with
-    them (`insert_rows`); elsewhere batched INSERT ... RETURNING.
+    When copied (`insert_rows`), ids reserved from the table's sequence first, in row order;
+    otherwise batched INSERT ... RETURNING.
     """
     if not rows:
         return []
-    if session.connection().dialect.name != "postgresql":
+    if not _copies(session, rows):
         returning = insert(table).returning(*(table.c[key] for key in keys), table.c.id)
         return [
             tuple(row) for chunk in chunks(rows, 2000) for row in session.execute(returning, chunk)
@@ -103,6 +106,11 @@ def insert_with_ids(
     with_ids = [{**row, "id": row_id} for row, row_id in zip(rows, ids, strict=True)]
     insert_rows(session, table, with_ids)
     return [(*(row[key] for key in keys), row["id"]) for row in with_ids]
+
+
+def _copies(session: Session, rows: Sequence[Any]) -> bool:
+    """Whether `rows` go by COPY: on PostgreSQL, from COPY_FROM_ROWS rows."""
+    return len(rows) >= COPY_FROM_ROWS and session.connection().dialect.name == "postgresql"
 
 
 def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
