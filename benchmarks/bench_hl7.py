@@ -115,7 +115,7 @@ def run_once(url: str, work: Path, count: int) -> dict[str, Any]:
         "p50_ms": common.percentile(latencies, 0.5) * 1000,
         "p99_ms": common.percentile(latencies, 0.99) * 1000,
         "not_aa": not_accepted,
-        "outcomes": counts,
+        "outcomes": {outcome.value: n for outcome, n in sorted(counts.items())},
     }
 
 

@@ -4,7 +4,6 @@ errors handed back with their batch, and one at a time in the caller's thread wh
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -12,13 +11,21 @@ from reminders.overlap import overlapped
 
 
 class Recorder:
-    """Work that notes which batches run at the same time."""
+    """Work that notes which batches run at the same time. A batch named in `waits` stays
+    running until the batch it names has started, or for at most the seconds given: overlap is
+    then certain, not left to the threads' timing."""
 
-    def __init__(self) -> None:
+    def __init__(self, waits: dict[str, tuple[str, float]] | None = None) -> None:
         self.lock = threading.Lock()
         self.running: set[str] = set()
         self.together: list[frozenset[str]] = []
         self.threads: set[str] = set()
+        self.waits = waits or {}
+        self.started: dict[str, threading.Event] = {}
+
+    def _event(self, name: str) -> threading.Event:
+        with self.lock:
+            return self.started.setdefault(name, threading.Event())
 
     def work(self, batch: tuple[str, set[str]]) -> str:
         name, _ = batch
@@ -26,7 +33,12 @@ class Recorder:
             self.running.add(name)
             self.together.append(frozenset(self.running))
             self.threads.add(threading.current_thread().name)
-        time.sleep(0.02)  # long enough for the other worker to start (real threads, no clock)
+        self._event(name).set()
+        if name in self.waits:
+            other, seconds = self.waits[name]
+            self._event(other).wait(timeout=seconds)
+            with self.lock:
+                self.together.append(frozenset(self.running))
         with self.lock:
             self.running.discard(name)
         if name == "bad":
@@ -39,7 +51,7 @@ def keys(batch: tuple[str, set[str]]) -> set[str]:
 
 
 def test_results_come_in_order_and_at_most_two_run_at_once() -> None:
-    recorder = Recorder()
+    recorder = Recorder(waits={"b0": ("b1", 10), "b2": ("b3", 10)})
     batches = [(f"b{i}", {f"p{i}"}) for i in range(8)]
 
     results = [(b[0], f.result()) for b, f in overlapped(batches, recorder.work, keys)]
@@ -50,7 +62,9 @@ def test_results_come_in_order_and_at_most_two_run_at_once() -> None:
 
 
 def test_a_batch_sharing_a_patient_waits_for_the_one_in_flight() -> None:
-    recorder = Recorder()
+    # "a" gives "b" half a second to start beside it (it must not); "b" holds on until "c"
+    # starts beside it (it must)
+    recorder = Recorder(waits={"a": ("b", 0.5), "b": ("c", 10)})
     batches = [("a", {"p1", "p2"}), ("b", {"p2"}), ("c", {"p3"})]
 
     list(overlapped(batches, recorder.work, keys))
