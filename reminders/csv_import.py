@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
 import hashlib
 import io
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -462,6 +464,40 @@ def batched(rows: Iterable[CsvRow], size: int = BATCH_SIZE) -> Iterator[list[Csv
 
 # -- the service ----------------------------------------------------------------------------
 
+BULK_GC_THRESHOLD = 100_000
+"""Young objects between garbage collections while an import runs (Python's default: 700)."""
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] = gc.get_threshold()
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Collect cyclic garbage less often while a bulk import runs.
+
+    An import's objects (a batch's rows, inputs, schedules, outcomes) live until their batch
+    is stored, so with the default threshold every young collection walks them and hands them
+    on to the older generations, whose full collections walk the whole heap: a quarter of a
+    10,000-patient import's CPU. Raised, a collection comes about once per 100,000 objects
+    kept; garbage held up meanwhile is bounded by that. Imports running at once share one
+    setting: the first saves the process's thresholds, the last restores them (a collector
+    switched off by threshold 0 is left off).
+    """
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_saved = gc.get_threshold()
+            if _gc_saved[0] != 0:
+                gc.set_threshold(max(_gc_saved[0], BULK_GC_THRESHOLD), *_gc_saved[1:])
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0:
+                gc.set_threshold(*_gc_saved)
+
 
 class CsvImport:
     """Import patients from a CSV file through the enrollment service (same rules as the CLI's
@@ -497,12 +533,13 @@ class CsvImport:
         # Two batches at once where the database takes concurrent writers (PostgreSQL): one
         # is parsed, scheduled and formatted while the database stores the other.
         in_flight = 2 if self.enrollment.concurrent_writers else 1
-        for (last_line, parsed), enrolled in overlapped(
-            parsed_batches(), enroll, patients, in_flight=in_flight
-        ):
-            summary.add(self._outcomes(parsed, enrolled, dry_run), parsed)
-            if progress is not None:
-                progress(last_line, total)
+        with fewer_collections():
+            for (last_line, parsed), enrolled in overlapped(
+                parsed_batches(), enroll, patients, in_flight=in_flight
+            ):
+                summary.add(self._outcomes(parsed, enrolled, dry_run), parsed)
+                if progress is not None:
+                    progress(last_line, total)
         summary.problems.sort(key=lambda problem: problem.line)
         return summary
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +12,14 @@ from api_fixtures import write_plan
 
 from reminders.catalog import PlanCatalog
 from reminders.csv_import import (
+    BULK_GC_THRESHOLD,
+    CsvImport,
     ImportSummary,
     ParsedRows,
     SeenRows,
     Validate,
     batched,
+    fewer_collections,
     parse_rows,
     read_rows,
     row_data,
@@ -29,12 +34,26 @@ HEADER = "external_id,first_name,phone,email,timezone,plan,procedure_date,attr_t
 
 
 @pytest.fixture
-def validate(storage: Storage, tmp_path: Path) -> Validate:
-    """The enrollment service's validation, with the knee plan (consent to texts by default)."""
+def service(storage: Storage, tmp_path: Path) -> EnrollmentService:
+    """The enrollment service with the knee plan (consent to texts by default)."""
     plans, templates = write_plan(tmp_path)
     plan = plans / "knee.yaml"
     plan.write_text(plan.read_text().replace("defaults:\n", "defaults:\n  sms_consent: true\n"))
-    return EnrollmentService(storage, PlanCatalog(plans, templates)).validate
+    return EnrollmentService(storage, PlanCatalog(plans, templates))
+
+
+@pytest.fixture
+def validate(service: EnrollmentService) -> Validate:
+    """The enrollment service's validation."""
+    return service.validate
+
+
+@pytest.fixture
+def gc_threshold() -> Iterator[tuple[int, int, int]]:
+    """The process's collector thresholds, put back after the test whatever it did."""
+    before = gc.get_threshold()
+    yield before
+    gc.set_threshold(*before)
 
 
 def rows(text: str) -> list[Any]:
@@ -163,3 +182,60 @@ def test_batches_hold_at_most_the_batch_size() -> None:
     )
 
     assert [len(batch) for batch in batched(many, 1000)] == [1000, 1000, 500]
+
+
+GOOD_ROWS = [
+    "a1,Ann,202-555-0111,,America/New_York,knee,2030-03-12,yes",
+    "a2,Bob,202-555-0112,,America/Chicago,knee,2030-03-12,no",
+]
+
+
+def test_an_import_collects_garbage_less_often_then_restores_the_setting(
+    service: EnrollmentService, gc_threshold: tuple[int, int, int]
+) -> None:
+    during: list[tuple[int, int, int]] = []
+    data = "\n".join([HEADER, *GOOD_ROWS]).encode()
+
+    summary = CsvImport(service, batch_size=1).run(
+        data, progress=lambda done, total: during.append(gc.get_threshold())
+    )
+
+    assert summary.created == 2
+    raised = (max(gc_threshold[0], BULK_GC_THRESHOLD), *gc_threshold[1:])
+    assert during == [raised, raised]
+    assert gc.get_threshold() == gc_threshold
+
+
+def test_a_failed_import_restores_the_setting(
+    service: EnrollmentService, gc_threshold: tuple[int, int, int]
+) -> None:
+    def interrupted(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        CsvImport(service).run("\n".join([HEADER, *GOOD_ROWS]).encode(), progress=interrupted)
+
+    assert gc.get_threshold() == gc_threshold
+
+
+def test_imports_at_once_share_the_setting_and_the_last_one_out_restores_it(
+    gc_threshold: tuple[int, int, int],
+) -> None:
+    first, second = fewer_collections(), fewer_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+
+    assert gc.get_threshold()[0] == max(gc_threshold[0], BULK_GC_THRESHOLD)
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == gc_threshold
+
+
+def test_a_collector_switched_off_by_its_threshold_stays_off(
+    gc_threshold: tuple[int, int, int],
+) -> None:
+    gc.set_threshold(0, *gc_threshold[1:])
+
+    with fewer_collections():
+        assert gc.get_threshold()[0] == 0
+    assert gc.get_threshold() == (0, *gc_threshold[1:])
