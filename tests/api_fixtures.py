@@ -16,15 +16,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+from click.testing import Result
 from fastapi.testclient import TestClient
 from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory, StepTickTimeFactory, TickingDateTimeFactory
 from httpx import Response
 from twilio.request_validator import RequestValidator
+from typer.testing import CliRunner
 
 from reminders.api.app import create_app
 from reminders.api.keys import create_key
 from reminders.app import App
+from reminders.channels import registry
+from reminders.channels.base import Channel
+from reminders.cli.main import app as cli
 from reminders.dispatch.dispatcher import Dispatcher
 from reminders.dispatch.report import PassReport
 from reminders.settings import Settings
@@ -234,6 +240,22 @@ class World:
         response = self.client.get(path, params=params, headers=self.headers)
         assert response.status_code == 200, response.text
         return response.json()
+
+
+def run_send_due(world: World, root: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
+    """`reminders send-due ARGS` through the CLI, as cron runs it beside the API: its own App
+    on the world's database and plans, sending through the world's channels."""
+    channels: dict[str, Channel] = {"sms": world.sms, "email": world.email}
+    monkeypatch.setattr(registry, "build_channels", lambda settings: channels)
+    monkeypatch.chdir(root)  # no .env from the developer's checkout
+    settings = world.app.settings
+    env = {
+        "REMINDERS_DATABASE_URL": settings.database_url,
+        "REMINDERS_PLANS_DIR": str(settings.plans_dir),
+        "REMINDERS_TEMPLATES_DIR": str(settings.templates_dir),
+        "REMINDERS_OUTBOX_FILE": str(root / "outbox.log"),
+    }
+    return CliRunner().invoke(cli, ["send-due", *args], env=env)
 
 
 @contextmanager

@@ -14,14 +14,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from api_fixtures import ANA, WELCOME_AT, World, utc
+from api_fixtures import ANA, WELCOME_AT, World, run_send_due, utc
 from httpx import Response
-from typer.testing import CliRunner
 
-from reminders.channels import registry
-from reminders.channels.base import Channel, DeliveryReceipt, OutgoingMessage
+from reminders.channels.base import DeliveryReceipt, OutgoingMessage
 from reminders.cli.dispatch import background_dispatch
-from reminders.cli.main import app as cli
 from reminders.dispatch.dispatcher import Dispatcher
 from reminders.testing.memory_channel import InMemoryChannel
 
@@ -128,18 +125,8 @@ def test_send_due_applies_the_kept_reports_after_its_pass(
     assert world.enroll("ana", ANA).status_code == 201
     world.at(WELCOME_AT)
     answers = reports_at_once(world, ("delivered", None))
-    channels: dict[str, Channel] = {"sms": world.sms, "email": world.email}
-    monkeypatch.setattr(registry, "build_channels", lambda settings: channels)
-    monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
-    settings = world.app.settings
-    env = {
-        "REMINDERS_DATABASE_URL": settings.database_url,
-        "REMINDERS_PLANS_DIR": str(settings.plans_dir),
-        "REMINDERS_TEMPLATES_DIR": str(settings.templates_dir),
-        "REMINDERS_OUTBOX_FILE": str(tmp_path / "outbox.log"),
-    }
 
-    result = CliRunner().invoke(cli, ["send-due", "--json"], env=env)
+    result = run_send_due(world, tmp_path, monkeypatch, "--json")
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["outcomes"] == {"sent": 1}

@@ -50,16 +50,16 @@ def _channels(settings: Settings, quiet_stdout: bool) -> dict[str, Channel]:
 
 
 def send_due(ctx: typer.Context, json_output: JsonOption = False) -> None:
-    """Send every message that is due now (one dispatch pass) and count the outcomes; then
-    apply the delivery reports that came before their sends were committed, as `serve` does
-    after each pass."""
+    """Send every message that is due now (one dispatch pass) and count the outcomes; then do
+    what `serve` does after each pass (ReplyService.after_pass): apply the delivery reports
+    that came before their sends were committed and flag relief checks left unanswered."""
     app = get_state(ctx).app
     dispatcher = app.dispatcher(_channels(app.settings, quiet_stdout=json_output))
     try:
         report = dispatcher.run_once()
     finally:
         _close_channels(dispatcher)
-    app.replies().apply_early_reports()
+    app.replies().after_pass(report)
     outcomes = dict(sorted(report.outcomes.items()))
     next_due = app.storage.outbox.next_due_at()
     if json_output:
