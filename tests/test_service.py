@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from outbox_fixtures import daytime_zone
 from plan_fixtures import CLINIC, write_demo_plan
 
 from reminders.catalog import PlanCatalog
@@ -21,7 +23,10 @@ from reminders.testing.memory_channel import InMemoryChannel
 
 
 def _enroll_due_at(storage: Storage, due: datetime) -> None:
-    local = due.astimezone()
+    # Real time runs this test: a zone where it is mid-day, so that the demo plan's quiet
+    # hours (21:00-08:00) never hold the message, whatever the hour it runs at.
+    zone = daytime_zone(due)
+    local = due.astimezone(ZoneInfo(zone))
     message = PlannedMessage(
         step_id="week-one",
         phase=Phase.RECOVERY,
@@ -35,7 +40,7 @@ def _enroll_due_at(storage: Storage, due: datetime) -> None:
     patient = PatientRecord(
         external_id="P-1",
         first_name="Sam",
-        timezone="UTC",
+        timezone=zone,
         language="en",
         preferred_channel="sms",
         phone="+12025550143",
