@@ -254,9 +254,9 @@ def _refuse_on(app: App, external_id: str) -> None:
         )
 
 
-def test_the_service_names_the_row_the_database_refused_on_each_database(
-    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+@pytest.fixture
+def app_on_each_database(database_url: str, tmp_path: Path) -> Any:
+    """An App with the test plan on SQLite and on PostgreSQL."""
     write_plan(tmp_path)
     settings = Settings(
         database_url=database_url,
@@ -265,60 +265,53 @@ def test_the_service_names_the_row_the_database_refused_on_each_database(
         _env_file=None,  # type: ignore[call-arg]
     )
     opened = App.from_settings(settings)
-    try:
-        _refuse_on(opened, "c2")
-        caplog.set_level(logging.DEBUG)
+    yield opened
+    opened.close()
 
-        report = opened.csv_import(Actor.user("nina")).run(
-            (BAD_CSV / "tab_separated.csv").read_bytes()
-        )
 
-        assert report.counts() == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 1}
-        [problem] = report.problems
-        assert (problem.line, problem.field) == (3, "row")
-        assert problem.message.startswith("the database refused this row (")
-        assert enrolled(opened) == ["c1"]
-        for patient_data in ("Bob", "312-555-0112", "+13125550112", "bob@example.org"):
-            assert patient_data not in caplog.text + problem.message
-    finally:
-        opened.close()
+def test_the_service_names_the_row_the_database_refused_on_each_database(
+    app_on_each_database: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    opened = app_on_each_database
+    _refuse_on(opened, "c2")
+    caplog.set_level(logging.DEBUG)
+
+    report = opened.csv_import(Actor.user("nina")).run((BAD_CSV / "tab_separated.csv").read_bytes())
+
+    assert report.counts() == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 1}
+    [problem] = report.problems
+    assert (problem.line, problem.field) == (3, "row")
+    assert problem.message.startswith("the database refused this row (")
+    assert enrolled(opened) == ["c1"]
+    for patient_data in ("Bob", "312-555-0112", "+13125550112", "bob@example.org"):
+        assert patient_data not in caplog.text + problem.message
 
 
 def test_batches_in_flight_together_keep_every_good_row_and_name_the_refused_one(
-    database_url: str, tmp_path: Path
+    app_on_each_database: App,
 ) -> None:
     """On PostgreSQL two batches are enrolled at once; a refused row in one of them still
     costs only itself, and every other batch's rows are stored, in any order of completion."""
-    write_plan(tmp_path)
-    settings = Settings(
-        database_url=database_url,
-        plans_dir=tmp_path / "plans",
-        templates_dir=tmp_path / "templates",
-        _env_file=None,  # type: ignore[call-arg]
-    )
     header = "external_id,first_name,phone,timezone,plan,procedure_date,sms_consent"
     rows = [
         f"c{n},Ann,202-555-01{n:02d},America/New_York,knee,2030-03-{n + 1:02d},yes"
         for n in range(1, 12)
     ]
-    opened = App.from_settings(settings)
-    try:
-        _refuse_on(opened, "c6")
-        importer = opened.csv_import(Actor.user("nina"))
-        importer.batch_size = 2
-        lines_done: list[int] = []
+    opened = app_on_each_database
+    _refuse_on(opened, "c6")
+    importer = opened.csv_import(Actor.user("nina"))
+    importer.batch_size = 2
+    lines_done: list[int] = []
 
-        report = importer.run(
-            "\n".join([header, *rows]).encode(),
-            progress=lambda done, total: lines_done.append(done),
-        )
+    report = importer.run(
+        "\n".join([header, *rows]).encode(),
+        progress=lambda done, total: lines_done.append(done),
+    )
 
-        assert opened.enrollment(Actor.user("nina")).concurrent_writers is (
-            opened.storage.database.engine.dialect.name == "postgresql"
-        )
-        assert report.counts() == {"created": 10, "updated": 0, "unchanged": 0, "rejected": 1}
-        assert [(p.line, p.field) for p in report.problems] == [(7, "row")]
-        assert enrolled(opened) == sorted(f"c{n}" for n in range(1, 12) if n != 6)
-        assert lines_done == [3, 5, 7, 9, 11, 12]  # in file order, whatever finished first
-    finally:
-        opened.close()
+    assert opened.enrollment(Actor.user("nina")).concurrent_writers is (
+        opened.storage.database.engine.dialect.name == "postgresql"
+    )
+    assert report.counts() == {"created": 10, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert [(p.line, p.field) for p in report.problems] == [(7, "row")]
+    assert enrolled(opened) == sorted(f"c{n}" for n in range(1, 12) if n != 6)
+    assert lines_done == [3, 5, 7, 9, 11, 12]  # in file order, whatever finished first
