@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import codecs
 import csv
-import gc
 import hashlib
 import io
 import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -37,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from reminders.enrollment import EnrollmentService, ValidEnrollment
 from reminders.enrollment_input import EnrollmentInput, read_input
 from reminders.errors import EnrollmentError, InputProblem
+from reminders.gc_pause import fewer_collections
 from reminders.overlap import overlapped
 from reminders.store.records import EnrollmentOutcome
 
@@ -463,40 +462,6 @@ def batched(rows: Iterable[CsvRow], size: int = BATCH_SIZE) -> Iterator[list[Csv
 
 
 # -- the service ----------------------------------------------------------------------------
-
-BULK_GC_THRESHOLD = 100_000
-"""Young objects between garbage collections while an import runs (Python's default: 700)."""
-_gc_lock = threading.Lock()
-_gc_users = 0
-_gc_saved: tuple[int, int, int] = gc.get_threshold()
-
-
-@contextmanager
-def fewer_collections() -> Iterator[None]:
-    """Collect cyclic garbage less often while a bulk import runs.
-
-    An import's objects (a batch's rows, inputs, schedules, outcomes) live until their batch
-    is stored, so with the default threshold every young collection walks them and hands them
-    on to the older generations, whose full collections walk the whole heap: a quarter of a
-    10,000-patient import's CPU. Raised, a collection comes about once per 100,000 objects
-    kept; garbage held up meanwhile is bounded by that. Imports running at once share one
-    setting: the first saves the process's thresholds, the last restores them (a collector
-    switched off by threshold 0 is left off).
-    """
-    global _gc_users, _gc_saved
-    with _gc_lock:
-        if _gc_users == 0:
-            _gc_saved = gc.get_threshold()
-            if _gc_saved[0] != 0:
-                gc.set_threshold(max(_gc_saved[0], BULK_GC_THRESHOLD), *_gc_saved[1:])
-        _gc_users += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_users -= 1
-            if _gc_users == 0:
-                gc.set_threshold(*_gc_saved)
 
 
 class CsvImport:

@@ -4,6 +4,7 @@ the running service (`world`) that the API, webhook and reply tests drive."""
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import os
 import pkgutil
@@ -128,6 +129,14 @@ def bench_schemas_dropped(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite file database, for tests that need only the embedded default."""
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'reminders.sqlite3'}"
+
+
+@pytest.fixture
+def gc_threshold() -> Iterator[tuple[int, int, int]]:
+    """The process's collector thresholds, put back after the test whatever it did."""
+    before = gc.get_threshold()
+    yield before
+    gc.set_threshold(*before)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +11,19 @@ from api_fixtures import write_plan
 
 from reminders.catalog import PlanCatalog
 from reminders.csv_import import (
-    BULK_GC_THRESHOLD,
     CsvImport,
     ImportSummary,
     ParsedRows,
     SeenRows,
     Validate,
     batched,
-    fewer_collections,
     parse_rows,
     read_rows,
     row_data,
 )
 from reminders.enrollment import EnrollmentService
 from reminders.errors import EnrollmentError
+from reminders.gc_pause import BULK_GC_THRESHOLD
 from reminders.schedule_diff import ChangeAction, ScheduleChange
 from reminders.store.records import EnrollmentOutcome
 from reminders.store.storage import Storage
@@ -46,14 +44,6 @@ def service(storage: Storage, tmp_path: Path) -> EnrollmentService:
 def validate(service: EnrollmentService) -> Validate:
     """The enrollment service's validation."""
     return service.validate
-
-
-@pytest.fixture
-def gc_threshold() -> Iterator[tuple[int, int, int]]:
-    """The process's collector thresholds, put back after the test whatever it did."""
-    before = gc.get_threshold()
-    yield before
-    gc.set_threshold(*before)
 
 
 def rows(text: str) -> list[Any]:
@@ -216,26 +206,3 @@ def test_a_failed_import_restores_the_setting(
         CsvImport(service).run("\n".join([HEADER, *GOOD_ROWS]).encode(), progress=interrupted)
 
     assert gc.get_threshold() == gc_threshold
-
-
-def test_imports_at_once_share_the_setting_and_the_last_one_out_restores_it(
-    gc_threshold: tuple[int, int, int],
-) -> None:
-    first, second = fewer_collections(), fewer_collections()
-    first.__enter__()
-    second.__enter__()
-    first.__exit__(None, None, None)
-
-    assert gc.get_threshold()[0] == max(gc_threshold[0], BULK_GC_THRESHOLD)
-    second.__exit__(None, None, None)
-    assert gc.get_threshold() == gc_threshold
-
-
-def test_a_collector_switched_off_by_its_threshold_stays_off(
-    gc_threshold: tuple[int, int, int],
-) -> None:
-    gc.set_threshold(0, *gc_threshold[1:])
-
-    with fewer_collections():
-        assert gc.get_threshold()[0] == 0
-    assert gc.get_threshold() == (0, *gc_threshold[1:])
