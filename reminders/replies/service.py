@@ -33,6 +33,7 @@ from reminders.replies.relief import (
     warning_words,
 )
 from reminders.replies.texts import reply_text
+from reminders.store.early_reports import KeptReport
 from reminders.store.inbound import DuplicateInbound
 from reminders.store.inbound_schema import FlagKind, InboundKind
 from reminders.store.message_records import DeliveryUpdate
@@ -303,29 +304,33 @@ class ReplyService:
         """Apply the kept reports whose send is recorded by now; how many were applied.
 
         Run after a dispatch pass has committed its outcomes. Only the reports whose send is
-        recorded (and those too old to keep) are taken off the table, in one statement that
-        two dispatchers never both take a row in; the others stay as they are. They apply in
-        the order of Twilio's message life (`report_rank`, then arrival), so a later
-        "delivered" is not undone by an earlier "sent". One read of a usually empty table.
+        recorded (and those too old to keep) are taken, and two dispatchers never take one
+        at once; the others stay as they are. A report leaves the table in the transaction
+        that applies it (`take_ready`): a dispatcher killed, or failing, half-way leaves
+        every report it took to the next pass, as if it had not started. They apply in the
+        order of Twilio's message life (`report_rank`, then arrival), so a later "delivered"
+        is not undone by an earlier "sent". One read of a usually empty table.
         """
         if not self.early_reports.any_kept():
             return 0
         now = self.clock()
-        taken = self.early_reports.take_ready(kept_until=now - keep_for)
-        applied = 0
-        for report in sorted(taken, key=lambda r: (report_rank(r.status), r.received_at, r.id)):
-            sid, status, code = report.provider_message_id, report.status, report.error_code
-            update = self._record_status(sid, status, code, now)
-            if update is None:
-                log.warning(
-                    "dropped a delivery report (%s) kept since %s: its send was never recorded",
-                    status,
-                    report.received_at.isoformat(timespec="seconds"),
-                )
-                continue
-            self._act_on(update, status, code, now)
-            applied += 1
-        return applied
+        with self.early_reports.take_ready(kept_until=now - keep_for) as taken:
+            in_order = sorted(taken, key=lambda r: (report_rank(r.status), r.received_at, r.id))
+            return sum(self._apply_kept(report, now) for report in in_order)
+
+    def _apply_kept(self, report: KeptReport, now: datetime) -> bool:
+        """Record and act on one kept report; False when its send was never recorded."""
+        sid, status, code = report.provider_message_id, report.status, report.error_code
+        update = self._record_status(sid, status, code, now)
+        if update is None:
+            log.warning(
+                "dropped a delivery report (%s) kept since %s: its send was never recorded",
+                status,
+                report.received_at.isoformat(timespec="seconds"),
+            )
+            return False
+        self._act_on(update, status, code, now)
+        return True
 
     def after_pass(self, _report: object = None) -> None:
         """What a running service does after each dispatch pass: apply the delivery reports

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,13 +57,19 @@ class EarlyReportRepository:
         with self.database.session() as session:
             return session.scalar(select(EarlyReport.id).limit(1)) is not None
 
-    def take_ready(self, kept_until: datetime) -> list[KeptReport]:
-        """Take off the table, in one statement, the reports whose send is recorded by now and
-        those kept since `kept_until` or before; every other row is left as it is.
+    @contextmanager
+    def take_ready(self, kept_until: datetime) -> Iterator[list[KeptReport]]:
+        """Take off the table the reports whose send is recorded by now and those kept since
+        `kept_until` or before, for the block to apply; every other row is left as it is.
 
-        Two dispatchers never take one report twice: on PostgreSQL the rows are locked as
-        they are chosen and rows another dispatcher is taking are skipped, not waited for;
-        SQLite runs one writing statement at a time.
+        They leave the table only when the block ends without an error, in one transaction
+        (a unit of work) with everything the block writes through the repositories: a process
+        killed before then, or an error, leaves them for a later pass, and nothing the block
+        did with them half-way is kept. Twilio does not post a report again.
+
+        Two dispatchers never take one report at once: on PostgreSQL the rows are locked as
+        they are chosen, until the block ends, and rows another dispatcher is taking are
+        skipped, not waited for; SQLite runs one writing transaction at a time.
         """
         recorded = exists().where(Message.provider_message_id == EarlyReport.provider_message_id)
         ready = (
@@ -69,7 +77,7 @@ class EarlyReportRepository:
             .where(or_(recorded, EarlyReport.received_at <= kept_until))
             .with_for_update(skip_locked=True)
         )
-        with self.database.session() as session:
+        with self.database.unit_of_work() as session:
             rows = session.execute(
                 delete(EarlyReport)
                 .where(EarlyReport.id.in_(ready))
@@ -82,7 +90,7 @@ class EarlyReportRepository:
                     EarlyReport.received_at,
                 )
             ).all()
-            return [
+            yield [
                 KeptReport(r.id, r.provider_message_id, r.status, r.error_code, r.received_at)
                 for r in rows
             ]
