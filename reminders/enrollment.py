@@ -118,6 +118,7 @@ class EnrollmentService:
         clock: Callable[[], datetime] = utc_now,
         audit: AuditTrail | None = None,
     ) -> None:
+        self.database = storage.database
         self.patients = storage.patients
         self.inbound = storage.inbound
         self.consent = storage.consent
@@ -189,7 +190,21 @@ class EnrollmentService:
 
         Each change is recorded in the audit log as `action` (default: enroll or update).
         `opting_in`: re-plan after SMS may go again (see schedule_diff.diff_schedule).
+
+        One transaction (see `Database.transaction`): the patients, their enrollments and
+        messages, the opt-out of those given a number that texted STOP, and the audit entries
+        are committed together, or none of them.
         """
+        with self.database.transaction():
+            return self._enroll(entries, dry_run, action, opting_in)
+
+    def _enroll(
+        self,
+        entries: Sequence[ValidEnrollment],
+        dry_run: bool,
+        action: str | None,
+        opting_in: bool,
+    ) -> list[EnrollmentOutcome]:
         now = self.clock()
         states = self.patients.patient_states(e.record.external_id for e in entries)
         stopped = self._numbers_that_stopped(entries, states)
@@ -296,19 +311,23 @@ class EnrollmentService:
         dry_run: bool = True,
     ) -> EnrollmentOutcome:
         """What a reschedule would change (with dry_run=False: make the change)."""
-        enrollment_id, plan_id = self.patients.enrollment_id(external_id, plan_id)
-        entry = self._current(enrollment_id, procedure_date, procedure_time)
-        return self.enroll([entry], dry_run=dry_run, action="reschedule")[0]
+        with self.database.transaction():
+            enrollment_id, plan_id = self.patients.enrollment_id(external_id, plan_id)
+            entry = self._current(enrollment_id, procedure_date, procedure_time)
+            return self.enroll([entry], dry_run=dry_run, action="reschedule")[0]
 
     def cancel(self, external_id: str, reason: str, plan_id: str | None = None) -> int:
-        """Cancel a patient's enrollment; returns how many pending messages were cancelled."""
-        enrollment_id, plan_id = self.patients.enrollment_id(external_id, plan_id)
-        count = self.patients.cancel_enrollment(enrollment_id, reason, self.clock())
-        if self.audit is not None:
-            self.audit.record(
-                "cancel", external_id, f"plan {plan_id}; {count} pending cancelled: {reason}"
-            )
-        return count
+        """Cancel a patient's enrollment; returns how many pending messages were cancelled.
+
+        The cancellation and its audit entry are one transaction."""
+        with self.database.transaction():
+            enrollment_id, plan_id = self.patients.enrollment_id(external_id, plan_id)
+            count = self.patients.cancel_enrollment(enrollment_id, reason, self.clock())
+            if self.audit is not None:
+                self.audit.record(
+                    "cancel", external_id, f"plan {plan_id}; {count} pending cancelled: {reason}"
+                )
+            return count
 
     def preview_cancel(self, external_id: str, plan_id: str | None = None) -> list[ScheduleChange]:
         """What cancelling would change: every message not sent yet is cancelled."""
@@ -330,13 +349,14 @@ class EnrollmentService:
 
         With dry_run, only says what would change.
         """
-        enrollment_id, _ = self.patients.enrollment_id(external_id, plan_id)
-        current = self.current_input(enrollment_id)
-        updated = changes.applied_to(current)
-        valid = self.validate(updated)
-        fields = ", ".join(changes.changed_fields(current))
-        action = f"update ({fields})" if fields else "update"
-        return self.enroll([valid], dry_run=dry_run, action=action)[0]
+        with self.database.transaction():
+            enrollment_id, _ = self.patients.enrollment_id(external_id, plan_id)
+            current = self.current_input(enrollment_id)
+            updated = changes.applied_to(current)
+            valid = self.validate(updated)
+            fields = ", ".join(changes.changed_fields(current))
+            action = f"update ({fields})" if fields else "update"
+            return self.enroll([valid], dry_run=dry_run, action=action)[0]
 
     def cancel_after_procedure(
         self, external_id: str, reason: str, plan_id: str | None = None
@@ -357,6 +377,9 @@ class EnrollmentService:
 
         An enrollment whose stored input no longer fits the plan (an attribute it stopped
         declaring, a value its type does not take) is left as it is and listed as a misfit.
+        Each batch of 1,000 enrollments is one transaction with its audit entries (one for all
+        would keep other writers waiting until the end): an error leaves the batches before it
+        applied and recorded, and applying again brings the rest.
         """
         rollout = PlanRollout()
         entries = []

@@ -1,15 +1,19 @@
 """`Database.unit_of_work()`: what the repositories do inside it is one transaction, on each
 database: seen by others only once it ends, undone whole by an error, and a dry run inside it
-becomes a savepoint that leaves the unit's other writes alone."""
+becomes a savepoint that leaves the unit's other writes alone. `Database.transaction()` joins
+the unit in progress on its thread, or is one of its own."""
 
 from __future__ import annotations
 
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from plan_fixtures import write_demo_plan
 from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
 from reminders.catalog import PlanCatalog
 from reminders.enrollment import EnrollmentService
@@ -55,6 +59,33 @@ def test_units_do_not_nest(storage: Storage) -> None:
     outer = storage.database.unit_of_work()
     with outer, pytest.raises(RuntimeError, match="already"), storage.database.unit_of_work():
         pass
+
+
+def test_a_transaction_joins_the_unit_in_progress_or_is_a_unit_of_its_own(
+    storage: Storage,
+) -> None:
+    with storage.database.unit_of_work() as unit, storage.database.transaction() as joined:
+        assert joined is unit
+    with pytest.raises(RuntimeError), storage.database.transaction():
+        audit(storage, "first")
+        audit(storage, "second")
+        raise RuntimeError("half way")
+
+    assert actions(storage) == []
+
+
+def test_a_thread_that_inherits_the_context_does_not_join_the_unit(storage: Storage) -> None:
+    def session_seen() -> Session:
+        with storage.database.session() as session:
+            return session
+
+    with storage.database.unit_of_work() as unit, ThreadPoolExecutor(1) as pool:
+        context = contextvars.copy_context()
+        in_this_thread = context.run(session_seen)
+        in_another = pool.submit(context.run, session_seen).result()
+
+    assert in_this_thread is unit
+    assert in_another is not unit
 
 
 def test_a_dry_run_inside_a_unit_is_undone_and_the_rest_of_the_unit_kept(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,8 +20,9 @@ from reminders.store.changes import ChangeListener
 
 CHUNK = 500
 
-# The session of the unit of work in progress on this thread (or task), with its database.
-_UNIT: ContextVar[tuple[Database, Session] | None] = ContextVar("unit_of_work", default=None)
+# The session of the unit of work in progress on this thread (or task), with its database and
+# the thread it belongs to.
+_UNIT: ContextVar[tuple[Database, Session, int] | None] = ContextVar("unit_of_work", default=None)
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -105,6 +107,20 @@ class Database:
             yield session
 
     @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """The unit of work in progress on this thread, or a new one for the block.
+
+        What a service call does is then one transaction whether it is called alone (its own
+        unit) or as part of a larger one (an HL7 message's), whose end commits it.
+        """
+        joined = self._joined()
+        if joined is not None:
+            yield joined
+            return
+        with self.unit_of_work() as session:
+            yield session
+
+    @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """One transaction for everything the repositories do inside the block (on this thread).
 
@@ -116,7 +132,7 @@ class Database:
         if self._joined() is not None:
             raise RuntimeError("a unit of work is already in progress")
         with self._sessions() as session, session.begin():
-            token = _UNIT.set((self, session))
+            token = _UNIT.set((self, session, threading.get_ident()))
             try:
                 yield session
             finally:
@@ -142,8 +158,12 @@ class Database:
                 session.rollback()
 
     def _joined(self) -> Session | None:
+        """The unit's session, when one of this database is in progress on this thread (a
+        thread that inherits a context does not share its session)."""
         unit = _UNIT.get()
-        return unit[1] if unit is not None and unit[0] is self else None
+        if unit is None or unit[0] is not self or unit[2] != threading.get_ident():
+            return None
+        return unit[1]
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
