@@ -70,6 +70,24 @@ class SettingsError(ReminderError):
         super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
 
 
+class AfterPassError(ReminderError):
+    """What runs after a dispatch pass failed; the pass's sends are committed before it runs.
+    `failures`: each step that failed, in words, with its error."""
+
+    def __init__(self, failures: list[tuple[str, Exception]]) -> None:
+        self.failures = failures
+        super().__init__("; ".join(f"{step}: {describe_error(exc)}" for step, exc in failures))
+
+
+def describe_error(error: Exception) -> str:
+    """An error in one line for a person: a ReminderError's own text; any other error's type
+    and the first line of its text (a database error's next lines are its SQL)."""
+    if isinstance(error, ReminderError):
+        return str(error)
+    first = str(error).strip().splitlines()[:1]
+    return f"{type(error).__name__}: {first[0]}" if first else type(error).__name__
+
+
 class NotFoundError(ReminderError):
     """A patient, plan or message that was asked for does not exist."""
 

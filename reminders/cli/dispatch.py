@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from reminders.cli.errors import EXIT_AFTER_PASS_FAILED
 from reminders.cli.options import JsonOption
 from reminders.cli.output import counts_line, echo_line, print_json, utc_time
 from reminders.cli.state import get_state
 from reminders.clock import utc_now
-from reminders.errors import FailureKind
+from reminders.errors import AfterPassError, FailureKind, describe_error
 
 if TYPE_CHECKING:
     from reminders.app import App
@@ -51,22 +52,45 @@ def _channels(settings: Settings, quiet_stdout: bool) -> dict[str, Channel]:
 
 def send_due(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Send every message that is due now (one dispatch pass) and count the outcomes; then do
-    what `serve` does after each pass (ReplyService.after_pass): apply the delivery reports
-    that came before their sends were committed and flag relief checks left unanswered."""
+    what `serve` does after each pass: apply the delivery reports that came before their sends
+    were committed and flag relief checks left unanswered.
+
+    Exit status: 0 when all went well; 3 when the pass's sends are committed (and counted)
+    but what runs after them failed, named on standard error (the next run tries it again);
+    1 when the pass itself failed.
+    """
     app = get_state(ctx).app
     dispatcher = app.dispatcher(_channels(app.settings, quiet_stdout=json_output))
     try:
         report = dispatcher.run_once()
     finally:
         _close_channels(dispatcher)
-    app.replies().after_pass(report)
+    after: AfterPassError | None = None
+    try:
+        app.replies().after_pass(report)
+    except AfterPassError as error:
+        after = error
     outcomes = dict(sorted(report.outcomes.items()))
     next_due = app.storage.outbox.next_due_at()
     if json_output:
         print_json({"handled": report.handled, "outcomes": outcomes, "next_due_utc": next_due})
-        return
-    echo_line(f"{report.handled} message(s) handled: {counts_line(outcomes)}")
-    echo_line(f"next due: {utc_time(next_due) or 'nothing pending'}")
+    else:
+        echo_line(f"{report.handled} message(s) handled: {counts_line(outcomes)}")
+        echo_line(f"next due: {utc_time(next_due) or 'nothing pending'}")
+    if after is not None:
+        _report_after_pass(report.handled, after)
+        raise typer.Exit(EXIT_AFTER_PASS_FAILED)
+
+
+def _report_after_pass(handled: int, error: AfterPassError) -> None:
+    """On standard error: the sends stand; what failed after them, in words, one line each."""
+    echo_line(
+        f"error: the pass's sends are committed ({handled} message(s) handled); "
+        "what runs after it failed (the next run tries it again):",
+        err=True,
+    )
+    for step, cause in error.failures:
+        echo_line(f"error: {step}: {describe_error(cause)}", err=True)
 
 
 def database_label(url: str) -> str:

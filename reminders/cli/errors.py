@@ -12,6 +12,7 @@ from reminders.errors import EnrollmentError, PlanError, ReminderError, Settings
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2  # the same code click uses for a bad option
+EXIT_AFTER_PASS_FAILED = 3  # send-due: the sends are committed, what runs after them failed
 
 
 def error_lines(error: ReminderError) -> list[str]:

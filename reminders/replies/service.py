@@ -21,7 +21,7 @@ from reminders.catalog import PlanCatalog
 from reminders.channels.twilio_sms import classify_twilio_code, describe_twilio_code
 from reminders.clock import utc_now
 from reminders.consent import SmsConsentService, StopCause, StopVia, stop_kind_of
-from reminders.errors import ReminderError
+from reminders.errors import AfterPassError, ReminderError
 from reminders.plans.model import Phase
 from reminders.redact import mask_phone
 from reminders.replies.keywords import Keyword, requested_keyword
@@ -334,9 +334,23 @@ class ReplyService:
 
     def after_pass(self, _report: object = None) -> None:
         """What a running service does after each dispatch pass: apply the delivery reports
-        that came before their send was committed, then flag relief checks left unanswered."""
-        self.apply_early_reports()
-        self.flag_missing_replies()
+        that came before their send was committed, then flag relief checks left unanswered.
+
+        Each step runs even when the other fails; then AfterPassError names what failed. The
+        pass's sends are committed before this runs, and the next pass tries both again.
+        """
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("applying the kept delivery reports", self.apply_early_reports),
+            ("flagging relief checks left unanswered", self.flag_missing_replies),
+        ]
+        failures: list[tuple[str, Exception]] = []
+        for step, run in steps:
+            try:
+                run()
+            except Exception as exc:  # the other step must still run
+                failures.append((step, exc))
+        if failures:
+            raise AfterPassError(failures) from failures[0][1]
 
     def _record_status(
         self, provider_message_id: str, status: str, error_code: str | None, now: datetime
