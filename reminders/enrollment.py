@@ -363,14 +363,21 @@ class EnrollmentService:
     ) -> tuple[int, int]:
         """Cancel the pending steps from the procedure day on (a no-show); the enrollment stays.
 
-        Returns the patient's id and how many messages were cancelled.
+        Returns the patient's id and how many messages were cancelled. The cancellation and
+        its audit entry are one transaction.
         """
-        enrollment_id, _ = self.patients.enrollment_id(external_id, plan_id)
-        patient_id = self.patients.enrollment_details(enrollment_id).patient.id
-        phases = [p.value for p in Phase if p is not Phase.PRE_PROCEDURE]
-        return patient_id, self.patients.cancel_pending_steps(
-            enrollment_id, phases, reason, self.clock()
-        )
+        with self.database.transaction():
+            enrollment_id, plan_id = self.patients.enrollment_id(external_id, plan_id)
+            patient_id = self.patients.enrollment_details(enrollment_id).patient.id
+            phases = [p.value for p in Phase if p is not Phase.PRE_PROCEDURE]
+            count = self.patients.cancel_pending_steps(enrollment_id, phases, reason, self.clock())
+            if self.audit is not None:
+                self.audit.record(
+                    "cancel.after_procedure",
+                    external_id,
+                    f"plan {plan_id}; {count} pending from the procedure day cancelled: {reason}",
+                )
+            return patient_id, count
 
     def apply_plan(self, plan_id: str, *, dry_run: bool) -> PlanRollout:
         """Bring every active enrollment on a plan to the plan file's current version.

@@ -278,6 +278,23 @@ def test_a_failed_change_to_a_number_that_texted_stop_leaves_no_sms_for_a_resche
     assert audit_actions(storage) == ["enroll", "update (phone)", "reschedule"]
 
 
+def test_a_no_show_is_audited_and_a_failed_one_cancels_nothing(
+    storage: Storage, catalog: PlanCatalog
+) -> None:
+    service_over(storage, catalog).enroll_one(ana())
+    before = stored(storage)
+    failing = service_over(storage, catalog, access=AccessThatFails(storage.database))
+
+    with pytest.raises(OperationalError):
+        failing.cancel_after_procedure("MRN1", "no-show: did not attend")
+
+    assert stored(storage) == before
+    _, count = failing.cancel_after_procedure("MRN1", "no-show: did not attend")
+    assert count == 2
+    assert pending_sms(storage) == ["prepare", "ride"]
+    assert audit_actions(storage) == ["enroll", "cancel.after_procedure"]
+
+
 # -- through the CSV import, two batches in flight on PostgreSQL ------------------------------
 
 
