@@ -62,10 +62,11 @@ class EarlyReportRepository:
         """Take off the table the reports whose send is recorded by now and those kept since
         `kept_until` or before, for the block to apply; every other row is left as it is.
 
-        They leave the table only when the block ends without an error, in one transaction
-        (a unit of work) with everything the block writes through the repositories: a process
-        killed before then, or an error, leaves them for a later pass, and nothing the block
-        did with them half-way is kept. Twilio does not post a report again.
+        They leave the table only when the block's transaction commits (`Database.transaction`:
+        the unit of work in progress, or one of its own), with everything the block writes
+        through the repositories: a process killed before then, or an error, leaves them for a
+        later pass, and nothing the block did with them half-way is kept. Twilio does not post
+        a report again.
 
         Two dispatchers never take one report at once: on PostgreSQL the rows are locked as
         they are chosen, until the block ends, and rows another dispatcher is taking are
@@ -77,7 +78,7 @@ class EarlyReportRepository:
             .where(or_(recorded, EarlyReport.received_at <= kept_until))
             .with_for_update(skip_locked=True)
         )
-        with self.database.unit_of_work() as session:
+        with self.database.transaction() as session:
             rows = session.execute(
                 delete(EarlyReport)
                 .where(EarlyReport.id.in_(ready))
