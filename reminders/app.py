@@ -100,12 +100,14 @@ class App:
         return self._files
 
     def replies(self, *, clock: Callable[[], datetime] = utc_now) -> ReplyService:
-        """The service that acts on inbound SMS and delivery reports."""
+        """The service that acts on inbound SMS and delivery reports, and flags relief checks
+        left unanswered for the configured window."""
         return ReplyService(
             self.storage,
             self.catalog,
             self.clinic,
             clock=clock,
+            no_reply_after=timedelta(hours=self.settings.no_reply_after_hours),
         )
 
     def access(self) -> AccessService:

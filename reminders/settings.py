@@ -70,6 +70,15 @@ class Settings(BaseSettings):
         default=30, ge=1, description="Days a received HL7/FHIR message's raw text is kept."
     )
 
+    # Replies (reminders/replies).
+    no_reply_after_hours: int = Field(
+        default=72,
+        ge=1,
+        le=720,
+        description="Hours a relief check may go unanswered (1 to 720) before staff are "
+        "flagged to call the patient.",
+    )
+
     # The staff console and API access (reminders/access, reminders/console).
     session_timeout_minutes: float = Field(
         default=30, gt=0, description="Sign a console user out after this long idle."

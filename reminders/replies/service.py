@@ -33,6 +33,7 @@ from reminders.replies.relief import (
     warning_words,
 )
 from reminders.replies.texts import reply_text
+from reminders.settings import Settings
 from reminders.store.early_reports import KeptReport
 from reminders.store.inbound import DuplicateInbound
 from reminders.store.inbound_schema import FlagKind, InboundKind
@@ -52,7 +53,8 @@ from reminders.templating.context import Clinic
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NO_REPLY_AFTER = timedelta(hours=72)
+# Unless the service is told otherwise; the setting REMINDERS_NO_REPLY_AFTER_HOURS tells it.
+DEFAULT_NO_REPLY_AFTER = timedelta(hours=Settings.model_fields["no_reply_after_hours"].default)
 # A kept delivery report whose send is still not recorded after this is dropped.
 KEEP_EARLY_REPORTS_FOR = timedelta(days=1)
 
@@ -106,6 +108,7 @@ class ReplyService:
         clinic: Clinic,
         *,
         clock: Callable[[], datetime] = utc_now,
+        no_reply_after: timedelta = DEFAULT_NO_REPLY_AFTER,
     ) -> None:
         self.inbound = storage.inbound
         self.outcomes = storage.outcomes
@@ -115,6 +118,7 @@ class ReplyService:
         self.catalog = catalog
         self.clinic = clinic
         self.clock = clock
+        self.no_reply_after = no_reply_after
         self.by_text = SmsConsentService(
             storage,
             catalog,
@@ -416,13 +420,15 @@ class ReplyService:
     # -- flags ------------------------------------------------------------------------------
 
     def flag_missing_replies(
-        self, now: datetime | None = None, after: timedelta = DEFAULT_NO_REPLY_AFTER
+        self, now: datetime | None = None, after: timedelta | None = None
     ) -> int:
-        """Flag every relief check left unanswered for `after`; returns how many were flagged.
+        """Flag every relief check left unanswered for `after` (by default the service's
+        `no_reply_after`); returns how many were flagged.
 
         Cheap enough to run on every dispatch pass; each relief check is flagged once.
         """
         now = now or self.clock()
+        after = self.no_reply_after if after is None else after
         missing = self.outcomes.relief_checks_without_reply(now - after, RELIEF_CHECK_STEP_PREFIXES)
         hours = int(after.total_seconds() // 3600)
         self.outcomes.create_flags(
