@@ -74,7 +74,7 @@ def test_enrolling_a_patient(page: Any, console_server: Server) -> None:
     page.get_by_label("Mobile phone").fill("(202) 555-0145")
     page.get_by_label("Time zone").fill("America/Chicago")
     page.get_by_label("Procedure date").fill("2027-05-10")
-    page.get_by_label("The patient agreed to receive text messages").check()
+    page.get_by_label("May we text the patient?").select_option("yes")
     page.get_by_role("button", name="Enroll").click()
 
     assert page.url.endswith("/console/patients/cruz?notice=enrolled")

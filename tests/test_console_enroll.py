@@ -78,6 +78,41 @@ def test_the_form_refuses_with_the_apis_words_and_keeps_what_was_typed(
     assert 'id="f-timezone" name="timezone" type="text" value="EST"' in page.text
 
 
+def test_the_consent_question_starts_unanswered_and_is_required_with_a_phone(
+    console: ConsoleWorld,
+) -> None:
+    unanswered = {name: value for name, value in GOOD.items() if name != "sms_consent"}
+    staff = console.signed_in(Role.STAFF)
+    question = (
+        staff.get("/console/enroll").text.split('id="f-sms_consent"')[1].split("</select>")[0]
+    )
+
+    page = staff.post("/console/enroll", data={**unanswered, "csrf_token": csrf_token(staff)})
+    api = console.world.client.post(
+        "/v1/enrollments", json=unanswered, headers=console.world.headers
+    )
+
+    assert "selected" not in question  # no answer is given for staff
+    assert page.status_code == 422 and api.status_code == 422
+    assert _patients(console) == {}
+    (problem,) = api.json()["fields"]
+    assert problem["field"] == "sms_consent"
+    assert f"sms_consent</a>: {problem['message']}" in page.text
+
+
+def test_a_no_to_texts_enrolls_without_consent(console: ConsoleWorld) -> None:
+    staff = console.signed_in(Role.STAFF)
+
+    response = staff.post(
+        "/console/enroll", data={**GOOD, "sms_consent": "no", "csrf_token": csrf_token(staff)}
+    )
+
+    assert response.status_code == 303
+    enrollment_id, _ = console.world.app.storage.patients.enrollment_id("ana")
+    details = console.world.app.storage.patients.enrollment_details(enrollment_id)
+    assert details.patient.sms_consent is False
+
+
 def test_a_csv_upload_with_bad_rows_lists_them_by_line_then_imports_the_good_ones(
     console: ConsoleWorld,
 ) -> None:

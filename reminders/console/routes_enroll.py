@@ -38,6 +38,7 @@ FIELDS = (
     "procedure_time",
 )
 ATTR_PREFIX = "attr_"
+CONSENT_ANSWERS = {"yes": True, "no": False}
 MAX_UPLOAD_BYTES = 10_000_000
 
 
@@ -82,7 +83,7 @@ def _enroll_form(
 @routes.page("/enroll", Role.STAFF)
 def enroll_page(request: Request, identity: SignedIn) -> Response:
     """The enrollment form."""
-    return _enroll_form(request, identity, {"sms_consent": "yes"}, [])
+    return _enroll_form(request, identity, {}, [])
 
 
 @routes.action("/enroll", Role.STAFF)
@@ -91,7 +92,8 @@ def enroll(request: Request, identity: SignedIn) -> Response:
     form = request.state.form
     values = {name: forms.text(form, name, 400) for name in form if name != "csrf_token"}
     fields: dict[str, Any] = {name: values.get(name, "") for name in FIELDS}
-    fields["sms_consent"] = values.get("sms_consent") == "yes"
+    # Unanswered stays None: the service then takes the plan's default or asks for an answer.
+    fields["sms_consent"] = CONSENT_ANSWERS.get(values.get("sms_consent", ""))
     fields["attributes"] = {
         name.removeprefix(ATTR_PREFIX): value
         for name, value in values.items()
