@@ -67,7 +67,7 @@ def console(tmp_path: Path) -> Iterator[ConsoleWorld]:
 
 def _path(rule: RouteRule, console: ConsoleWorld) -> str:
     flag = console.world.app.storage.outcomes.list_flags(open_only=False)[0]
-    path = rule.path.replace("{flag_id}", str(flag.id)).replace("{external_id}", "ana")
+    path = rule.path.replace("{flag_id}", str(flag.id)).replace("{external_id:path}", "ana")
     return path.replace("{plan_id}", "knee")
 
 

@@ -14,10 +14,13 @@ import re
 from reminders.redact import redact_text
 
 ACCESS_LOGGER = "uvicorn.access"
-_PATIENT_SEGMENT = re.compile(r"^(/v1/patients/|/console/patients/)[^/?]+")
-# FHIR's patient id may hold a "/" (percent-encoded in the request, decoded in the log): all
-# after "Patient/" is the id, but for an operation's name at the end ("/$reminders"). Any
+# A patient id may hold a "/" (percent-encoded in the request, decoded in the log): all after
+# the prefix is the id, but for the route's own ending (an action, FHIR's "/$reminders"). Any
 # path, not only the routes served: an EHR's read of /fhir/Patient/{id} is logged (a 404) too.
+_API_PATIENT = re.compile(r"^(/v1/patients/).+?(/(?:timeline|reschedule|cancel|sms-opt-in)/?)?$")
+_CONSOLE_PATIENT = re.compile(
+    r"^(/console/patients/).+?(/(?:reschedule|contact|cancel|opt-in)(?:/preview)?/?)?$"
+)
 _FHIR_PATIENT = re.compile(r"^(/fhir/Patient/).+?(/\$[\w-]+/?)?$")
 _QUERY_VALUE = re.compile(r"=[^&]*")
 
@@ -25,8 +28,8 @@ _QUERY_VALUE = re.compile(r"=[^&]*")
 def scrub_request_path(full_path: str) -> str:
     """A path fit for logs: "/v1/patients/MRN-1?x=1" -> "/v1/patients/{external_id}?x=***"."""
     path, sep, query = full_path.partition("?")
-    path = _PATIENT_SEGMENT.sub(r"\1{external_id}", path)
-    path = _FHIR_PATIENT.sub(r"\1{external_id}\2", path)
+    for pattern in (_API_PATIENT, _CONSOLE_PATIENT, _FHIR_PATIENT):
+        path = pattern.sub(r"\1{external_id}\2", path)
     return redact_text(path) + sep + _QUERY_VALUE.sub("=***", query)
 
 

@@ -64,7 +64,7 @@ def enroll(
     return EnrollmentOut.model_validate(outcome)
 
 
-@router.patch("/patients/{external_id}", responses=_NOT_FOUND)
+@router.patch("/patients/{external_id:path}", responses=_NOT_FOUND)
 def update_patient(
     external_id: ExternalId,
     body: PatientChanges,
@@ -78,7 +78,7 @@ def update_patient(
     return EnrollmentOut.model_validate(outcome)
 
 
-@router.post("/patients/{external_id}/reschedule", responses=_NOT_FOUND)
+@router.post("/patients/{external_id:path}/reschedule", responses=_NOT_FOUND)
 def reschedule(
     external_id: ExternalId, body: RescheduleBody, ctx: Context, actor: StaffKey
 ) -> EnrollmentOut:
@@ -90,7 +90,7 @@ def reschedule(
     return EnrollmentOut.model_validate(outcome)
 
 
-@router.post("/patients/{external_id}/cancel", responses=_NOT_FOUND)
+@router.post("/patients/{external_id:path}/cancel", responses=_NOT_FOUND)
 def cancel(
     external_id: ExternalId,
     ctx: Context,
@@ -103,7 +103,7 @@ def cancel(
     return CancelOut(external_id=external_id, cancelled_messages=cancelled)
 
 
-@router.post("/patients/{external_id}/sms-opt-in", responses=_NOT_FOUND)
+@router.post("/patients/{external_id:path}/sms-opt-in", responses=_NOT_FOUND)
 def sms_opt_in(
     external_id: ExternalId,
     ctx: Context,
@@ -143,7 +143,7 @@ def list_patients(
     return [PatientOut.model_validate(p) for p in summaries]
 
 
-@router.get("/patients/{external_id}/timeline", responses=_NOT_FOUND)
+@router.get("/patients/{external_id:path}/timeline", responses=_NOT_FOUND)
 def timeline(external_id: ExternalId, ctx: Context) -> TimelineOut:
     """Every message to one patient in due order, their replies and their flags."""
     messages = ctx.storage.message_views.timeline(external_id)

@@ -60,7 +60,7 @@ def patient_url(external_id: str, notice: str = "") -> str:
     )
 
 
-@routes.page("/patients/{external_id}", Role.VIEWER)
+@routes.page("/patients/{external_id:path}", Role.VIEWER)
 def patient(request: Request, identity: SignedIn, external_id: ExternalId) -> Response:
     """The patient's contact, consent, enrollments, timeline picture and leg-pain chart."""
     storage = console_context(request).app.storage
@@ -213,11 +213,11 @@ def _apply(request: Request, identity: StaffIdentity, external_id: str, key: str
 
 
 def _register(key: str) -> None:
-    @routes.action(f"/patients/{{external_id}}/{key}/preview", Role.STAFF)
+    @routes.action(f"/patients/{{external_id:path}}/{key}/preview", Role.STAFF)
     def preview(request: Request, identity: SignedIn, external_id: ExternalId) -> Response:
         return _preview(request, identity, external_id, key)
 
-    @routes.action(f"/patients/{{external_id}}/{key}", Role.STAFF)
+    @routes.action(f"/patients/{{external_id:path}}/{key}", Role.STAFF)
     def apply(request: Request, identity: SignedIn, external_id: ExternalId) -> Response:
         return _apply(request, identity, external_id, key)
 
