@@ -46,7 +46,7 @@ class ValidEnrollment:
 
 def language_warning(plan: Plan, language: str) -> str | None:
     """Why messages will not be in the patient's language, or None when they will."""
-    if language in plan.languages:
+    if plan.language_for(language) is not None:
         return None
     return (
         f"language '{language}' is not one of plan {plan.id}'s ({', '.join(plan.languages)}); "

@@ -142,10 +142,8 @@ def choose_channel(
 
 
 def choose_language(plan: Plan, enrollment: ScheduleInput) -> str:
-    """The patient's language when the plan has it, else the plan's default."""
-    if enrollment.language and enrollment.language in plan.languages:
-        return enrollment.language
-    return plan.defaults.language
+    """The patient's language when the plan has it (es-MX: its es), else the plan's default."""
+    return plan.language_for(enrollment.language) or plan.defaults.language
 
 
 _Timing = tuple[datetime, datetime, tuple[str, ...]]

@@ -28,7 +28,7 @@ def preview_text(
 
     try:
         plan = catalog.get(plan_id).plan
-        language = language if language in plan.languages else plan.defaults.language
+        language = plan.language_for(language) or plan.defaults.language
         rendered = render_step(
             catalog.renderer,
             plan,

@@ -66,7 +66,7 @@ def plan(request: Request, identity: SignedIn, plan_id: PlanId) -> Response:
         problems.append(InputProblem("timezone", str(exc)))
         zone = DEFAULT_ZONE
     language = forms.text(params, "language", 16)
-    language = language if language in current.languages else current.languages[0]
+    language = current.language_for(language) or current.languages[0]
     channel: ContactChannel = "email" if params.get("channel") == "email" else "sms"
     conditions = current.conditions()
     attributes = {

@@ -249,6 +249,19 @@ class Plan(_Strict):
                         values.append(value)
         return dict(sorted(found.items()))
 
+    def language_for(self, tag: str | None) -> str | None:
+        """The plan's language for a patient's language tag, as the plan spells it: the tag
+        itself, else the tag without its last subtags (es-MX -> es, as RFC 4647's lookup),
+        in any case; None when the plan has none of them."""
+        known = {language.lower(): language for language in self.languages}
+        subtags = (tag or "").lower().split("-")
+        while subtags and subtags[0]:
+            found = known.get("-".join(subtags))
+            if found is not None:
+                return found
+            subtags.pop()
+        return None
+
     def step(self, step_id: str) -> Step:
         """The step with this id (KeyError when there is none)."""
         for step in self.steps:

@@ -38,5 +38,5 @@ _TEXTS: dict[str, dict[ReplyName, str]] = {
 
 def reply_text(name: ReplyName, language: str, clinic: Clinic) -> str:
     """One of the service's own replies, in the patient's language."""
-    texts = _TEXTS.get(language, _TEXTS["en"])
+    texts = _TEXTS.get(language) or _TEXTS.get(language.split("-")[0], _TEXTS["en"])
     return Template(texts[name]).safe_substitute(clinic=clinic.name, phone=clinic.phone)
