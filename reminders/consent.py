@@ -25,6 +25,7 @@ from reminders.catalog import PlanCatalog
 from reminders.clock import utc_now
 from reminders.enrollment import EnrollmentService
 from reminders.errors import FailureKind, NotFoundError, ReminderError
+from reminders.inputs import staff_text
 from reminders.plans.model import StepChannel
 from reminders.schedule_diff import ChangeAction
 from reminders.store.reply_records import NewFlag, NewInbound, SmsStateChange, SmsStop, SmsStopKind
@@ -180,7 +181,7 @@ class SmsConsentService:
         state = self.patients.patient_states([external_id]).get(external_id)
         if state is None:
             raise NotFoundError(f"no patient '{external_id}'")
-        note = " ".join(note.split())
+        note = " ".join(staff_text("note", note).split())
         return self.resume([state.patient_id], source=f"staff: {note}" if note else "staff")
 
     def _replan(self, patient_id: int) -> int:

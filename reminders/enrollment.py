@@ -12,6 +12,7 @@ from reminders.catalog import PlanCatalog
 from reminders.clock import utc_now
 from reminders.enrollment_input import EnrollmentInput, PatientChanges, normalize_phone
 from reminders.errors import EnrollmentError, InputProblem
+from reminders.inputs import staff_text
 from reminders.plans.attributes import AttributeValue, read_attributes
 from reminders.plans.model import Phase, Plan
 from reminders.plans.versions import schedule_digest
@@ -320,6 +321,7 @@ class EnrollmentService:
         """Cancel a patient's enrollment; returns how many pending messages were cancelled.
 
         The cancellation and its audit entry are one transaction."""
+        reason = staff_text("reason", reason)
         with self.database.transaction():
             enrollment_id, plan_id = self.patients.enrollment_id(external_id, plan_id)
             count = self.patients.cancel_enrollment(enrollment_id, reason, self.clock())
@@ -366,6 +368,7 @@ class EnrollmentService:
         Returns the patient's id and how many messages were cancelled. The cancellation and
         its audit entry are one transaction.
         """
+        reason = staff_text("reason", reason)
         with self.database.transaction():
             enrollment_id, plan_id = self.patients.enrollment_id(external_id, plan_id)
             patient_id = self.patients.enrollment_details(enrollment_id).patient.id

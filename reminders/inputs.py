@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from reminders.errors import EnrollmentError, InputProblem
 from reminders.plans.durations import parse_duration
 
 EARLIEST_PROCEDURE = date(2000, 1, 1)
@@ -52,6 +53,16 @@ def storable(value: str) -> str:
     except UnicodeEncodeError:
         raise ValueError("is not valid Unicode text") from None
     return value
+
+
+def staff_text(field: str, value: str) -> str:
+    """Free text staff (or a feed) give an operation, a cancel reason or a note, checked as
+    every entry point's text fields are: EnrollmentError naming `field` when no database can
+    store it (`storable`)."""
+    try:
+        return storable(value)
+    except ValueError as exc:
+        raise EnrollmentError([InputProblem(field, str(exc))]) from None
 
 
 def not_a_formula(value: str) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime
 from fastapi import Request
 
 from reminders.clock import utc_now
-from reminders.inputs import since_instant
+from reminders.inputs import since_instant, storable
 
 MAX_TEXT = 128
 
@@ -27,12 +27,24 @@ class Filters:
         return self.values.get(name) or None
 
 
+def unstorable(values: dict[str, str]) -> list[str]:
+    """Blank each value no database can store (it matches nothing), naming it as the API does."""
+    problems = []
+    for name, value in values.items():
+        try:
+            storable(value)
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+            values[name] = ""
+    return problems
+
+
 def read_filters(
     request: Request, names: tuple[str, ...], choices: dict[str, list[str]]
 ) -> Filters:
     """The named filters; a value outside its `choices` or a bad `since` is dropped and named."""
     values = {name: request.query_params.get(name, "").strip()[:MAX_TEXT] for name in names}
-    problems = []
+    problems = unstorable(values)
     for name, allowed in choices.items():
         if values.get(name) and values[name] not in allowed:
             problems.append(f"{name}: expected one of {', '.join(allowed)}")

@@ -19,12 +19,13 @@ from reminders.console.pictures import local_day, pain_chart, timeline_picture
 from reminders.console.render import page
 from reminders.enrollment_input import PatientChanges, input_problems
 from reminders.errors import EnrollmentError, InputProblem, ReminderError
+from reminders.inputs import Text
 from reminders.roles import Role
 from reminders.schedule_diff import ChangeAction, MessageStatus, ScheduleChange
 from reminders.store.records import PatientSearch
 
 routes = ConsoleRouter()
-ExternalId = Annotated[str, Path(min_length=1, max_length=128)]
+ExternalId = Annotated[Text, Path(min_length=1, max_length=128)]
 NOTICES = {
     "enrolled": "The patient is enrolled; their messages are scheduled.",
     "updated": "The patient was already enrolled on this plan; their details are updated.",
@@ -173,9 +174,17 @@ def read_changes(fields: dict[str, Any]) -> PatientChanges:
         raise EnrollmentError(input_problems(exc)) from None
 
 
-def _preview(request: Request, identity: StaffIdentity, external_id: str, key: str) -> Response:
+def _preview(
+    request: Request,
+    identity: StaffIdentity,
+    external_id: str,
+    key: str,
+    refused: list[InputProblem] | None = None,
+) -> Response:
+    """The change table, with the problems that stopped applying it (`refused`), if any."""
     form = request.state.form
     changes, problems = _changes(request, identity, external_id, key, form, apply=False)
+    problems = problems or refused or []
     rows = console_context(request).app.storage.patient_lists.list_patients(
         limit=1, search=PatientSearch(external_id=external_id)
     )
@@ -200,7 +209,7 @@ def _apply(request: Request, identity: StaffIdentity, external_id: str, key: str
         request, identity, external_id, key, request.state.form, apply=True
     )
     if problems:
-        return _preview(request, identity, external_id, key)
+        return _preview(request, identity, external_id, key, problems)
     console_context(request).wake_dispatcher()
     notice = {
         "reschedule": "rescheduled",

@@ -10,8 +10,10 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from reminders.console.context import console_context
+from reminders.console.filters import unstorable
 from reminders.console.guard import ConsoleRouter, SignedIn
 from reminders.console.render import page
+from reminders.inputs import storable
 from reminders.roles import Role
 from reminders.store.records import PatientSearch, PatientSummary
 from reminders.store.schema import EnrollmentStatus
@@ -30,7 +32,7 @@ def decode_cursor(cursor: str) -> str | None:
     """The external id a cursor continues after, or None when it is not one."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+        return storable(base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8"))
     except (binascii.Error, UnicodeError, ValueError):
         return None
 
@@ -51,8 +53,8 @@ def patients(request: Request, identity: SignedIn) -> Response:
     ctx = console_context(request)
     params = request.query_params
     plans = ctx.app.catalog.ids()
-    problems: list[str] = []
     form = {name: params.get(name, "")[:MAX_TEXT] for name in ("q", "plan", "status", "from", "to")}
+    problems = unstorable(form)
     if form["plan"] and form["plan"] not in plans:
         problems.append(f"plan: no plan '{form['plan']}'; choose one of the list")
     statuses = [s.value for s in EnrollmentStatus]

@@ -12,7 +12,7 @@ from reminders.clock import utc_now
 from reminders.console.context import console_context
 from reminders.console.guard import PREFIX, ConsoleRouter, SignedIn
 from reminders.console.render import page
-from reminders.errors import NotFoundError
+from reminders.errors import EnrollmentError, NotFoundError
 from reminders.roles import Role
 from reminders.schedule_diff import MessageStatus
 
@@ -60,11 +60,13 @@ def resolve_flag(
     identity: SignedIn,
     flag_id: FlagId,
     note: Annotated[str, Form()] = "",
-) -> RedirectResponse:
+) -> Response:
     """Mark a flag as dealt with, with the note the user wrote (the audit log records it)."""
     ctx = console_context(request)
     try:
         ctx.replies.resolve_flag(flag_id, note, ctx.app.audit(identity.actor))
     except NotFoundError:
         return RedirectResponse(f"{PREFIX}/today?notice=gone", status_code=303)
+    except EnrollmentError as exc:
+        return page(request, "refused.html", status_code=422, identity=identity, message=str(exc))
     return RedirectResponse(f"{PREFIX}/today?notice=resolved", status_code=303)

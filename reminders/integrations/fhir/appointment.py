@@ -18,6 +18,7 @@ from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
+from reminders.inputs import storable
 from reminders.integrations.events import (
     AppointmentAction,
     AppointmentEvent,
@@ -65,10 +66,33 @@ def _validate(model: Any, data: dict[str, Any], where: str) -> Any:
         ) from None
 
 
+def unstorable_text(data: Any) -> list[Issue]:
+    """Each string of a JSON document no database can store (a NUL, an unpaired surrogate),
+    named by its path, in the words every entry point uses (`reminders.inputs.storable`)."""
+    issues = []
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{key}".lstrip("."), item) for key, item in value.items())
+            stack.extend((where, key) for key in value)
+        elif isinstance(value, list):
+            stack.extend((f"{where}.{index}".lstrip("."), item) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            try:
+                storable(value)
+            except ValueError as exc:
+                issues.append(Issue("invalid", str(exc), expression=where or None))
+    return issues
+
+
 def parse_body(data: Any) -> tuple[Appointment, Patient | None]:
     """The Appointment and its patient, from an Appointment or a Bundle holding both."""
     if not isinstance(data, dict):
         raise FhirError(400, [Issue("structure", "expected a JSON object (a FHIR resource)")])
+    refused = unstorable_text(data)
+    if refused:
+        raise FhirError(400, refused[:20])
     kind = data.get("resourceType")
     if kind == "Bundle":
         bundle = _validate(Bundle, data, "Bundle")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,6 +50,14 @@ def decode(block: bytes) -> str:
         return block.decode("latin-1")
 
 
+def _readable(read: Callable[[], str]) -> str:
+    """A field of a message refused as SIU, for its log line ('' when it cannot be kept)."""
+    try:
+        return read()
+    except SiuError:
+        return ""
+
+
 class Hl7Handler:
     """Turns raw SIU messages into appointment events and answers each with an ACK."""
 
@@ -79,11 +88,12 @@ class Hl7Handler:
         try:
             event = read_siu(message)
         except SiuError as exc:
-            sender = get(message.segment("MSH"), 4)
-            message_id = control_id(message) or f"unparsed:{uuid.uuid4().hex}"
-            self.service.reject("hl7", sender, message_id, str(exc), raw)
+            sender = _readable(lambda: get(message.segment("MSH"), 4))[:128]
+            message_id = _readable(lambda: control_id(message))
+            log_id = message_id if 0 < len(message_id) <= 128 else f"unparsed:{uuid.uuid4().hex}"
+            self.service.reject("hl7", sender, log_id, str(exc), raw)
             ack = acknowledge(message, "AR", str(exc), exc.code)
-            return Hl7Reply(control_id(message), FeedOutcome.REJECTED, str(exc), "AR", ack)
+            return Hl7Reply(message_id, FeedOutcome.REJECTED, str(exc), "AR", ack)
         result = self.service.handle(event, raw)
         ack = acknowledge(message, result.ack_code, result.detail)
         return Hl7Reply(event.message_id, result.outcome, result.detail, result.ack_code, ack)

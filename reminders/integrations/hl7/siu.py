@@ -46,11 +46,17 @@ class SiuError(Exception):
 
 
 def get(segment: Segment, field: int, rep: int = 1, comp: int = 1, sub: int = 1) -> str:
-    """One value of a segment ('' when absent), unescaped."""
+    """One value of a segment ('' when absent), unescaped.
+
+    SiuError when the value holds a NUL character, which no database stores: a literal one is
+    refused before parsing, this is the escaped kind (\\X00\\)."""
     try:
-        return str(segment.extract_field(1, field, rep, comp, sub)).strip()
+        value = str(segment.extract_field(1, field, rep, comp, sub)).strip()
     except IndexError:
         return ""
+    if "\x00" in value:
+        raise SiuError(f"{segment[0]}-{field}: a NUL character is not allowed", "102")
+    return value
 
 
 def repeats(segment: Segment, field: int) -> int:
