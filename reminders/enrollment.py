@@ -21,8 +21,10 @@ from reminders.schedule_diff import ChangeAction, ScheduleChange
 from reminders.store.records import (
     EnrollmentOutcome,
     EnrollmentRequest,
+    EnrollmentStatus,
     PatientRecord,
     PatientState,
+    StoredEnrollment,
 )
 from reminders.store.reply_records import SmsStateChange, SmsStopKind
 from reminders.store.storage import Storage
@@ -186,18 +188,21 @@ class EnrollmentService:
         dry_run: bool = False,
         action: str | None = None,
         opting_in: bool = False,
+        keep_cancelled: bool = False,
     ) -> list[EnrollmentOutcome]:
         """Enroll (or update) validated patients; idempotent by external id and plan.
 
         Each change is recorded in the audit log as `action` (default: enroll or update).
         `opting_in`: re-plan after SMS may go again (see schedule_diff.diff_schedule).
+        `keep_cancelled`: a re-plan that books nothing (details edited, a plan re-applied):
+        what staff or a feed cancelled stays cancelled.
 
         One transaction (see `Database.transaction`): the patients, their enrollments and
         messages, the opt-out of those given a number that texted STOP, and the audit entries
         are committed together, or none of them.
         """
         with self.database.transaction():
-            return self._enroll(entries, dry_run, action, opting_in)
+            return self._enroll(entries, dry_run, action, opting_in, keep_cancelled)
 
     def _enroll(
         self,
@@ -205,6 +210,7 @@ class EnrollmentService:
         dry_run: bool,
         action: str | None,
         opting_in: bool,
+        keep_cancelled: bool = False,
     ) -> list[EnrollmentOutcome]:
         now = self.clock()
         states = self.patients.patient_states(e.record.external_id for e in entries)
@@ -238,6 +244,7 @@ class EnrollmentService:
                     messages=skip_past_windows(schedule.compute(enrollment), now),
                     clear_phone_invalid=renumbered,
                     opting_in=opting_in,
+                    keep_cancelled=keep_cancelled,
                     warnings=entry.warnings,
                 )
             )
@@ -349,16 +356,23 @@ class EnrollmentService:
     ) -> EnrollmentOutcome:
         """Change a patient's details (contact, language, ...); the schedule is recomputed.
 
-        With dry_run, only says what would change.
+        With dry_run, only says what would change. What was cancelled stays cancelled unless the
+        change moves the procedure; a cancelled enrollment is refused (enrolling the patient
+        again, or a reschedule, restarts it).
         """
         with self.database.transaction():
             enrollment_id, _ = self.patients.enrollment_id(external_id, plan_id)
+            stored = self.patients.enrollment_details(enrollment_id).enrollment
+            if stored.status is EnrollmentStatus.CANCELLED:
+                raise EnrollmentError([InputProblem("enrollment", _cancelled(stored))])
             current = self.current_input(enrollment_id)
             updated = changes.applied_to(current)
             valid = self.validate(updated)
-            fields = ", ".join(changes.changed_fields(current))
+            changed = changes.changed_fields(current)
+            fields = ", ".join(changed)
             action = f"update ({fields})" if fields else "update"
-            return self.enroll([valid], dry_run=dry_run, action=action)[0]
+            moved = bool({"procedure_date", "procedure_time"} & set(changed))
+            return self.enroll([valid], dry_run=dry_run, action=action, keep_cancelled=not moved)[0]
 
     def cancel_after_procedure(
         self, external_id: str, reason: str, plan_id: str | None = None
@@ -401,7 +415,9 @@ class EnrollmentService:
                 rollout.misfits.append(Misfit(external_id, exc.problems))
         for start in range(0, len(entries), 1000):
             batch = entries[start : start + 1000]
-            rollout.outcomes.extend(self.enroll(batch, dry_run=dry_run, action="plan.apply"))
+            rollout.outcomes.extend(
+                self.enroll(batch, dry_run=dry_run, action="plan.apply", keep_cancelled=True)
+            )
         return rollout
 
     def current_input(self, enrollment_id: int) -> EnrollmentInput:
@@ -441,6 +457,15 @@ class EnrollmentService:
             }
         )
         return self.validate(moved)
+
+
+def _cancelled(enrollment: StoredEnrollment) -> str:
+    """Why a cancelled enrollment's details are not edited."""
+    reason = f" ({enrollment.status_reason})" if enrollment.status_reason else ""
+    return (
+        f"the enrollment on plan {enrollment.plan_id} is cancelled{reason}; enroll the patient "
+        "again, or reschedule, to restart their messages"
+    )
 
 
 def _change_detail(outcome: EnrollmentOutcome, request: EnrollmentRequest) -> str:

@@ -143,6 +143,7 @@ def diff_schedule(
     plan_version: int,
     *,
     opting_in: bool = False,
+    keep_cancelled: bool = False,
 ) -> ScheduleDiff:
     """The changes that bring an enrollment's rows (`existing`) to its schedule (`planned`).
 
@@ -151,6 +152,9 @@ def diff_schedule(
     gone is cancelled; a row being sent keeps its claim and only follows the new times.
     `opting_in` (the patient may be texted again): what SMS stopping held back comes back,
     but what staff cancelled stays cancelled and a step moved to another channel stays there.
+    `keep_cancelled` (a re-plan that books nothing: details edited, a plan re-applied): what
+    staff or a feed cancelled stays cancelled, and only booking the procedure again brings it
+    back; a row cancelled because its step no longer applied comes back when it applies again.
     """
     diff = ScheduleDiff()
     rows = sorted(existing, key=lambda r: r.id)
@@ -175,6 +179,15 @@ def diff_schedule(
             )
             continue
         if row is None and previous is not None:
+            if (
+                keep_cancelled
+                and previous.status == MessageStatus.CANCELLED
+                and previous.status_reason != NO_LONGER_APPLIES
+            ):
+                diff.changes.append(
+                    ScheduleChange(step_id, ChangeAction.KEEP, previous.due_at, previous.due_at)
+                )
+                continue
             if previous.status == MessageStatus.CANCELLED:
                 row = previous  # enrolled again after a cancel: the row comes back
             elif _sms_stopped(previous) and (

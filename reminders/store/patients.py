@@ -92,6 +92,7 @@ class PatientRepository:
                     request.messages,
                     request.plan_version,
                     opting_in=request.opting_in,
+                    keep_cancelled=request.keep_cancelled,
                 )
                 rows.add(diff, request, patient_id, enrollment_id, now)
                 outcomes.append(

@@ -61,6 +61,7 @@ class EnrollmentRequest:
     clear_phone_invalid: bool = False  # a new number: the provider's refusal of the old one ends
     plan_digest: str | None = None  # plans.versions.schedule_digest of the plan applied
     opting_in: bool = False  # the patient may be texted again (schedule_diff.diff_schedule)
+    keep_cancelled: bool = False  # a re-plan that books nothing: cancelled rows stay cancelled
     warnings: tuple[str, ...] = ()  # what staff should know about the input (kept on it)
 
 
