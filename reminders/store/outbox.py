@@ -1,63 +1,24 @@
-"""The outbox: claiming due messages and recording each outcome (staff views: message_views)."""
+"""The outbox: claiming due messages and recording each outcome (staff views: message_views).
+
+The claim itself is `claims`; providers' delivery reports are `delivery_reports`."""
 
 from __future__ import annotations
 
-import functools
-from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Integer,
-    String,
-    bindparam,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import func, select, update
 
-from reminders.plans.model import Phase
-from reminders.store.database import Database, chunks, one_of
-from reminders.store.message_records import (
-    ClaimedBatch,
-    ClaimedMessage,
-    DeliveryUpdate,
-)
-from reminders.store.outcome_writer import (
-    ATTEMPT_NOT_COUNTED,
-    MESSAGES,
-    Outcome,
-    OutcomeGroup,
-    OutcomeWriter,
-)
+from reminders.store import claims
+from reminders.store.database import Database
+from reminders.store.delivery_reports import record_delivery_status, report_rank
+from reminders.store.message_records import ClaimedBatch, ClaimedMessage, DeliveryUpdate
+from reminders.store.outcome_writer import ATTEMPT_NOT_COUNTED, Outcome, OutcomeGroup, OutcomeWriter
 from reminders.store.queries import claimed, claimed_query
 from reminders.store.schema import Message, MessageStatus, Patient
 
-# How far along Twilio's message life a status is; a late callback never moves a message back.
-_STATUS_RANK = {
-    "accepted": 0,
-    "scheduled": 0,
-    "queued": 1,
-    "sending": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
-    "read": 5,
-}
-
-
-def report_rank(status: str) -> int:
-    """How far along Twilio's message life a reported status is (unknown ones first)."""
-    return _STATUS_RANK.get(status, 0)
-
-
-# Delivery reports that mean the text never reached the phone.
-UNDELIVERED_REPORTS = frozenset({"undelivered", "failed"})
+__all__ = ["Outbox", "report_rank"]  # report_rank: the replies service imports it from here
 
 
 class Outbox:
@@ -104,40 +65,10 @@ class Outbox:
 
     def claim_batch(self, now: datetime, worker: str, limit: int) -> ClaimedBatch:
         """Take due messages for one worker, every due message of a patient together, with
-        the SMS history of those patients read in the same transaction; in claim order
-        (`next_attempt_at`, then id).
-
-        Caps hold with any number of workers: a patient is claimed by one worker at a time
-        (on PostgreSQL the patient rows are locked FOR UPDATE SKIP LOCKED; on SQLite the write
-        lock taken at BEGIN IMMEDIATE serialises claims), and the history counts SMS sent and
-        SMS another worker holds in "sending" (outcome not known yet) alike.
-        """
-        statements = _claim_statements(self.database.binds_arrays)
+        the SMS history of those patients read in the same transaction (see `claims`)."""
         with self.database.session() as session:
-            connection = session.connection()
-            # Locked while read: a patient another worker is claiming is passed over, and the
-            # scan goes on to the next due patients (two workers share a wave). The message row
-            # is locked too, so that one another worker claimed after this scan began is read
-            # again and passed over as no longer pending; with the patient alone, this worker
-            # locked patients whose messages were gone, claimed nothing and ended its pass.
-            due = connection.scalars(statements.due, {"now": now, "limit": limit})
-            patients = list(dict.fromkeys(due))
-            if not patients:
-                return ClaimedBatch([], {})
-            taken = connection.execute(
-                statements.claim, {"patients": patients, "now": now, "worker": worker}
-            ).all()
-            if not taken:
-                return ClaimedBatch([], {})
-            ids = [row.id for row in sorted(taken, key=lambda row: (row.next_attempt_at, row.id))]
-            # The patients' ids too: each table is read by its key for this batch, never
-            # scanned whole (a hash join over every patient cost 5 ms a batch at 20,000).
-            rows = connection.execute(statements.claimed, {"ids": ids, "patients": patients})
-            order = {message_id: place for place, message_id in enumerate(ids)}
-            messages = sorted((claimed(row) for row in rows), key=lambda m: order[m.id])
-            texted = [m.patient_id for m in messages if m.channel == "sms"]
-            history = _sms_sent_at(connection, texted, excluding=ids)
-        return ClaimedBatch(messages, history)
+            arrays = self.database.binds_arrays
+            return claims.claim_batch(session.connection(), now, worker, limit, arrays=arrays)
 
     def stale_claims(self, older_than: datetime, limit: int = 500) -> list[ClaimedMessage]:
         """Messages left in 'sending' by a worker that died before recording the outcome."""
@@ -301,7 +232,7 @@ class Outbox:
         """When each of these patients was sent an SMS, counting SMS in "sending" (their
         outcome is not known yet) other than the `excluding` messages, at their claim time."""
         with self.database.engine.begin() as connection:
-            return _sms_sent_at(connection, patient_ids, excluding=excluding)
+            return claims.sms_sent_at(connection, patient_ids, excluding=excluding)
 
     def sms_in_flight_to(self, phone: str) -> bool:
         """Whether an SMS to this number is held in "sending": claimed, perhaps accepted by the
@@ -326,146 +257,14 @@ class Outbox:
         *,
         undelivered_reason: str | None = None,
     ) -> DeliveryUpdate | None:
-        """Record a provider's delivery status for one of our messages (None if unknown).
-
-        A status older than the one recorded (callbacks may arrive out of order) is ignored.
-        With `undelivered_reason`, a sent message whose report says undelivered or failed
-        becomes "undelivered" with that reason.
-        """
+        """Record a provider's delivery status for one of our messages (None if unknown); see
+        `delivery_reports.record_delivery_status`."""
         with self.database.session() as session:
-            row = session.execute(
-                select(
-                    Message.id,
-                    Message.patient_id,
-                    Message.recipient,
-                    Message.provider_status,
-                    Message.error_code,
-                    Message.status,
-                    Message.step_id,
-                    Message.phase,
-                ).where(Message.provider_message_id == provider_message_id)
-            ).first()
-            if row is None:
-                return None
-            known = _STATUS_RANK.get(row.provider_status or "", -1)
-            if report_rank(status) < known:
-                return DeliveryUpdate(
-                    row.id,
-                    row.patient_id,
-                    row.recipient,
-                    row.provider_status,
-                    row.error_code,
-                    step_id=row.step_id,
-                    phase=Phase(row.phase),
-                )
-            code = error_code or row.error_code
-            values: dict[str, Any] = {"provider_status": status, "error_code": code}
-            undelivered = (
-                undelivered_reason is not None
-                and status in UNDELIVERED_REPORTS
-                and row.status == MessageStatus.SENT.value
-            )
-            if undelivered:
-                values.update(
-                    status=MessageStatus.UNDELIVERED.value, status_reason=undelivered_reason
-                )
-            session.execute(
-                update(Message).where(Message.id == row.id).values(**values, updated_at=now)
-            )
-            new_error = error_code is not None and error_code != row.error_code
-            return DeliveryUpdate(
-                row.id,
-                row.patient_id,
-                row.recipient,
+            return record_delivery_status(
+                session,
+                provider_message_id,
                 status,
-                code,
-                new_error,
-                row.step_id,
-                Phase(row.phase),
-                undelivered,
+                error_code,
+                now,
+                undelivered_reason=undelivered_reason,
             )
-
-
-@dataclass(frozen=True)
-class _ClaimStatements:
-    """The claim's statements, built once for a way of binding lists of ids (`one_of`)."""
-
-    due: Any
-    claim: Any
-    claimed: Any
-    history: Any
-
-
-@functools.cache
-def _claim_statements(arrays: bool) -> _ClaimStatements:
-    now = bindparam("now", type_=Message.next_attempt_at.type)
-    due = (
-        select(MESSAGES.c.patient_id)
-        .join(Patient, Patient.id == MESSAGES.c.patient_id)
-        .where(MESSAGES.c.status == MessageStatus.PENDING.value)
-        .where(MESSAGES.c.next_attempt_at <= now)
-        .order_by(MESSAGES.c.next_attempt_at, MESSAGES.c.id)
-        .limit(bindparam("limit", type_=Integer))
-        # Patient first: PostgreSQL locks a row's tables in the order of this list and keeps
-        # what it locked of a row it then skips, so a message locked before its patient was
-        # found taken stayed locked to the end of this claim (the holder's claim waited on it,
-        # and two workers could deadlock).
-        .with_for_update(of=[Patient, MESSAGES], skip_locked=True)
-    )
-    still_due: list[ColumnElement[bool]] = [
-        MESSAGES.c.status == MessageStatus.PENDING.value,
-        MESSAGES.c.next_attempt_at <= now,
-    ]
-    if not arrays:
-        # SQLite, without statistics, read these terms through the claim index: the whole
-        # wave for every batch (O(wave) per claim). likely() says they filter little, so its
-        # planner reads the patients' index instead.
-        still_due = [func.likely(term) for term in still_due]
-    claim = (
-        update(MESSAGES)
-        .where(one_of(MESSAGES.c.patient_id, "patients", arrays=arrays))
-        .where(*still_due)
-        .values(
-            status=MessageStatus.SENDING.value,
-            claimed_by=bindparam("worker", type_=String),
-            claimed_at=now,
-            attempts=MESSAGES.c.attempts + 1,
-            updated_at=now,
-        )
-        .returning(MESSAGES.c.id, MESSAGES.c.next_attempt_at)
-    )
-    claimed_rows = (
-        claimed_query()
-        .where(one_of(Message.id, "ids", arrays=arrays))
-        .where(one_of(Patient.id, "patients", arrays=arrays))
-    )
-    # By the patients' index only: with the status in the WHERE clause, SQLite (and PostgreSQL
-    # on stale statistics) walked a status index over every SMS ever sent, 45 ms a batch at
-    # 20,000 patients. Rows never claimed have no instant; the status is checked in Python.
-    at = func.coalesce(MESSAGES.c.sent_at, MESSAGES.c.claimed_at)
-    history = select(MESSAGES.c.id, MESSAGES.c.patient_id, MESSAGES.c.status, at).where(
-        one_of(MESSAGES.c.patient_id, "ids", arrays=arrays),
-        MESSAGES.c.channel == "sms",
-        at.is_not(None),
-    )
-    return _ClaimStatements(due, claim, claimed_rows, history)
-
-
-# SMS that count for the opt-out line and the caps: sent, or held "sending" (outcome unknown).
-_COUNTED = frozenset(
-    {MessageStatus.SENT.value, MessageStatus.SENDING.value, MessageStatus.UNDELIVERED.value}
-)
-
-
-def _sms_sent_at(
-    connection: Connection, patient_ids: Iterable[int], *, excluding: Collection[int] = ()
-) -> dict[int, list[datetime]]:
-    history = _claim_statements(connection.dialect.name == "postgresql").history
-    sent: dict[int, list[datetime]] = defaultdict(list)
-    skip = set(excluding)
-    for chunk in chunks(sorted(set(patient_ids))):
-        rows = connection.execute(history, {"ids": list(chunk)})
-        for message_id, patient_id, status, at in rows:
-            if status in _COUNTED and message_id not in skip:
-                sent[patient_id].append(at)
-    return sent
