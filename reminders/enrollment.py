@@ -248,7 +248,7 @@ class EnrollmentService:
                     warnings=entry.warnings,
                 )
             )
-        outcomes = self.patients.enroll_many(requests, now, dry_run=dry_run)
+        outcomes = self.patients.enroll_many(requests, now, dry_run=dry_run, states=states)
         if not dry_run:
             given_a_stopped_number = [o.patient_id for o in outcomes if o.external_id in stopped]
             if given_a_stopped_number:

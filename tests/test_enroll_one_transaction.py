@@ -19,7 +19,7 @@ import pytest
 from api_fixtures import World, enrollment_body
 from fastapi.testclient import TestClient
 from plan_fixtures import write_demo_plan
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
 from reminders.access.actor import Actor
@@ -220,6 +220,35 @@ def test_an_audit_failure_after_the_opt_out_undoes_the_opt_out_too(
         "audit_log": 1,
     }
     assert pending_sms(storage) == []
+
+
+def test_an_enrollment_looks_its_patients_up_once_and_commits_once(
+    storage: Storage, catalog: PlanCatalog
+) -> None:
+    service = service_over(storage, catalog)
+    service.enroll_one(ana())
+    statements: list[str] = []
+    commits: list[object] = []
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        statements.append(" ".join(sql.split()))
+
+    def commit(connection: Any) -> None:
+        commits.append(connection)
+
+    engine = storage.database.engine
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        service.reschedule("MRN1", date(2027, 3, 17))
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+
+    lookups = [s for s in statements if s.startswith("SELECT") and "patients.external_id" in s]
+    by_id = [s for s in lookups if "WHERE patients.external_id" in s]
+    assert len(by_id) == 2, by_id  # the enrollment's id, then the patient's state (not again)
+    assert len(commits) == 1
 
 
 # -- changes to an enrolled patient ---------------------------------------------------------

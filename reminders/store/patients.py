@@ -5,7 +5,7 @@ The patient list staff page through is `patient_lists`."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -44,7 +44,10 @@ class PatientRepository:
 
     def patient_states(self, external_ids: Iterable[str]) -> dict[str, PatientState]:
         """Opt-out and invalid-phone state of known patients, by external id."""
-        ids = list(dict.fromkeys(external_ids))
+        with self.database.session() as session:
+            return self._states(session, list(dict.fromkeys(external_ids)))
+
+    def _states(self, session: Session, external_ids: Sequence[str]) -> dict[str, PatientState]:
         states: dict[str, PatientState] = {}
         arrays = self.database.binds_arrays
         query = select(
@@ -54,27 +57,33 @@ class PatientRepository:
             Patient.phone_invalid_at,
             Patient.phone,
         ).where(one_of(Patient.external_id, "ids", arrays=arrays, element=String()))
-        with self.database.session() as session:
-            for batch in value_batches(ids, arrays=arrays):
-                rows = session.execute(query, {"ids": list(batch)})
-                for external_id, pid, opted_out, invalid, phone in rows:
-                    states[external_id] = PatientState(pid, opted_out, invalid, phone)
+        for batch in value_batches(external_ids, arrays=arrays):
+            rows = session.execute(query, {"ids": list(batch)})
+            for external_id, pid, opted_out, invalid, phone in rows:
+                states[external_id] = PatientState(pid, opted_out, invalid, phone)
         return states
 
     def enroll_many(
-        self, requests: Sequence[EnrollmentRequest], now: datetime, *, dry_run: bool = False
+        self,
+        requests: Sequence[EnrollmentRequest],
+        now: datetime,
+        *,
+        dry_run: bool = False,
+        states: Mapping[str, PatientState] | None = None,
     ) -> list[EnrollmentOutcome]:
         """Create or update patients and enrollments and reconcile their pending messages.
 
         Idempotent: enrolling the same data again changes nothing. Sent messages stay in the
         history and their steps are not planned again; pending ones move to their new time.
-        With `dry_run` the changes are computed and reported but rolled back.
+        With `dry_run` the changes are computed and reported but rolled back. `states`, what
+        `patient_states` read of these patients earlier in the same unit of work, spares
+        looking them up again.
         """
         if not requests:
             return []
         opened = self.database.rolled_back() if dry_run else self.database.session()
         with opened as session:
-            patient_ids, new_patients = self._upsert_patients(session, requests, now)
+            patient_ids, new_patients = self._upsert_patients(session, requests, now, states)
             enrollment_ids, created = self._upsert_enrollments(
                 session, requests, patient_ids, new_patients, now
             )
@@ -113,18 +122,18 @@ class PatientRepository:
         return outcomes
 
     def _upsert_patients(
-        self, session: Session, requests: Sequence[EnrollmentRequest], now: datetime
+        self,
+        session: Session,
+        requests: Sequence[EnrollmentRequest],
+        now: datetime,
+        states: Mapping[str, PatientState] | None,
     ) -> tuple[dict[str, int], set[int]]:
         """Every patient's id by external id, and the ids of the patients inserted now."""
         records = {r.patient.external_id: r.patient for r in requests}
-        known: dict[str, int] = {}
+        if states is None:
+            states = self._states(session, list(records))
+        known = {eid: states[eid].patient_id for eid in records if eid in states}
         arrays = self.database.binds_arrays
-        query = select(Patient.external_id, Patient.id).where(
-            one_of(Patient.external_id, "ids", arrays=arrays, element=String())
-        )
-        for batch in value_batches(list(records), arrays=arrays):
-            for external_id, pid in session.execute(query, {"ids": list(batch)}):
-                known[external_id] = pid
         if known:
             session.execute(
                 update(Patient),
