@@ -26,6 +26,7 @@ from reminders.schedule_diff import (
     diff_schedule,
     planned_status,
 )
+from reminders.store.patients import STORED_MESSAGE_COLUMNS
 from reminders.store.records import EnrollmentRequest, PatientRecord
 from reminders.store.schema import Message
 from reminders.store.storage import Storage
@@ -233,19 +234,14 @@ def _request(planned: list[PlannedMessage], version: int) -> EnrollmentRequest:
     return EnrollmentRequest(PATIENT, "knee", version, date(2026, 3, 1), None, planned)
 
 
+def test_the_store_reads_every_field_of_a_stored_message_in_order() -> None:
+    columns = [column.key for column in STORED_MESSAGE_COLUMNS]
+
+    assert columns == [field.name for field in dataclasses.fields(StoredMessage)]
+
+
 def _stored(storage: Storage) -> list[StoredMessage]:
-    query = select(
-        Message.id,
-        Message.step_id,
-        Message.status,
-        Message.due_at,
-        Message.send_before,
-        Message.channel,
-        Message.language,
-        Message.template,
-        Message.plan_version,
-        Message.status_reason,
-    ).order_by(Message.id)
+    query = select(*STORED_MESSAGE_COLUMNS).order_by(Message.id)
     with storage.database.session() as session:
         return [StoredMessage(*row) for row in session.execute(query)]
 

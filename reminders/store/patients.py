@@ -34,6 +34,19 @@ from reminders.store.schema import Enrollment, EnrollmentStatus, Message, Messag
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
 ENROLLMENTS: Table = Enrollment.__table__  # type: ignore[assignment]
+STORED_MESSAGE_COLUMNS = (
+    Message.id,
+    Message.step_id,
+    Message.status,
+    Message.due_at,
+    Message.send_before,
+    Message.channel,
+    Message.language,
+    Message.template,
+    Message.plan_version,
+    Message.status_reason,
+)
+"""What the schedule diff reads of an outbox row: a `StoredMessage`'s fields, in their order."""
 
 
 class PatientRepository:
@@ -223,19 +236,9 @@ class PatientRepository:
     ) -> dict[int, list[StoredMessage]]:
         grouped: dict[int, list[StoredMessage]] = defaultdict(list)
         arrays = self.database.binds_arrays
-        query = select(
-            Message.enrollment_id,
-            Message.id,
-            Message.step_id,
-            Message.status,
-            Message.due_at,
-            Message.send_before,
-            Message.channel,
-            Message.language,
-            Message.template,
-            Message.plan_version,
-            Message.status_reason,
-        ).where(one_of(Message.enrollment_id, "ids", arrays=arrays))
+        query = select(Message.enrollment_id, *STORED_MESSAGE_COLUMNS).where(
+            one_of(Message.enrollment_id, "ids", arrays=arrays)
+        )
         for batch in value_batches(list(enrollment_ids), arrays=arrays):
             rows = session.execute(query, {"ids": list(batch)})
             for enrollment_id, row_id, step_id, status, due_at, before, channel, *rest in rows:
