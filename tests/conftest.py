@@ -18,9 +18,9 @@ from urllib.parse import quote
 import _pytest.timing
 import pytest
 from api_fixtures import World, running_world
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
-from reminders.store.database import database_reachable
+from reminders.store.database import database_reachable, make_engine
 from reminders.store.storage import Storage
 
 pytest_plugins = ["reminders.testing.pytest_plugin", "console_browser_fixtures"]
@@ -100,6 +100,15 @@ def postgres_url() -> Iterator[str]:
     """PostgreSQL only (a fresh schema), for tests of what only PostgreSQL does (row locks,
     LISTEN/NOTIFY); mark them `postgres`."""
     yield from postgres_schema_url()
+
+
+@pytest.fixture
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    """An engine on a fresh PostgreSQL schema with no tables, for migration tests that upgrade
+    it to the revision they start from; mark them `postgres`."""
+    engine = make_engine(postgres_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

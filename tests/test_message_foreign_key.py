@@ -4,17 +4,13 @@ still go with them on both databases, and a populated database migrates both way
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from api_fixtures import World
-from conftest import postgres_schema_url
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 from test_migration_indexes import insert_patient_and_messages
 
 from reminders.store import migrate
-from reminders.store.database import make_engine
 
 KEYS = (
     "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint "
@@ -40,41 +36,35 @@ BEFORE = [
 ]
 
 
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    for url in postgres_schema_url():
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
-
-
 def keys(engine: Engine) -> list[tuple[str, str, bool]]:
     with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(text(KEYS))]  # type: ignore[misc]
 
 
 @pytest.mark.postgres
-def test_a_populated_database_moves_to_one_key_and_back(engine: Engine) -> None:
-    migrate.upgrade(engine, "0012")
-    insert_patient_and_messages(engine)
-    assert keys(engine) == BEFORE
+def test_a_populated_database_moves_to_one_key_and_back(postgres_engine: Engine) -> None:
+    migrate.upgrade(postgres_engine, "0012")
+    insert_patient_and_messages(postgres_engine)
+    assert keys(postgres_engine) == BEFORE
 
-    migrate.upgrade(engine)
-    assert keys(engine) == [COMBINED]
+    migrate.upgrade(postgres_engine)
+    assert keys(postgres_engine) == [COMBINED]
 
-    migrate.downgrade(engine, "0012")
-    assert keys(engine) == BEFORE
-    migrate.upgrade(engine)
-    assert keys(engine) == [COMBINED]
-    with engine.connect() as connection:
+    migrate.downgrade(postgres_engine, "0012")
+    assert keys(postgres_engine) == BEFORE
+    migrate.upgrade(postgres_engine)
+    assert keys(postgres_engine) == [COMBINED]
+    with postgres_engine.connect() as connection:
         assert connection.scalar(text("SELECT count(*) FROM messages")) == 2
 
 
 @pytest.mark.postgres
-def test_a_message_cannot_name_another_patient_than_its_enrollments(engine: Engine) -> None:
-    migrate.upgrade(engine)
-    insert_patient_and_messages(engine)
-    with engine.begin() as connection:
+def test_a_message_cannot_name_another_patient_than_its_enrollments(
+    postgres_engine: Engine,
+) -> None:
+    migrate.upgrade(postgres_engine)
+    insert_patient_and_messages(postgres_engine)
+    with postgres_engine.begin() as connection:
         connection.execute(
             text(
                 "INSERT INTO patients (id, external_id, first_name, timezone, language, "
@@ -84,7 +74,7 @@ def test_a_message_cannot_name_another_patient_than_its_enrollments(engine: Engi
         )
     with (
         pytest.raises(IntegrityError, match="fk_messages_enrollment_patient_enrollments"),
-        engine.begin() as connection,
+        postgres_engine.begin() as connection,
     ):
         connection.execute(text("UPDATE messages SET patient_id = 2 WHERE id = 1"))
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
-from conftest import postgres_schema_url
 from sqlalchemy import Engine, text
 
 from reminders.store import migrate
@@ -16,14 +14,6 @@ from reminders.store.database import make_engine
 pytestmark = pytest.mark.postgres
 
 INDEXES = ("ix_messages_status_next_attempt_at_id", "ix_messages_updated_at_id")
-
-
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    for url in postgres_schema_url():
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
 
 
 def insert_patient_and_messages(engine: Engine) -> None:
@@ -68,27 +58,27 @@ def waiting_for_a_lock(engine: Engine, application_name: str) -> bool:
         )
 
 
-def test_new_indexes_let_other_workers_write_while_they_are_built(engine: Engine) -> None:
-    migrate.upgrade(engine, "0003")  # the revision before the indexes
-    insert_patient_and_messages(engine)
+def test_new_indexes_let_other_workers_write_while_they_are_built(postgres_engine: Engine) -> None:
+    migrate.upgrade(postgres_engine, "0003")  # the revision before the indexes
+    insert_patient_and_messages(postgres_engine)
     # A dispatcher in the middle of recording an outcome: its transaction stays open.
-    in_flight = engine.connect()
+    in_flight = postgres_engine.connect()
     in_flight.execute(text("UPDATE messages SET attempts = 1 WHERE id = 1"))
 
     migrator = make_engine(
-        engine.url.update_query_dict({"application_name": "migrator"}).render_as_string(
+        postgres_engine.url.update_query_dict({"application_name": "migrator"}).render_as_string(
             hide_password=False
         )
     )
     upgraded = threading.Thread(target=migrate.upgrade, args=(migrator,))
     upgraded.start()
     deadline = time.monotonic() + 30
-    while not waiting_for_a_lock(engine, "migrator"):
+    while not waiting_for_a_lock(postgres_engine, "migrator"):
         assert time.monotonic() < deadline, "the migration never reached the index build"
         time.sleep(0.05)
 
     # While the build waits for the open transaction, another worker claims and records.
-    with engine.begin() as other:
+    with postgres_engine.begin() as other:
         other.execute(text("SET LOCAL lock_timeout = '2s'"))
         changed = other.execute(text("UPDATE messages SET status = 'sending' WHERE id = 2"))
     assert changed.rowcount == 1
@@ -97,8 +87,8 @@ def test_new_indexes_let_other_workers_write_while_they_are_built(engine: Engine
     in_flight.close()
     upgraded.join(timeout=60)
     migrator.dispose()
-    assert migrate.current_revision(engine) == migrate.head_revision()
-    with engine.connect() as connection:
+    assert migrate.current_revision(postgres_engine) == migrate.head_revision()
+    with postgres_engine.connect() as connection:
         valid = connection.execute(
             text(
                 "SELECT c.relname, i.indisvalid FROM pg_index i "
