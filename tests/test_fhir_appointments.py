@@ -308,6 +308,16 @@ def test_malformed_json_and_invalid_resources_are_operation_outcomes(client: Cli
     assert wrong_type.status_code == 400 and issues(wrong_type)[0]["code"] == "not-supported"
 
 
+def test_json_nested_too_deeply_for_the_parser_is_a_400_not_a_500(client: Client) -> None:
+    depth = 100_000  # 200 KB, under the 1 MB limit; Python's parser gives up near 1,000
+    body = b'{"resourceType": "Appointment", "x": ' + b"[" * depth + b"]" * depth + b"}"
+
+    response = client.http.post("/fhir/Appointment", content=body, headers=client.headers)
+
+    assert response.status_code == 400
+    assert issues(response)[0]["diagnostics"] == "not a FHIR resource: nested too deeply"
+
+
 def test_a_patients_reminders_come_back_as_communication_resources(
     client: Client, feed: Feed
 ) -> None:

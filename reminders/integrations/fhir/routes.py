@@ -119,6 +119,10 @@ async def _read_json(request: Request) -> tuple[Any, bytes]:
         return json.loads(body), bytes(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FhirError(400, [Issue("structure", f"not JSON: {exc}")]) from None
+    except RecursionError:
+        raise FhirError(
+            400, [Issue("structure", "not a FHIR resource: nested too deeply")]
+        ) from None
 
 
 async def _apply(request: Request, appointment_id: str | None) -> JSONResponse:
