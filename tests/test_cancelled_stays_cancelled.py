@@ -182,3 +182,27 @@ def test_a_step_that_applies_again_after_an_edit_comes_back(feed: Feed) -> None:
 
     assert [r.status_code for r in (on, off, again)] == [200, 200, 200]
     assert _steps(feed) == {**NO_SHOW, "medicines": "pending"}
+
+
+def test_hl7_a_modification_after_a_no_show_keeps_its_cancellations(feed: Feed) -> None:
+    reply = feed.handler.handle(
+        siu("S14", control_id="M3", sent="20270311100000", phone="^PRN^CP^^1^312^5550177")
+    )
+
+    assert reply.ack_code == "AA"
+    assert _steps(feed) == NO_SHOW
+    assert feed.enrollment("MRN1")["phone"] == "+13125550177"  # the details still update
+
+
+def test_hl7_a_modification_after_a_cancellation_changes_nothing(feed: Feed) -> None:
+    other = {"appointment": "APT2", "mrn": "MRN2", "phone": "^PRN^CP^^1^312^5550188"}
+    feed.handler.handle(siu("S12", control_id="C1", **other))
+    feed.handler.handle(siu("S15", control_id="C2", sent="20270302090000", **other))
+
+    reply = feed.handler.handle(siu("S14", control_id="C3", sent="20270303090000", **other))
+
+    assert (reply.ack_code, reply.outcome) == ("AA", "ignored")
+    assert "cancelled appointment" in reply.detail
+    statuses = {m.step_id: m.status for m in feed.timeline("MRN2")}
+    assert set(statuses.values()) == {"cancelled"}
+    assert feed.enrollment("MRN2")["status"] == "cancelled"

@@ -205,12 +205,27 @@ class AppointmentService:
         entry = self._entry(event, site, rule)
         external_id = entry.record.external_id
         self._refuse_duplicate_person(event, entry)
-        if known and known.plan_id and known.external_id and known.plan_id != rule.plan:
-            self._cancel(known.external_id, known.plan_id, "the appointment changed procedure")
-        outcome = self.enrollment.enroll([entry])[0]
         start_at = datetime.combine(
             entry.item.procedure_date, entry.item.procedure_time or datetime.min.time()
         ).replace(tzinfo=ZoneInfo(site.timezone))
+        halted = _halted_and_unmoved(event, known, rule.plan, start_at)
+        if halted is AppointmentStatus.CANCELLED:
+            assert known is not None
+            return (
+                FeedResult(
+                    FeedOutcome.IGNORED,
+                    f"{event.event_code or event.action.value} of a cancelled appointment that "
+                    "does not move it: nothing changed (a new booking restarts it)",
+                    external_id=known.external_id,
+                    plan_id=known.plan_id,
+                ),
+                _record(event, known, None, None, halted, known.start_at, sent_at),
+            )
+        if known and known.plan_id and known.external_id and known.plan_id != rule.plan:
+            self._cancel(known.external_id, known.plan_id, "the appointment changed procedure")
+        # After a no-show, a modification that does not move the procedure updates the
+        # patient; what the no-show cancelled stays cancelled.
+        outcome = self.enrollment.enroll([entry], keep_cancelled=halted is not None)[0]
         kind = FeedOutcome.ENROLLED if outcome.created else FeedOutcome.MOVED
         moved = sum(1 for change in outcome.changes if change.plans_a_send)
         detail = (
@@ -220,7 +235,13 @@ class AppointmentService:
         return (
             FeedResult(kind, detail, external_id=external_id, plan_id=rule.plan),
             _record(
-                event, known, external_id, rule.plan, AppointmentStatus.BOOKED, start_at, sent_at
+                event,
+                known,
+                external_id,
+                rule.plan,
+                halted or AppointmentStatus.BOOKED,
+                start_at,
+                sent_at,
             ),
         )
 
@@ -365,6 +386,20 @@ class AppointmentService:
         if self._last_purge is None or now - self._last_purge >= timedelta(hours=1):
             self.feeds.purge_raw(now - self.keep_raw)
             self._last_purge = now
+
+
+def _halted_and_unmoved(
+    event: AppointmentEvent, known: AppointmentRecord | None, plan_id: str, start_at: datetime
+) -> AppointmentStatus | None:
+    """The appointment's cancelled or no-show status when this event (S13/S14) modifies it
+    without moving it (same plan, same start): such a message books nothing again."""
+    if event.action is not AppointmentAction.MOVED or known is None or known.start_at is None:
+        return None
+    if known.status not in (AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW):
+        return None
+    if known.plan_id != plan_id or known.start_at != start_at.astimezone(UTC):
+        return None
+    return known.status
 
 
 def _record(
