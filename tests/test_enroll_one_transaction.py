@@ -324,6 +324,35 @@ def test_a_no_show_is_audited_and_a_failed_one_cancels_nothing(
     assert audit_actions(storage) == ["enroll", "cancel.after_procedure"]
 
 
+def test_a_failed_plan_rollout_batch_leaves_its_enrollments_on_their_version(
+    storage: Storage, tmp_path: Path
+) -> None:
+    first = service_over(storage, PlanCatalog(*write_demo_plan(tmp_path)))
+    first.enroll(
+        [first.validate(ana()), first.validate(ana().model_copy(update={"external_id": "MRN2"}))]
+    )
+    newer = PlanCatalog(*write_demo_plan(tmp_path, version=2))
+    failing = service_over(storage, newer, access=AccessThatFails(storage.database))
+
+    with pytest.raises(OperationalError):
+        failing.apply_plan("demo", dry_run=False)
+
+    assert versions(storage) == {1}
+    assert len(failing.apply_plan("demo", dry_run=False).outcomes) == 2
+    assert versions(storage) == {2}
+    assert audit_actions(storage) == ["enroll", "enroll", "plan.apply", "plan.apply"]
+
+
+def versions(storage: Storage) -> set[int]:
+    """The plan versions enrollments and their messages are on."""
+    with storage.database.engine.connect() as connection:
+        return set(
+            connection.execute(
+                text("SELECT plan_version FROM enrollments UNION SELECT plan_version FROM messages")
+            ).scalars()
+        )
+
+
 # -- through the CSV import, two batches in flight on PostgreSQL ------------------------------
 
 
