@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -416,7 +415,7 @@ def test_a_report_whose_send_is_committed_while_it_is_looked_up_still_counts(
     assert world.enroll("ana", ANA).status_code == 201
     world.at(WELCOME_AT)
     outbox = world.app.storage.outbox
-    look_up = outbox.update_delivery_status
+    in_flight = outbox.sms_in_flight_to
     answers: list[tuple[str, Response]] = []
 
     class ReportsAtOnce(InMemoryChannel):
@@ -424,22 +423,21 @@ def test_a_report_whose_send_is_committed_while_it_is_looked_up_still_counts(
             receipt = super().send(message)
             sid = receipt.provider_message_id or ""
 
-            def commit_lands_meanwhile(*args: Any, **kwargs: Any) -> Any:
-                found = look_up(*args, **kwargs)
-                if found is None:  # the dispatcher's grouped commit lands just now
-                    monkeypatch.setattr(outbox, "update_delivery_status", look_up)
-                    outbox.record_sent(
-                        message.outbox_id,
-                        utc(WELCOME_AT),
-                        provider_message_id=sid,
-                        provider_status=receipt.provider_status,
-                        recipient=message.to,
-                        subject=None,
-                        body=message.body,
-                    )
-                return found
+            def commit_lands_meanwhile(phone: str) -> bool:
+                # The lookup found nothing; the dispatcher's grouped commit lands just now.
+                monkeypatch.setattr(outbox, "sms_in_flight_to", in_flight)
+                outbox.record_sent(
+                    message.outbox_id,
+                    utc(WELCOME_AT),
+                    provider_message_id=sid,
+                    provider_status=receipt.provider_status,
+                    recipient=message.to,
+                    subject=None,
+                    body=message.body,
+                )
+                return in_flight(phone)
 
-            monkeypatch.setattr(outbox, "update_delivery_status", commit_lands_meanwhile)
+            monkeypatch.setattr(outbox, "sms_in_flight_to", commit_lands_meanwhile)
             answers.append((sid, world.status(sid, "delivered", to=message.to)))
             return receipt
 

@@ -111,6 +111,7 @@ class ReplyService:
         clock: Callable[[], datetime] = utc_now,
         no_reply_after: timedelta = DEFAULT_NO_REPLY_AFTER,
     ) -> None:
+        self.database = storage.database
         self.inbound = storage.inbound
         self.outcomes = storage.outcomes
         self.outbox = storage.outbox
@@ -282,7 +283,9 @@ class ReplyService:
         """Record a delivery report; a carrier opt-out or a dead number stops further SMS.
 
         Only the first report of an error code acts: Twilio may post a callback again, and a
-        repeat must not undo a START or a number staff have since checked.
+        repeat must not undo a START or a number staff have since checked. Recording and
+        acting are one transaction, so a report that fails half-way leaves nothing behind and
+        a repeat acts on it in full.
 
         A report can outrun the record of its send (a dispatcher commits a batch's outcomes
         together): when the message is unknown but an SMS to `to` is still "sending", the
@@ -290,7 +293,7 @@ class ReplyService:
         post a status callback again on an error answer, so asking for it again would lose it.
         """
         now = self.clock()
-        update = self._record_status(provider_message_id, status, error_code, now)
+        update = self._record_and_act(provider_message_id, status, error_code, now)
         if update is None and to:
             if self.outbox.sms_in_flight_to(to):
                 log.info("status callback for %s before its send is recorded", provider_message_id)
@@ -298,11 +301,20 @@ class ReplyService:
                 return None
             # Its send may have been committed between the lookup and that check (the commit
             # takes the text out of "sending" and records it at once): look once more.
-            update = self._record_status(provider_message_id, status, error_code, now)
+            update = self._record_and_act(provider_message_id, status, error_code, now)
         if update is None:
             log.info("status callback for unknown message %s", provider_message_id)
-            return None
-        self._act_on(update, status, error_code, now)
+        return update
+
+    def _record_and_act(
+        self, provider_message_id: str, status: str, error_code: str | None, now: datetime
+    ) -> DeliveryUpdate | None:
+        """Record a report on its message and act on it, in one transaction (None, and
+        nothing written, when no message has this id)."""
+        with self.database.transaction():
+            update = self._record_status(provider_message_id, status, error_code, now)
+            if update is not None:
+                self._act_on(update, status, error_code, now)
         return update
 
     def apply_early_reports(self, keep_for: timedelta = KEEP_EARLY_REPORTS_FOR) -> int:
@@ -325,17 +337,15 @@ class ReplyService:
 
     def _apply_kept(self, report: KeptReport, now: datetime) -> bool:
         """Record and act on one kept report; False when its send was never recorded."""
-        sid, status, code = report.provider_message_id, report.status, report.error_code
-        update = self._record_status(sid, status, code, now)
-        if update is None:
-            log.warning(
-                "dropped a delivery report (%s) kept since %s: its send was never recorded",
-                status,
-                report.received_at.isoformat(timespec="seconds"),
-            )
-            return False
-        self._act_on(update, status, code, now)
-        return True
+        status = report.status
+        if self._record_and_act(report.provider_message_id, status, report.error_code, now):
+            return True
+        log.warning(
+            "dropped a delivery report (%s) kept since %s: its send was never recorded",
+            status,
+            report.received_at.isoformat(timespec="seconds"),
+        )
+        return False
 
     def after_pass(self, _report: object = None) -> None:
         """What a running service does after each dispatch pass: apply the delivery reports
