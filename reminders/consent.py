@@ -103,6 +103,7 @@ class SmsConsentService:
         *,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self.database = storage.database
         self.consent = storage.consent
         self.patients = storage.patients
         self.catalog = catalog
@@ -123,26 +124,29 @@ class SmsConsentService:
         number belong to the phone, not to one enrollment).
 
         `inbound`, the text that asked, is recorded with the change, with the `flags` it raised.
+        The text, the stop and its audit entries are one transaction.
         """
         now = self.clock()
         change = SmsStateChange(cause.kind, cause.source, now, cause.reason(now))
-        stop = self.consent.stop_sms(
-            list(dict.fromkeys(patient_ids)),
-            change,
-            numbers=[number] if number else [],
-            email_steps=self.email_steps(),
-            inbound=inbound,
-            flags=flags,
-        )
-        detail = (
-            f"{change.reason}; pending SMS: {stop.skipped} skipped, "
-            f"{stop.moved_to_email} moved to email"
-        )
-        self.audit.record_many(
-            (AUDIT_ACTIONS[cause.kind], stop.external_ids[pid], detail)
-            for pid in stop.changed
-            if pid in stop.external_ids
-        )
+        email_steps = self.email_steps()
+        with self.database.transaction():
+            stop = self.consent.stop_sms(
+                list(dict.fromkeys(patient_ids)),
+                change,
+                numbers=[number] if number else [],
+                email_steps=email_steps,
+                inbound=inbound,
+                flags=flags,
+            )
+            detail = (
+                f"{change.reason}; pending SMS: {stop.skipped} skipped, "
+                f"{stop.moved_to_email} moved to email"
+            )
+            self.audit.record_many(
+                (AUDIT_ACTIONS[cause.kind], stop.external_ids[pid], detail)
+                for pid in stop.changed
+                if pid in stop.external_ids
+            )
         log.info(
             "SMS stopped (%s, %s) for %d patient(s)",
             cause.kind.value,
@@ -160,19 +164,22 @@ class SmsConsentService:
         reschedule in between included); what staff cancelled stays cancelled, and a step
         moved to email (or sent by it) is not sent again by SMS. `source` names how the
         patient opted in (the keyword texted, or "staff"); `inbound`, the text that asked, is
-        recorded with the change.
+        recorded with the change. The text, the opt-in, the re-plan and the audit entries are
+        one transaction: a failure leaves the patient opted out, so that trying again restores
+        the messages.
         """
         ids = list(dict.fromkeys(patient_ids))
-        changed = self.consent.resume_sms(ids, source=source, now=self.clock(), inbound=inbound)
-        restored = {patient_id: self._replan(patient_id) for patient_id in changed}
-        self.audit.record_many(
-            (
-                "sms.opt_in",
-                external_id,
-                f"opted back in to SMS ({source}); {restored[pid]} message(s) restored",
+        with self.database.transaction():
+            changed = self.consent.resume_sms(ids, source=source, now=self.clock(), inbound=inbound)
+            restored = {patient_id: self._replan(patient_id) for patient_id in changed}
+            self.audit.record_many(
+                (
+                    "sms.opt_in",
+                    external_id,
+                    f"opted back in to SMS ({source}); {restored[pid]} message(s) restored",
+                )
+                for pid, external_id in changed.items()
             )
-            for pid, external_id in changed.items()
-        )
         return SmsResume(list(changed), sum(restored.values()))
 
     def resume_patient(self, external_id: str, *, note: str = "") -> SmsResume:

@@ -26,6 +26,7 @@ from reminders.access.actor import Actor
 from reminders.access.audit import AuditTrail
 from reminders.api.app import create_app
 from reminders.catalog import PlanCatalog
+from reminders.consent import SmsConsentService, StopCause, StopVia
 from reminders.csv_import import CsvImport
 from reminders.enrollment import EnrollmentService
 from reminders.enrollment_input import PatientChanges, read_input
@@ -33,8 +34,9 @@ from reminders.store.access import AccessRepository
 from reminders.store.access_records import NewAuditEntry
 from reminders.store.consent import ConsentRepository
 from reminders.store.database import Database
+from reminders.store.inbound import DuplicateInbound
 from reminders.store.inbound_schema import InboundKind
-from reminders.store.reply_records import NewInbound, SmsStateChange, SmsStop
+from reminders.store.reply_records import NewInbound, SmsStateChange, SmsStop, SmsStopKind
 from reminders.store.storage import Storage
 
 # Every test on SQLite and on PostgreSQL, the HTTP API's too (see the `world` fixture).
@@ -351,6 +353,76 @@ def versions(storage: Storage) -> set[int]:
                 text("SELECT plan_version FROM enrollments UNION SELECT plan_version FROM messages")
             ).scalars()
         )
+
+
+# -- stopping and resuming SMS ----------------------------------------------------------------
+
+
+def consent_service(storage: Storage, catalog: PlanCatalog, failures: int = 0) -> SmsConsentService:
+    """Stopping and resuming SMS, over an audit store refusing its first `failures` writes."""
+    access = AccessThatFails(storage.database, failures)
+    audit = AuditTrail(access, Actor.user("nina"), lambda: NOW)
+    over = dataclasses.replace(storage, access=access)
+    return SmsConsentService(over, catalog, audit, clock=lambda: NOW)
+
+
+def stop_by_text(service: SmsConsentService, patient_id: int, message_id: str) -> None:
+    inbound = NewInbound(message_id, PHONE, "+15550100", "STOP", NOW, InboundKind.OPT_OUT)
+    cause = StopCause(SmsStopKind.OPTED_OUT, StopVia.TEXT, "STOP")
+    service.stop(cause, patient_ids=[patient_id], inbound=inbound)
+
+
+def test_a_failed_stop_records_neither_the_text_nor_the_opt_out(
+    storage: Storage, catalog: PlanCatalog
+) -> None:
+    patient_id = service_over(storage, catalog).enroll_one(ana()).patient_id
+    before = (stored(storage), counts(storage))
+
+    with pytest.raises(OperationalError):
+        stop_by_text(consent_service(storage, catalog, failures=1), patient_id, "SM1")
+
+    assert (stored(storage), counts(storage)) == before
+    assert not storage.inbound.inbound_seen("SM1")
+    stop_by_text(consent_service(storage, catalog), patient_id, "SM1")
+    assert stored(storage)["patient"][1]
+    assert pending_sms(storage) == []
+    assert audit_actions(storage) == ["enroll", "sms.opt_out"]
+
+
+def test_a_failed_opt_in_stays_opted_out_so_that_trying_again_restores_the_texts(
+    storage: Storage, catalog: PlanCatalog
+) -> None:
+    # Had the opt-in been committed before the re-plan failed, trying again would find the
+    # patient opted in already and restore nothing: the texts would stay skipped for good.
+    patient_id = service_over(storage, catalog).enroll_one(ana()).patient_id
+    stop_by_text(consent_service(storage, catalog), patient_id, "SM1")
+    before = stored(storage)
+
+    with pytest.raises(OperationalError):
+        consent_service(storage, catalog, failures=1).resume([patient_id], source="staff")
+
+    assert stored(storage) == before
+    resumed = consent_service(storage, catalog).resume([patient_id], source="staff")
+    assert (resumed.opted_in, resumed.restored) == ([patient_id], 4)
+    assert pending_sms(storage) == ["discharge", "prepare", "ride", "week-one"]
+    assert audit_actions(storage)[-1] == "sms.opt_in"
+
+
+def test_a_text_handled_meanwhile_is_a_duplicate_and_stops_nothing(
+    storage: Storage, catalog: PlanCatalog
+) -> None:
+    # The same STOP recorded by another request between the webhook's look-up and its stop:
+    # the repeat's insert fails inside the stop's transaction, which still names it.
+    patient_id = service_over(storage, catalog).enroll_one(ana()).patient_id
+    storage.inbound.record_inbound(
+        NewInbound("SM1", PHONE, "+15550100", "STOP", NOW, InboundKind.HELP)
+    )
+    before = (stored(storage), counts(storage))
+
+    with pytest.raises(DuplicateInbound):
+        stop_by_text(consent_service(storage, catalog), patient_id, "SM1")
+
+    assert (stored(storage), counts(storage)) == before
 
 
 # -- through the CSV import, two batches in flight on PostgreSQL ------------------------------

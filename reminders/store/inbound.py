@@ -229,18 +229,22 @@ class InboundRepository:
 @contextmanager
 def atomic_inbound(database: Database, inbound: NewInbound | None) -> Iterator[tuple[Session, int]]:
     """A transaction that starts by recording `inbound` (if given); a repeat raises
-    DuplicateInbound and changes nothing."""
+    DuplicateInbound and changes nothing.
+
+    Its insert is a savepoint: inside a unit of work (PostgreSQL aborts a transaction at a
+    failed statement), the unit can still look the repeat up."""
     try:
         with database.session() as session:
             inbound_id = 0
             if inbound is not None:
-                inbound_id = int(
-                    session.execute(
-                        insert(InboundMessage)
-                        .values(**asdict(inbound))
-                        .returning(InboundMessage.id)
-                    ).scalar_one()
-                )
+                with session.begin_nested():
+                    inbound_id = int(
+                        session.execute(
+                            insert(InboundMessage)
+                            .values(**asdict(inbound))
+                            .returning(InboundMessage.id)
+                        ).scalar_one()
+                    )
             yield session, inbound_id
     except IntegrityError:
         if inbound is not None and InboundRepository(database).inbound_seen(
