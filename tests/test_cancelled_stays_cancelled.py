@@ -20,6 +20,7 @@ from feed_fixtures import Feed, open_feed, siu
 from test_cli import run
 from test_fhir_appointments import Client
 
+from reminders.replies.service import InboundSms
 from reminders.roles import Role
 
 
@@ -206,3 +207,36 @@ def test_hl7_a_modification_after_a_cancellation_changes_nothing(feed: Feed) -> 
     statuses = {m.step_id: m.status for m in feed.timeline("MRN2")}
     assert set(statuses.values()) == {"cancelled"}
     assert feed.enrollment("MRN2")["status"] == "cancelled"
+
+
+MOBILE = "+13125550123"  # feed_fixtures' MOBILE, as Twilio writes it
+
+
+def _text(feed: Feed, body: str, sid: str) -> None:
+    feed.app.replies().handle_inbound(InboundSms(sid, MOBILE, "+15005550006", body))
+
+
+def test_opting_in_after_stop_then_no_show_restores_only_what_may_still_go(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """STOP held back every text; the no-show then found nothing pending to cancel, and START
+    (or staff opting the patient in) brought back the discharge and recovery texts."""
+    with open_feed(tmp_path, sqlite_url) as feed:
+        feed.handler.handle(siu("S12", control_id="M1"))
+        _text(feed, "STOP", "SM1")
+        feed.handler.handle(siu("S26", control_id="M2", sent="20270311090000"))
+
+        _text(feed, "START", "SM2")
+
+        assert _steps(feed) == NO_SHOW
+
+        _text(feed, "STOP", "SM3")
+        client = Client(feed)
+        opted_in = client.http.post(
+            "/v1/patients/MRN1/sms-opt-in",
+            json={"note": "agreed again"},
+            headers={"Authorization": client.headers["Authorization"]},
+        )
+
+        assert opted_in.json()["opted_in"] is True
+        assert _steps(feed) == NO_SHOW

@@ -13,7 +13,6 @@ import pytest
 from api_fixtures import ENROLLED_AT, World, running_world, utc
 from typer.testing import CliRunner
 
-from reminders.access.actor import Actor
 from reminders.api.keys import create_key
 from reminders.cli.main import app as cli
 from reminders.roles import Role
@@ -87,13 +86,14 @@ def test_opting_in_restores_what_stopping_held_back_and_nothing_else(
 ) -> None:
     assert world.enroll("ana", ANA, email="ana@example.org").status_code == 201
     assert world.text(ANA, "STOP").status_code == 200
-    world.app.enrollment(Actor.cli("frontdesk")).cancel_after_procedure("ana", "no-show")
+    # What staff cancel (a no-show included) stays cancelled through each door too:
+    # tests/test_cancelled_stays_cancelled.py.
     before = steps(world)
     assert before == {
         "welcome": ("email", "pending", f"sent by email: {STOPPED}"),
         "relief-check-week-4": ("sms", "skipped", STOPPED),
         "relief-check-week-6": ("sms", "skipped", STOPPED),
-        "follow-up": ("email", "cancelled", "no-show"),
+        "follow-up": ("email", "pending", f"sent by email: {STOPPED}"),
     }
     world.at(OPT_IN_AT)
 
@@ -103,7 +103,7 @@ def test_opting_in_restores_what_stopping_held_back_and_nothing_else(
         "welcome": before["welcome"],  # goes by email: never the step twice
         "relief-check-week-4": before["relief-check-week-4"],  # its window closed
         "relief-check-week-6": ("sms", "pending", None),
-        "follow-up": before["follow-up"],  # staff cancelled it
+        "follow-up": before["follow-up"],  # goes by email too
     }
     storage = world.app.storage
     state = storage.patients.enrollment_details(1).patient

@@ -9,12 +9,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Table, delete, select, update
+from sqlalchemy import String, Table, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from reminders.errors import NotFoundError
 from reminders.plans.versions import AppliedVersion
-from reminders.schedule_diff import StoredMessage, diff_schedule
+from reminders.schedule_diff import SMS_STOPPED_REASONS, StoredMessage, diff_schedule
 from reminders.store.applied import read_applied_versions
 from reminders.store.bulk import insert_rows, insert_with_ids
 from reminders.store.database import Database, one_of, value_batches
@@ -344,13 +344,18 @@ class PatientRepository:
     def cancel_pending_steps(
         self, enrollment_id: int, phases: Sequence[str], reason: str, now: datetime
     ) -> int:
-        """Cancel an enrollment's pending messages of some phases; returns how many."""
+        """Cancel an enrollment's messages of some phases that may still go: pending, or held
+        back only because SMS stopped (which opting in would bring back); returns how many."""
+        held_back = and_(
+            Message.status == MessageStatus.SKIPPED.value,
+            or_(*(Message.status_reason.startswith(r) for r in SMS_STOPPED_REASONS)),
+        )
         with self.database.session() as session:
             _lock_patient_of(session, enrollment_id)
             result = session.execute(
                 update(Message)
                 .where(Message.enrollment_id == enrollment_id)
-                .where(Message.status == MessageStatus.PENDING.value)
+                .where(or_(Message.status == MessageStatus.PENDING.value, held_back))
                 .where(Message.phase.in_(list(phases)))
                 .values(status=MessageStatus.CANCELLED.value, status_reason=reason, updated_at=now)
             )
