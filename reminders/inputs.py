@@ -136,6 +136,11 @@ def _zone_problem(value: str) -> str | None:
     suggestion = ZONE_SUGGESTIONS.get(value.upper())
     if suggestion:
         return f"{value} has no daylight saving; use {suggestion}"
+    folder, _, name = value.partition("/")
+    if folder in ("right", "posix") and name:
+        # right/: counted with leap seconds (zoneinfo reads it an hour off in winter); posix/:
+        # only where the system's tz database is installed. Both copy the plain name's zone.
+        return f"{value} is a copy of the tz database's; use {name}"
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):

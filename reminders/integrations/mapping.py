@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reminders.errors import PlanError, PlanProblem
+from reminders.inputs import time_zone
 from reminders.plans.attributes import AttributeDeclaration, read_attributes
 from reminders.plans.loader import line_of, problems_from_validation, read_yaml_with_lines
 
@@ -27,11 +27,8 @@ class _Strict(BaseModel):
 
 
 def _zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Chicago)") from None
-    return value
+    """A site's zone, checked as a patient's is: it becomes each booked patient's zone."""
+    return time_zone(value)
 
 
 class Code(_Strict):
