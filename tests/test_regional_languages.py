@@ -12,6 +12,7 @@ import api_fixtures
 import pytest
 from api_fixtures import ANA, BEN, WELCOME_AT, twiml_message
 from console_fixtures import ConsoleWorld, console_world, csrf_token
+from feed_fixtures import open_feed, siu
 from sqlalchemy import select
 from test_cli import run, run_json
 from test_schedule import enroll as schedule_input
@@ -145,3 +146,11 @@ def test_cli_and_csv_a_regional_tag_is_enrolled_in_spanish(
     assert enrolled["warnings"] == []
     assert imported.exit_code == 0, imported.output
     assert _languages(console, "ana") == _languages(console, "ben") == {"es"}
+
+
+def test_hl7_a_regional_tag_passes_through_as_fhirs_does(tmp_path: Path) -> None:
+    """PID-15 es-MX (a BCP 47 code) was the mapping's default language; FHIR kept its es."""
+    with open_feed(tmp_path, f"sqlite:///{tmp_path / 'feed.sqlite3'}") as feed:
+        feed.handler.handle(siu(language="es-MX^Spanish (Mexico)^urn:ietf:bcp:47"))
+
+        assert feed.enrollment("MRN1")["language"] == "es-mx"

@@ -5,6 +5,7 @@ Checked like plan files: every problem comes back as file:line with the field's 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,8 @@ from reminders.errors import PlanError, PlanProblem
 from reminders.inputs import time_zone
 from reminders.plans.attributes import AttributeDeclaration, read_attributes
 from reminders.plans.loader import line_of, problems_from_validation, read_yaml_with_lines
+
+_BCP47_TWO_LETTER = re.compile(r"[A-Za-z]{2}(?:-[A-Za-z0-9]{2,8})*")
 
 
 class MappingError(PlanError):
@@ -132,12 +135,13 @@ class SchedulingMapping(_Strict):
         return self.sites[0] if len(self.sites) == 1 else None
 
     def language(self, code: str | None) -> str:
-        """Our language code for the feed's (ISO 639-1 codes pass through)."""
+        """Our language code for the feed's (ISO 639-1 codes pass through, with a region or
+        script too: es-MX, as FHIR's BCP 47 codes, takes the plan's es when it has one)."""
         if not code:
             return self.defaults.language
         if code in self.languages:
             return self.languages[code]
-        if len(code) == 2 and code.isalpha():
+        if _BCP47_TWO_LETTER.fullmatch(code):
             return code.lower()
         return self.defaults.language
 
