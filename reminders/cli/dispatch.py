@@ -57,7 +57,7 @@ def send_due(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
     Exit status: 0 when all went well; 3 when the pass's sends are committed (and counted)
     but what runs after them failed, named on standard error (the next run tries it again);
-    1 when the pass itself failed.
+    1 when the pass itself failed (a database that does not answer is said in one line).
     """
     app = get_state(ctx).app
     dispatcher = app.dispatcher(_channels(app.settings, quiet_stdout=json_output))

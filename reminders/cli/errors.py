@@ -1,7 +1,9 @@
-"""Turn every ReminderError into a short message and an exit code, never a traceback."""
+"""Turn every ReminderError, and a database that does not answer, into a short message and an
+exit code, never a traceback."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import typer
@@ -30,6 +32,18 @@ def error_lines(error: ReminderError) -> list[str]:
 def exit_code(error: ReminderError) -> int:
     """Bad input exits 2, like a bad option; anything else that went wrong exits 1."""
     return EXIT_BAD_INPUT if isinstance(error, EnrollmentError | SettingsError) else EXIT_FAILED
+
+
+def database_failure(error: Exception) -> str | None:
+    """The database did not answer (down, refusing connections, locked, timed out): one line
+    for the operator, the driver's first line without the statement's SQL; None for any other
+    error (a bug keeps its traceback)."""
+    # Not loaded (help, a command without the database): the error cannot be one of its.
+    exc = sys.modules.get("sqlalchemy.exc")
+    if exc is None or not isinstance(error, exc.OperationalError):
+        return None
+    said = str(error.orig if error.orig is not None else error).strip().splitlines()
+    return f"the database did not answer: {said[0] if said else type(error).__name__}"
 
 
 def report(error: ReminderError) -> None:
@@ -65,9 +79,16 @@ class ReminderGroup(QuickGroup):
         return list(super().parse_args(ctx, rest))
 
     def invoke(self, ctx: Any) -> Any:  # typer's Context class differs across typer versions
-        """Run the command, reporting a ReminderError as text with a non-zero exit."""
+        """Run the command, reporting a ReminderError (or a database that did not answer) as
+        text with a non-zero exit."""
         try:
             return super().invoke(ctx)
         except ReminderError as error:
             report(error)
             raise typer.Exit(exit_code(error)) from None
+        except Exception as error:
+            line = database_failure(error)
+            if line is None:
+                raise
+            echo_line(f"error: {line}", err=True)
+            raise typer.Exit(EXIT_FAILED) from None
