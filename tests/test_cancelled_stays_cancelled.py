@@ -11,14 +11,16 @@ brought back the discharge and recovery texts for a procedure that did not happe
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_fixtures import ANA, World
 from console_fixtures import ConsoleWorld, console_world, csrf_token
 from feed_fixtures import Feed, open_feed, siu
 from test_cli import run
-from test_fhir_appointments import Client
+from test_fhir_appointments import MAPPING, Client, as_json, built_appointment
 
 from reminders.replies.service import InboundSms
 from reminders.roles import Role
@@ -240,3 +242,74 @@ def test_opting_in_after_stop_then_no_show_restores_only_what_may_still_go(
 
         assert opted_in.json()["opted_in"] is True
         assert _steps(feed) == NO_SHOW
+
+
+# -- FHIR: an Appointment sent again as booked ------------------------------------------------
+# A FHIR Appointment states the appointment as it is now: `booked` after `noshow` or
+# `cancelled` is the same rule as an HL7 S13/S14 (above), not a new S12 booking.
+
+
+@pytest.fixture
+def fhir(tmp_path: Path, database_url: str) -> Iterator[Client]:
+    """apt-77 (MRN-77) booked through FHIR for 10 March 2027; on SQLite and PostgreSQL."""
+    with open_feed(tmp_path, database_url, MAPPING) as opened:
+        client = Client(opened)
+        assert (
+            client.put("apt-77", _appointment("booked", "2027-03-01T09:00:00Z")).status_code == 201
+        )
+        yield client
+
+
+def _appointment(
+    status: str, updated: str, start: str = "2027-03-10T08:30:00-06:00", phone: str = ""
+) -> dict[str, Any]:
+    body = as_json(built_appointment(status=status, start=start))
+    body["meta"] = {"lastUpdated": updated}
+    if phone:
+        body["contained"][0]["telecom"][0]["value"] = phone
+    return body
+
+
+def _fhir_steps(client: Client) -> dict[str, str]:
+    return {m.step_id: m.status for m in client.feed.timeline("MRN-77")}
+
+
+def test_fhir_booked_again_after_a_no_show_keeps_its_cancellations(fhir: Client) -> None:
+    no_show = fhir.put("apt-77", _appointment("noshow", "2027-03-11T09:00:00Z"))
+    assert no_show.headers["x-reminders-outcome"] == "no_show"
+    after_no_show = _fhir_steps(fhir)
+    assert after_no_show["week-one"] == "cancelled"
+
+    again = fhir.put(
+        "apt-77", _appointment("booked", "2027-03-11T10:00:00Z", phone="(312) 555-0177")
+    )
+
+    assert again.status_code == 200, again.text
+    assert _fhir_steps(fhir) == after_no_show
+    assert fhir.feed.enrollment("MRN-77")["phone"] == "+13125550177"  # details still update
+
+
+def test_fhir_booked_again_after_a_cancellation_changes_nothing(fhir: Client) -> None:
+    cancelled = fhir.put("apt-77", _appointment("cancelled", "2027-03-02T09:00:00Z"))
+    assert cancelled.headers["x-reminders-outcome"] == "cancelled"
+
+    again = fhir.put("apt-77", _appointment("booked", "2027-03-03T09:00:00Z"))
+
+    assert (again.status_code, again.headers["x-reminders-outcome"]) == (200, "ignored")
+    assert set(_fhir_steps(fhir).values()) == {"cancelled"}
+    assert fhir.feed.enrollment("MRN-77")["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("halted", ["noshow", "cancelled"])
+def test_fhir_booked_at_another_start_books_the_procedure_again(fhir: Client, halted: str) -> None:
+    """As an S13 that moves the start: a real move restarts every message."""
+    fhir.put("apt-77", _appointment(halted, "2027-03-11T09:00:00Z"))
+
+    again = fhir.put(
+        "apt-77", _appointment("booked", "2027-03-12T09:00:00Z", start="2027-03-24T08:30:00-05:00")
+    )
+
+    assert (again.status_code, again.headers["x-reminders-outcome"]) == (200, "moved")
+    assert set(_fhir_steps(fhir).values()) == {"pending"}
+    enrollment = fhir.feed.enrollment("MRN-77")
+    assert (enrollment["status"], enrollment["procedure_date"]) == ("active", date(2027, 3, 24))

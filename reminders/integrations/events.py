@@ -12,8 +12,13 @@ from reminders.integrations.mapping import Code
 class AppointmentAction(StrEnum):
     """What happened to the appointment."""
 
-    BOOKED = "booked"  # SIU^S12, FHIR status booked (new)
-    MOVED = "moved"  # S13 rescheduled, S14 modified, FHIR booked (again)
+    # A new booking (SIU^S12): books the appointment again even after a cancellation.
+    BOOKED = "booked"
+    # The appointment as booked now (S13 rescheduled, S14 modified, FHIR status booked): moves
+    # it, or updates the patient. FHIR has no "new booking" event (an Appointment states how
+    # the appointment is), so FHIR booked is this, new or not; after a cancellation or a
+    # no-show it restarts only a real move (the appointment service's rule).
+    MOVED = "moved"
     CANCELLED = "cancelled"  # S15 cancelled, S17 deleted, FHIR cancelled / entered-in-error
     NO_SHOW = "no_show"  # S26, FHIR noshow
     OTHER = "other"  # any other scheduling event: acknowledged, logged, not acted on

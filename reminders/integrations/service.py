@@ -215,7 +215,7 @@ class AppointmentService:
                 FeedResult(
                     FeedOutcome.IGNORED,
                     f"{event.event_code or event.action.value} of a cancelled appointment that "
-                    "does not move it: nothing changed (a new booking restarts it)",
+                    "does not move it: nothing changed (a new start or a new booking restarts it)",
                     external_id=known.external_id,
                     plan_id=known.plan_id,
                 ),
@@ -391,8 +391,9 @@ class AppointmentService:
 def _halted_and_unmoved(
     event: AppointmentEvent, known: AppointmentRecord | None, plan_id: str, start_at: datetime
 ) -> AppointmentStatus | None:
-    """The appointment's cancelled or no-show status when this event (S13/S14) modifies it
-    without moving it (same plan, same start): such a message books nothing again."""
+    """The appointment's cancelled or no-show status when this event (S13/S14, or a FHIR
+    Appointment sent again as booked) modifies it without moving it (same plan, same start):
+    such a message books nothing again. One that moves the start restarts, for both feeds."""
     if event.action is not AppointmentAction.MOVED or known is None or known.start_at is None:
         return None
     if known.status not in (AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW):

@@ -30,7 +30,9 @@ from reminders.integrations.fhir.outcome import FhirError, Issue
 from reminders.integrations.mapping import Code
 
 ACTIONS = {
-    "booked": AppointmentAction.BOOKED,
+    # The Appointment's state, not a booking event: sent again after `noshow` or `cancelled`
+    # it is an S13/S14, not an S12 (see AppointmentAction.MOVED).
+    "booked": AppointmentAction.MOVED,
     "cancelled": AppointmentAction.CANCELLED,
     "entered-in-error": AppointmentAction.CANCELLED,
     "noshow": AppointmentAction.NO_SHOW,
