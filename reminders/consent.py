@@ -105,6 +105,7 @@ class SmsConsentService:
     ) -> None:
         self.database = storage.database
         self.consent = storage.consent
+        self.inbound = storage.inbound
         self.patients = storage.patients
         self.catalog = catalog
         self.audit = audit
@@ -130,6 +131,9 @@ class SmsConsentService:
         change = SmsStateChange(cause.kind, cause.source, now, cause.reason(now))
         email_steps = self.email_steps()
         with self.database.transaction():
+            if number:
+                # An enroll giving this number in flight commits first, or sees this stop.
+                self.inbound.lock_numbers([number])
             stop = self.consent.stop_sms(
                 list(dict.fromkeys(patient_ids)),
                 change,

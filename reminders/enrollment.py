@@ -290,6 +290,8 @@ class EnrollmentService:
                 newly_given.setdefault(record.phone, []).append(record.external_id)
         if not newly_given:
             return set()
+        # Before asking: a STOP for one of them in flight commits first, or sees this patient.
+        self.inbound.lock_numbers(list(newly_given))
         stopped = self.inbound.opted_out_phones(list(newly_given))
         return {external_id for phone in stopped for external_id in newly_given[phone]}
 

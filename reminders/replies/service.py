@@ -190,6 +190,7 @@ class ReplyService:
             stop = self.by_text.stop(
                 StopCause(SmsStopKind.OPTED_OUT, StopVia.TEXT, keyword.said),
                 patient_ids=ids,
+                number=sms.from_phone,
                 inbound=record(InboundKind.OPT_OUT),
                 flags=_warning_flags(sms.body, primary, latest),
             )

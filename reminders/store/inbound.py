@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import String, func, insert, select
+from sqlalchemy import String, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -150,6 +150,24 @@ class InboundRepository:
                     latest[phone] = kind
                 stopped.update(p for p, kind in latest.items() if kind == InboundKind.OPT_OUT.value)
         return stopped
+
+    def lock_numbers(self, phones: Collection[str]) -> None:
+        """Hold these numbers until the transaction in progress ends (PostgreSQL; SQLite has
+        one writer at a time already), in one order, so that no two hold each other's.
+
+        Enroll takes it for the numbers it gives before it asks whether they stopped, and a
+        STOP for its number before it stops the patients on it: under READ COMMITTED each
+        waits for the other to commit and then sees what it wrote, so a STOP that arrives while
+        a patient is being given its number is never missed by both. Call it inside a unit of
+        work (`Database.transaction`); alone, the lock would end with its own transaction.
+        """
+        if not self.database.concurrent_writers:
+            return
+        with self.database.session() as session:
+            for phone in sorted(set(phones)):
+                session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:phone))"), {"phone": phone}
+                )
 
     # -- what inbound SMS cause -------------------------------------------------------------
 
