@@ -34,6 +34,14 @@ from reminders.store.reply_records import (
 )
 from reminders.store.schema import Message, MessageStatus, Patient
 
+# One statement for a batch of numbers, locked in the order of their lock keys, so two
+# transactions never hold each other's (two numbers may share a key).
+_LOCK_NUMBERS = text(
+    "SELECT pg_advisory_xact_lock(key) FROM ("
+    " SELECT DISTINCT hashtext(phone) AS key FROM unnest(CAST(:phones AS text[])) AS phone"
+    " ORDER BY key) AS keys"
+)
+
 
 class DuplicateInbound(Exception):
     """This provider message id was already recorded (the provider retried its webhook)."""
@@ -153,7 +161,8 @@ class InboundRepository:
 
     def lock_numbers(self, phones: Collection[str]) -> None:
         """Hold these numbers until the transaction in progress ends (PostgreSQL; SQLite has
-        one writer at a time already), in one order, so that no two hold each other's.
+        one writer at a time already), in one statement and one order (by lock key), so that
+        no two transactions hold each other's.
 
         Enroll takes it for the numbers it gives before it asks whether they stopped, and a
         STOP for its number before it stops the patients on it: under READ COMMITTED each
@@ -161,13 +170,10 @@ class InboundRepository:
         a patient is being given its number is never missed by both. Call it inside a unit of
         work (`Database.transaction`); alone, the lock would end with its own transaction.
         """
-        if not self.database.concurrent_writers:
+        if not self.database.concurrent_writers or not phones:
             return
         with self.database.session() as session:
-            for phone in sorted(set(phones)):
-                session.execute(
-                    text("SELECT pg_advisory_xact_lock(hashtext(:phone))"), {"phone": phone}
-                )
+            session.execute(_LOCK_NUMBERS, {"phones": list(set(phones))})
 
     # -- what inbound SMS cause -------------------------------------------------------------
 
