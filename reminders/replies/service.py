@@ -21,7 +21,7 @@ from reminders.catalog import PlanCatalog
 from reminders.channels.twilio_sms import classify_twilio_code, describe_twilio_code
 from reminders.clock import utc_now
 from reminders.consent import SmsConsentService, StopCause, StopVia, stop_kind_of
-from reminders.errors import AfterPassError, ReminderError
+from reminders.errors import AfterPassError, ReminderError, describe_error
 from reminders.inputs import staff_text
 from reminders.plans.model import Phase
 from reminders.redact import mask_phone
@@ -324,29 +324,63 @@ class ReplyService:
         Run after a dispatch pass has committed its outcomes. Only the reports whose send is
         recorded (and those too old to keep) are taken, and two dispatchers never take one
         at once; the others stay as they are. A report leaves the table in the transaction
-        that applies it (`take_ready`): a dispatcher killed, or failing, half-way leaves
-        every report it took to the next pass, as if it had not started. They apply in the
+        that applies it (`take_ready`): a dispatcher killed half-way, or a pass that fails as
+        a whole (the database gone), leaves every report it took to the next pass, as if it
+        had not started. They apply in the
         order of Twilio's message life (`report_rank`, then arrival), so a later "delivered"
         is not undone by an earlier "sent". One read of a usually empty table.
+
+        Each report applies on its own (a savepoint): one that fails leaves nothing of it
+        applied, is logged, and stays kept for the next pass, while the others apply. Kept
+        for `keep_for`, a report still not applied is dropped (logged once it is gone).
         """
         if not self.early_reports.any_kept():
             return 0
         now = self.clock()
-        with self.early_reports.take_ready(kept_until=now - keep_for) as taken:
-            in_order = sorted(taken, key=lambda r: (report_rank(r.status), r.received_at, r.id))
-            return sum(self._apply_kept(report, now) for report in in_order)
+        kept_until = now - keep_for
+        applied = 0
+        dropped: list[tuple[KeptReport, str]] = []
+        with self.early_reports.take_ready(kept_until=kept_until) as taken:
+            in_order = sorted(
+                taken.reports, key=lambda r: (report_rank(r.status), r.received_at, r.id)
+            )
+            for report in in_order:
+                try:
+                    recorded = self._apply_kept(report, now)
+                except Exception as exc:  # the reports behind it must still apply
+                    if report.received_at > kept_until:
+                        log.error(
+                            "a kept delivery report (id %s, %s) failed to apply; it stays "
+                            "kept for the next pass: %s",
+                            report.id,
+                            report.status,
+                            describe_error(exc),
+                        )
+                        continue
+                    dropped.append((report, f"it failed to apply ({describe_error(exc)})"))
+                else:
+                    applied += recorded
+                    if not recorded:
+                        dropped.append((report, "its send was never recorded"))
+                taken.remove(report)
+        for report, why in dropped:
+            log.warning(
+                "dropped a delivery report (id %s, %s) kept since %s: %s",
+                report.id,
+                report.status,
+                report.received_at.isoformat(timespec="seconds"),
+                why,
+            )
+        return applied
 
     def _apply_kept(self, report: KeptReport, now: datetime) -> bool:
-        """Record and act on one kept report; False when its send was never recorded."""
-        status = report.status
-        if self._record_and_act(report.provider_message_id, status, report.error_code, now):
-            return True
-        log.warning(
-            "dropped a delivery report (%s) kept since %s: its send was never recorded",
-            status,
-            report.received_at.isoformat(timespec="seconds"),
-        )
-        return False
+        """Record and act on one kept report, all of it or none of it (a savepoint of the
+        pass's transaction); False when its send was never recorded."""
+        with self.database.savepoint():
+            update = self._record_and_act(
+                report.provider_message_id, report.status, report.error_code, now
+            )
+        return update is not None
 
     def after_pass(self, _report: object = None) -> None:
         """What a running service does after each dispatch pass: apply the delivery reports

@@ -127,7 +127,7 @@ class Database:
         Every `session()` opened meanwhile joins it: all of it is committed at the end, or
         none of it when an exception leaves the block. A statement that fails inside voids the
         unit (PostgreSQL aborts the transaction), so its error must leave the block, not be
-        caught within. Units do not nest.
+        caught within, unless it leaves a `savepoint()` first. Units do not nest.
         """
         if self._joined() is not None:
             raise RuntimeError("a unit of work is already in progress")
@@ -137,6 +137,20 @@ class Database:
                 yield session
             finally:
                 _UNIT.reset(token)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Session]:
+        """Inside the unit of work in progress, a savepoint of it: an error leaving the block
+        undoes what the block wrote and nothing else, and the unit goes on (on PostgreSQL too,
+        where a failed statement otherwise voids the transaction). Outside one, the block's
+        own transaction."""
+        joined = self._joined()
+        if joined is None:
+            with self.transaction() as session:
+                yield session
+            return
+        with joined.begin_nested():
+            yield joined
 
     @contextmanager
     def rolled_back(self) -> Iterator[Session]:

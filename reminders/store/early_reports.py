@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, exists, insert, or_, select
@@ -22,6 +22,18 @@ class KeptReport:
     status: str
     error_code: str | None
     received_at: datetime
+
+
+@dataclass
+class TakenReports:
+    """The kept reports a pass took; those it `remove`s leave the table when it commits."""
+
+    reports: list[KeptReport]
+    removed: list[int] = field(default_factory=list)
+
+    def remove(self, report: KeptReport) -> None:
+        """Take `report` off the table with the pass's transaction (applied, or dropped)."""
+        self.removed.append(report.id)
 
 
 class EarlyReportRepository:
@@ -58,15 +70,15 @@ class EarlyReportRepository:
             return session.scalar(select(EarlyReport.id).limit(1)) is not None
 
     @contextmanager
-    def take_ready(self, kept_until: datetime) -> Iterator[list[KeptReport]]:
-        """Take off the table the reports whose send is recorded by now and those kept since
-        `kept_until` or before, for the block to apply; every other row is left as it is.
+    def take_ready(self, kept_until: datetime) -> Iterator[TakenReports]:
+        """The reports whose send is recorded by now and those kept since `kept_until` or
+        before, taken for the block to apply; every other row is left as it is.
 
-        They leave the table only when the block's transaction commits (`Database.transaction`:
-        the unit of work in progress, or one of its own), with everything the block writes
-        through the repositories: a process killed before then, or an error, leaves them for a
-        later pass, and nothing the block did with them half-way is kept. Twilio does not post
-        a report again.
+        The block runs in one transaction (`Database.transaction`: the unit of work in
+        progress, or one of its own). The reports it `remove`s leave the table when it ends,
+        with everything it wrote through the repositories: a process killed before then, or an
+        error leaving the block, leaves every one of them for a later pass, and nothing the
+        block did with them is kept. Twilio does not post a report again.
 
         Two dispatchers never take one report at once: on PostgreSQL the rows are locked as
         they are chosen, until the block ends, and rows another dispatcher is taking are
@@ -74,27 +86,31 @@ class EarlyReportRepository:
         """
         recorded = exists().where(Message.provider_message_id == EarlyReport.provider_message_id)
         ready = (
-            select(EarlyReport.id)
+            select(
+                EarlyReport.id,
+                EarlyReport.provider_message_id,
+                EarlyReport.status,
+                EarlyReport.error_code,
+                EarlyReport.received_at,
+            )
             .where(or_(recorded, EarlyReport.received_at <= kept_until))
+            .order_by(EarlyReport.id)
             .with_for_update(skip_locked=True)
         )
         with self.database.transaction() as session:
-            rows = session.execute(
-                delete(EarlyReport)
-                .where(EarlyReport.id.in_(ready))
-                .execution_options(synchronize_session=False)
-                .returning(
-                    EarlyReport.id,
-                    EarlyReport.provider_message_id,
-                    EarlyReport.status,
-                    EarlyReport.error_code,
-                    EarlyReport.received_at,
+            taken = TakenReports(
+                [
+                    KeptReport(r.id, r.provider_message_id, r.status, r.error_code, r.received_at)
+                    for r in session.execute(ready)
+                ]
+            )
+            yield taken
+            if taken.removed:
+                session.execute(
+                    delete(EarlyReport)
+                    .where(EarlyReport.id.in_(taken.removed))
+                    .execution_options(synchronize_session=False)
                 )
-            ).all()
-            yield [
-                KeptReport(r.id, r.provider_message_id, r.status, r.error_code, r.received_at)
-                for r in rows
-            ]
 
 
 def _kept(row: EarlyReport) -> KeptReport:
