@@ -248,12 +248,19 @@ class PatientRepository:
         return grouped
 
     def enrollment_id(self, external_id: str, plan_id: str | None = None) -> tuple[int, str]:
-        """The enrollment of a patient (on `plan_id`, or their only one) and its plan id."""
+        """The enrollment of a patient (on `plan_id`, or their only one) and its plan id.
+
+        Every edit (reschedule, details, cancel, a feed's booking) finds what it edits here
+        first, so the patient's row is locked here until the transaction ends (PostgreSQL;
+        SQLite serialises writers): a second edit waits, then reads what the first wrote,
+        instead of writing back what it read before. The patient first, as the claim does.
+        """
         with self.database.session() as session:
             query = (
                 select(Enrollment.id, Enrollment.plan_id)
                 .join(Patient, Patient.id == Enrollment.patient_id)
                 .where(Patient.external_id == external_id)
+                .with_for_update(of=Patient)
             )
             if plan_id:
                 query = query.where(Enrollment.plan_id == plan_id)
