@@ -40,6 +40,11 @@ ZONE_SUGGESTIONS = {
     "WET": "Europe/Lisbon",
 }
 FIXED_ZONES_ALLOWED = {"UTC", "Etc/UTC"}
+# Free text staff type, checked by `staff_text` in the service each way in goes through.
+MAX_STAFF_TEXT = 500
+"""A cancel reason, an opt-in note."""
+MAX_FLAG_NOTE = 2000
+"""The note staff leave when they resolve a flag (what was done: a call, a visit)."""
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -55,14 +60,25 @@ def storable(value: str) -> str:
     return value
 
 
-def staff_text(field: str, value: str) -> str:
+def staff_text(field: str, value: str, limit: int = MAX_STAFF_TEXT) -> str:
     """Free text staff (or a feed) give an operation, a cancel reason or a note, checked as
     every entry point's text fields are: EnrollmentError naming `field` when no database can
-    store it (`storable`)."""
+    store it (`storable`) or when it is longer than `limit` (never cut: the end of a note is
+    as much staff's words as its start)."""
     try:
-        return storable(value)
+        storable(value)
     except ValueError as exc:
         raise EnrollmentError([InputProblem(field, str(exc))]) from None
+    if len(value) > limit:
+        raise EnrollmentError([InputProblem(field, f"at most {limit} characters")])
+    return value
+
+
+def fitted(value: str, limit: int = MAX_STAFF_TEXT) -> str:
+    """Text a feed sends (an appointment's cancel reason), kept to `limit` with "…" at the
+    end: no person can shorten it, and the cancel must not be refused for it (the feed's log
+    keeps the message as it came)."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def not_a_formula(value: str) -> str:

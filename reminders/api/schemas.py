@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from reminders.inputs import LocalTime, ProcedureDate, Text, storable
+from reminders.inputs import (
+    MAX_FLAG_NOTE,
+    MAX_STAFF_TEXT,
+    LocalTime,
+    ProcedureDate,
+    Text,
+    storable,
+)
 from reminders.plans.model import Phase, StepChannel
 from reminders.schedule_diff import ChangeAction, MessageStatus
 from reminders.store.inbound_schema import FlagKind, InboundKind
@@ -90,14 +97,16 @@ class RescheduleBody(_Body):
 class CancelBody(_Body):
     """Stop a patient's enrollment."""
 
-    reason: Text = Field(default="cancelled by staff", min_length=1, max_length=500)
+    reason: Text = Field(default="cancelled by staff", min_length=1, max_length=MAX_STAFF_TEXT)
     plan: Text | None = Field(default=None, max_length=64, description="When on several plans.")
 
 
 class ResolveBody(_Body):
     """How staff dealt with a flag."""
 
-    note: Text = Field(default="", max_length=2000, description="What was done (a call, ...).")
+    note: Text = Field(
+        default="", max_length=MAX_FLAG_NOTE, description="What was done (a call, ...)."
+    )
 
 
 # -- responses ------------------------------------------------------------------------------
@@ -147,7 +156,7 @@ class SmsOptInBody(_Body):
 
     note: Text = Field(
         default="",
-        max_length=500,
+        max_length=MAX_STAFF_TEXT,
         description="How the patient agreed again (kept with the opt-in event and the audit log).",
     )
 

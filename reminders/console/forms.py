@@ -13,11 +13,12 @@ from reminders.inputs import LocalTime, ProcedureDate, explain
 T = TypeVar("T")
 _DATE: TypeAdapter[date] = TypeAdapter(ProcedureDate)
 _TIME: TypeAdapter[time] = TypeAdapter(LocalTime)
-MAX_FIELD = 2000
 
 
-def text(form: Any, name: str, limit: int = MAX_FIELD) -> str:
-    """A text field, stripped and bounded ("" when absent or not text)."""
+def text(form: Any, name: str, limit: int | None = None) -> str:
+    """A text field, stripped ("" when absent or not text). Whole unless a `limit` is given:
+    what staff type is checked, and refused naming the field, by the service it goes to
+    (the body limit bounds a form); a limit only bounds a value the console looks up itself."""
     value = form.get(name, "")
     return value.strip()[:limit] if isinstance(value, str) else ""
 

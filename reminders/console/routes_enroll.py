@@ -90,7 +90,7 @@ def enroll_page(request: Request, identity: SignedIn) -> Response:
 def enroll(request: Request, identity: SignedIn) -> Response:
     """Enroll (or update) one patient; a refused field is named next to the form."""
     form = request.state.form
-    values = {name: forms.text(form, name, 400) for name in form if name != "csrf_token"}
+    values = {name: forms.text(form, name) for name in form if name != "csrf_token"}
     fields: dict[str, Any] = {name: values.get(name, "") for name in FIELDS}
     # Unanswered stays None: the service then takes the plan's default or asks for an answer.
     fields["sms_consent"] = CONSENT_ANSWERS.get(values.get("sms_consent", ""))

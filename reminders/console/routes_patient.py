@@ -19,7 +19,7 @@ from reminders.console.pictures import local_day, pain_chart, timeline_picture
 from reminders.console.render import page
 from reminders.enrollment_input import PatientChanges, input_problems
 from reminders.errors import EnrollmentError, InputProblem, ReminderError
-from reminders.inputs import Text
+from reminders.inputs import Text, staff_text
 from reminders.roles import Role
 from reminders.schedule_diff import ChangeAction, MessageStatus, ScheduleChange
 from reminders.store.records import PatientSearch
@@ -123,19 +123,21 @@ def _changes(
         if key == "contact":
             changes = read_changes(
                 {
-                    "phone": forms.text(form, "phone", 64) or None,
-                    "email": forms.text(form, "email", 320) or None,
-                    "preferred_channel": forms.text(form, "preferred_channel", 16),
+                    "phone": forms.text(form, "phone") or None,
+                    "email": forms.text(form, "email") or None,
+                    "preferred_channel": forms.text(form, "preferred_channel"),
                 }
             )
             outcome = service.update_patient(external_id, changes, plan, dry_run=not apply)
             return list(outcome.changes), []
         if key == "opt-in":
-            return _opt_in(request, identity, external_id, forms.text(form, "note", 500), apply)
-        reason = forms.text(form, "reason", 500) or "cancelled by staff"
+            return _opt_in(request, identity, external_id, forms.text(form, "note"), apply)
+        reason = forms.text(form, "reason") or "cancelled by staff"
         preview = service.preview_cancel(external_id, plan)
         if apply:
             service.cancel(external_id, reason, plan)
+        else:
+            staff_text("reason", reason)  # the rule cancel applies, told at the preview
         return [
             ScheduleChange(c.step_id, c.action, c.old_due_at, None, reason) for c in preview
         ], []
@@ -158,6 +160,7 @@ def _opt_in(
     if apply:
         app.sms_consent(identity.actor).resume_patient(external_id, note=note)
         return [], []
+    staff_text("note", note)  # the rule resume_patient applies, told at the preview
     held = [
         ScheduleChange(m.step_id, ChangeAction.RESTORE, m.due_at, None, m.status_reason)
         for m in app.storage.message_views.timeline(external_id)

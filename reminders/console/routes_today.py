@@ -68,5 +68,14 @@ def resolve_flag(
     except NotFoundError:
         return RedirectResponse(f"{PREFIX}/today?notice=gone", status_code=303)
     except EnrollmentError as exc:
-        return page(request, "refused.html", status_code=422, identity=identity, message=str(exc))
+        # The note as typed goes back in the form, to shorten or correct and send again.
+        retry = {"action": f"{PREFIX}/flags/{flag_id}/resolve", "note": note}
+        return page(
+            request,
+            "refused.html",
+            status_code=422,
+            identity=identity,
+            message=str(exc),
+            retry=retry,
+        )
     return RedirectResponse(f"{PREFIX}/today?notice=resolved", status_code=303)

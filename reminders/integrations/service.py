@@ -20,6 +20,7 @@ from reminders.clock import utc_now
 from reminders.enrollment import EnrollmentService, ValidEnrollment
 from reminders.enrollment_input import EnrollmentInput
 from reminders.errors import EnrollmentError, NotFoundError
+from reminders.inputs import fitted
 from reminders.integrations.booking import (
     Refusal,
     booked_patient,
@@ -266,7 +267,7 @@ class AppointmentService:
         try:
             if no_show:
                 patient_id, count = self.enrollment.cancel_after_procedure(
-                    external_id, f"no-show: {reason}", plan_id
+                    external_id, fitted(f"no-show: {reason}"), plan_id
                 )
                 self.flags.create_flags(
                     [
@@ -308,7 +309,7 @@ class AppointmentService:
         return external_id, rule.plan
 
     def _cancel(self, external_id: str, plan_id: str, reason: str) -> int:
-        return self.enrollment.cancel(external_id, reason, plan_id)
+        return self.enrollment.cancel(external_id, fitted(reason), plan_id)
 
     def _entry(self, event: AppointmentEvent, site: Site, rule: Rule) -> ValidEnrollment:
         """The enrollment input the message gives, validated by the enrollment service."""

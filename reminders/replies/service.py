@@ -22,7 +22,7 @@ from reminders.channels.twilio_sms import classify_twilio_code, describe_twilio_
 from reminders.clock import utc_now
 from reminders.consent import SmsConsentService, StopCause, StopVia, stop_kind_of
 from reminders.errors import AfterPassError, ReminderError, describe_error
-from reminders.inputs import staff_text
+from reminders.inputs import MAX_FLAG_NOTE, staff_text
 from reminders.plans.model import Phase
 from reminders.redact import mask_phone
 from reminders.replies.keywords import Keyword, requested_keyword
@@ -495,7 +495,7 @@ class ReplyService:
 
     def resolve_flag(self, flag_id: int, note: str, audit: AuditTrail) -> FlagView:
         """Staff dealt with a flag: record who, when and their note."""
-        note = staff_text("note", note).strip()[:2000]
+        note = staff_text("note", note.strip(), MAX_FLAG_NOTE)
         flag = self.outcomes.resolve_flag(flag_id, self.clock(), str(audit.actor), note or None)
         audit.record("flag.resolve", flag.external_id, f"flag {flag.id} ({flag.kind}): {note}")
         return flag
