@@ -213,7 +213,8 @@ class EnrollmentService:
         keep_cancelled: bool = False,
     ) -> list[EnrollmentOutcome]:
         now = self.clock()
-        states = self.patients.patient_states(e.record.external_id for e in entries)
+        ids = (e.record.external_id for e in entries)
+        states = self.patients.patient_states(ids, lock=True)
         stopped = self._numbers_that_stopped(entries, states)
         requests = []
         # Each plan read once per call: its digest, and its steps after the plan's defaults.

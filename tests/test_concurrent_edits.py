@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from pathlib import Path
@@ -36,6 +36,7 @@ from reminders.catalog import PlanCatalog
 from reminders.enrollment import EnrollmentService
 from reminders.enrollment_input import EnrollmentInput, PatientChanges, read_input
 from reminders.store.database import Database
+from reminders.store.inbound import InboundRepository
 from reminders.store.patients import PatientRepository
 from reminders.store.records import EnrollmentOutcome, EnrollmentRequest
 from reminders.store.storage import Storage
@@ -282,3 +283,60 @@ def test_a_console_edit_while_an_s13_moves_the_appointment_keeps_both(
             (date(2027, 3, 20), dt_time(9, 30)),  # 14:30 UTC in Chicago
             (NEW_EMAIL, "+13125550199"),
         )
+
+
+class InboundThatPauses(InboundRepository):
+    """The edit's inbound store: pauses before it locks the number the patient is given (the
+    patient's row already locked), until the test lets it go."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.reached = threading.Event()
+        self.go = threading.Event()
+        self.backend_pid: int | None = None
+
+    def lock_numbers(self, phones: Collection[str]) -> None:
+        with self.database.session() as session:
+            self.backend_pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        self.reached.set()
+        assert self.go.wait(WAIT), "the test never let the edit go on"
+        super().lock_numbers(phones)
+
+
+def test_an_edit_and_an_enroll_giving_one_patient_the_same_new_number_do_not_deadlock(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """Both lock the patient's row before the number (an edit did; an enroll locked the
+    number first, then waited for the row the edit held: PostgreSQL aborted one)."""
+    if not storage.database.concurrent_writers:
+        pytest.skip("one writer at a time: nothing to deadlock")
+    catalog = PlanCatalog(*write_demo_plan(tmp_path))
+    service = enrolled(storage, catalog)
+    pausing = InboundThatPauses(storage.database)
+    editing = EnrollmentService(
+        dataclasses.replace(storage, inbound=pausing), catalog, clock=lambda: NOW
+    )
+    number = "+13125550188"
+    with_number = ana(BOOKED).model_copy(update={"phone": number, "sms_consent": True})
+    errors: list[BaseException] = []
+
+    edit = in_thread(
+        lambda: editing.update_patient(
+            "MRN1", PatientChanges(phone=number, sms_consent=True), dry_run=False
+        ),
+        errors,
+    )
+    assert pausing.reached.wait(WAIT), f"the edit never got there: {errors}"
+    enroll = in_thread(lambda: service.enroll_one(with_number), errors)
+    deadline = time.monotonic() + WAIT
+    while enroll.is_alive() and not waiting_for(storage.database, pausing.backend_pid):
+        assert time.monotonic() < deadline, "the enroll neither finished nor waited"
+        enroll.join(0.02)
+    pausing.go.set()
+    edit.join(WAIT)
+    enroll.join(WAIT)
+
+    assert not edit.is_alive() and not enroll.is_alive(), "a transaction hung"
+    assert errors == []
+    assert end_state(storage, service) == ("active", BOOKED, OLD_EMAIL)
+    assert storage.patients.patient_states(["MRN1"])["MRN1"].phone == number

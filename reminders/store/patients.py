@@ -55,12 +55,21 @@ class PatientRepository:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def patient_states(self, external_ids: Iterable[str]) -> dict[str, PatientState]:
-        """Opt-out and invalid-phone state of known patients, by external id."""
-        with self.database.session() as session:
-            return self._states(session, list(dict.fromkeys(external_ids)))
+    def patient_states(
+        self, external_ids: Iterable[str], *, lock: bool = False
+    ) -> dict[str, PatientState]:
+        """Opt-out and invalid-phone state of known patients, by external id.
 
-    def _states(self, session: Session, external_ids: Sequence[str]) -> dict[str, PatientState]:
+        `lock`: the rows found stay locked until the transaction ends, taken in id order
+        (PostgreSQL), as `enrollment_id` locks an edited patient: an enroll then holds its
+        known patients before the numbers it locks, in the same order as an edit does.
+        """
+        with self.database.session() as session:
+            return self._states(session, list(dict.fromkeys(external_ids)), lock=lock)
+
+    def _states(
+        self, session: Session, external_ids: Sequence[str], *, lock: bool = False
+    ) -> dict[str, PatientState]:
         states: dict[str, PatientState] = {}
         arrays = self.database.binds_arrays
         query = select(
@@ -70,6 +79,8 @@ class PatientRepository:
             Patient.phone_invalid_at,
             Patient.phone,
         ).where(one_of(Patient.external_id, "ids", arrays=arrays, element=String()))
+        if lock:
+            query = query.order_by(Patient.id).with_for_update(of=Patient)
         for batch in value_batches(external_ids, arrays=arrays):
             rows = session.execute(query, {"ids": list(batch)})
             for external_id, pid, opted_out, invalid, phone in rows:
