@@ -131,6 +131,8 @@ class SmsConsentService:
         change = SmsStateChange(cause.kind, cause.source, now, cause.reason(now))
         email_steps = self.email_steps()
         with self.database.transaction():
+            # The patients first, then the number, as an enroll takes them.
+            self.patients.lock_patients(patient_ids, [number] if number else [])
             if number:
                 # An enroll giving this number in flight commits first, or sees this stop.
                 self.inbound.lock_numbers([number])

@@ -29,12 +29,13 @@ from typing import Any
 import hl7
 import pytest
 from feed_fixtures import Feed, open_feed, siu
-from plan_fixtures import write_demo_plan
+from plan_fixtures import CLINIC, write_demo_plan
 from sqlalchemy import text
 
 from reminders.catalog import PlanCatalog
 from reminders.enrollment import EnrollmentService
 from reminders.enrollment_input import EnrollmentInput, PatientChanges, read_input
+from reminders.replies.service import InboundSms, ReplyService
 from reminders.store.database import Database
 from reminders.store.inbound import InboundRepository
 from reminders.store.patients import PatientRepository
@@ -340,3 +341,62 @@ def test_an_edit_and_an_enroll_giving_one_patient_the_same_new_number_do_not_dea
     assert errors == []
     assert end_state(storage, service) == ("active", BOOKED, OLD_EMAIL)
     assert storage.patients.patient_states(["MRN1"])["MRN1"].phone == number
+
+
+def test_a_stop_while_a_batch_holds_a_patient_on_the_number_does_not_deadlock(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """An enroll holds its known patients, then the numbers it gives; a STOP takes the
+    patients on its number before the number (it took the number first, then waited for a
+    patient the enroll held while the enroll waited for the number: PostgreSQL aborted one).
+    Here Bea is on the number already and the same batch gives it to Cal."""
+    if not storage.database.concurrent_writers:
+        pytest.skip("one writer at a time: nothing to deadlock")
+    catalog = PlanCatalog(*write_demo_plan(tmp_path))
+    shared = "+13125550177"
+
+    def on_shared(external_id: str, name: str) -> EnrollmentInput:
+        return ana(BOOKED).model_copy(
+            update={
+                "external_id": external_id,
+                "first_name": name,
+                "phone": shared,
+                "sms_consent": True,
+            }
+        )
+
+    EnrollmentService(storage, catalog, clock=lambda: NOW).enroll_one(on_shared("B", "Bea"))
+    pausing = InboundThatPauses(storage.database)
+    batch = EnrollmentService(
+        dataclasses.replace(storage, inbound=pausing), catalog, clock=lambda: NOW
+    )
+    replies = ReplyService(storage, catalog, CLINIC, clock=lambda: NOW)
+    errors: list[BaseException] = []
+
+    enroll = in_thread(
+        lambda: batch.enroll([batch.validate(on_shared(*p)) for p in [("B", "Bea"), ("C", "Cal")]]),
+        errors,
+    )
+    assert pausing.reached.wait(WAIT), f"the enroll never got there: {errors}"
+    stop = in_thread(
+        lambda: replies.handle_inbound(InboundSms("SMstop1", shared, "+15550100100", "STOP")),
+        errors,
+    )
+    deadline = time.monotonic() + WAIT
+    while stop.is_alive() and not waiting_for(storage.database, pausing.backend_pid):
+        assert time.monotonic() < deadline, "the STOP neither finished nor waited"
+        stop.join(0.02)
+    pausing.go.set()
+    enroll.join(WAIT)
+    stop.join(WAIT)
+
+    assert not enroll.is_alive() and not stop.is_alive(), "a transaction hung"
+    assert errors == []
+    with storage.database.engine.connect() as connection:
+        opted_out = connection.execute(
+            text("SELECT count(*) FROM patients WHERE sms_opted_out_at IS NOT NULL")
+        ).scalar_one()
+        pending_sms = connection.execute(
+            text("SELECT count(*) FROM messages WHERE channel = 'sms' AND status = 'pending'")
+        ).scalar_one()
+    assert (opted_out, pending_sms) == (2, 0)

@@ -87,6 +87,21 @@ class PatientRepository:
                 states[external_id] = PatientState(pid, opted_out, invalid, phone)
         return states
 
+    def lock_patients(self, patient_ids: Collection[int], phones: Collection[str]) -> None:
+        """Lock these patients' rows and those of everyone on these numbers until the
+        transaction ends, in id order (PostgreSQL), as an enroll or an edit locks its patients:
+        a STOP takes them before its number, so it never holds the number while waiting for a
+        patient an enroll holds while waiting for the number."""
+        if not self.database.concurrent_writers or not (patient_ids or phones):
+            return
+        with self.database.session() as session:
+            session.execute(
+                select(Patient.id)
+                .where(or_(Patient.id.in_(list(patient_ids)), Patient.phone.in_(list(phones))))
+                .order_by(Patient.id)
+                .with_for_update()
+            )
+
     def enroll_many(
         self,
         requests: Sequence[EnrollmentRequest],
