@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from pathlib import Path
@@ -304,13 +304,22 @@ class InboundThatPauses(InboundRepository):
         super().lock_numbers(phones)
 
 
+@pytest.fixture
+def postgres_storage(postgres_url: str) -> Iterator[Storage]:
+    """Migrated, empty storage on PostgreSQL only: SQLite has one writer at a time, so
+    nothing there can deadlock."""
+    opened = Storage.open(postgres_url)
+    yield opened
+    opened.close()
+
+
+@pytest.mark.postgres
 def test_an_edit_and_an_enroll_giving_one_patient_the_same_new_number_do_not_deadlock(
-    storage: Storage, tmp_path: Path
+    postgres_storage: Storage, tmp_path: Path
 ) -> None:
     """Both lock the patient's row before the number (an edit did; an enroll locked the
     number first, then waited for the row the edit held: PostgreSQL aborted one)."""
-    if not storage.database.concurrent_writers:
-        pytest.skip("one writer at a time: nothing to deadlock")
+    storage = postgres_storage
     catalog = PlanCatalog(*write_demo_plan(tmp_path))
     service = enrolled(storage, catalog)
     pausing = InboundThatPauses(storage.database)
@@ -343,15 +352,15 @@ def test_an_edit_and_an_enroll_giving_one_patient_the_same_new_number_do_not_dea
     assert storage.patients.patient_states(["MRN1"])["MRN1"].phone == number
 
 
+@pytest.mark.postgres
 def test_a_stop_while_a_batch_holds_a_patient_on_the_number_does_not_deadlock(
-    storage: Storage, tmp_path: Path
+    postgres_storage: Storage, tmp_path: Path
 ) -> None:
     """An enroll holds its known patients, then the numbers it gives; a STOP takes the
     patients on its number before the number (it took the number first, then waited for a
     patient the enroll held while the enroll waited for the number: PostgreSQL aborted one).
     Here Bea is on the number already and the same batch gives it to Cal."""
-    if not storage.database.concurrent_writers:
-        pytest.skip("one writer at a time: nothing to deadlock")
+    storage = postgres_storage
     catalog = PlanCatalog(*write_demo_plan(tmp_path))
     shared = "+13125550177"
 
