@@ -79,6 +79,25 @@ class AfterPassError(ReminderError):
         super().__init__("; ".join(f"{step}: {describe_error(exc)}" for step, exc in failures))
 
 
+class KeptReportsError(ReminderError):
+    """Kept delivery reports failed to apply and stay kept for the next pass (the others of
+    the pass are applied and committed). `failures`: each report's id, status and error in
+    words, never a phone number or an email address; `applied`: how many did apply."""
+
+    def __init__(self, failures: list[tuple[int, str, str]], applied: int) -> None:
+        self.failures = failures
+        self.applied = applied
+        super().__init__(
+            f"{len(failures)} kept delivery report(s) failed to apply and stay kept for the "
+            "next pass: "
+            + "; ".join(f"id {id_} ({status}): {why}" for id_, status, why in failures)
+        )
+
+    @property
+    def report_ids(self) -> list[int]:
+        return [id_ for id_, _, _ in self.failures]
+
+
 def describe_error(error: Exception) -> str:
     """An error in one line for a person: a ReminderError's own text; any other error's type
     and the first line of its text (a database error's next lines are its SQL)."""

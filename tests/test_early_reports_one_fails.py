@@ -1,7 +1,8 @@
 """A kept delivery report that fails to apply does not hold back the others: each report
 applies on its own, so a carrier opt-out (21610) kept behind a failing report still stops
 texting its number at the next pass. The failing one stays kept, with nothing of it applied
-half-way, and is tried again each pass until it is a day old; then it is dropped, and only
+half-way, and is tried again each pass until it is a day old (each pass then raises
+KeptReportsError naming it, once the others are committed); then it is dropped, and only
 what is really removed is logged as dropped.
 
 Failures come from the database itself (a trigger refusing one message's report, which on
@@ -23,6 +24,7 @@ from api_fixtures import ANA, BEN, WELCOME_AT, World, utc
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from reminders.errors import KeptReportsError
 from reminders.replies.service import KEEP_EARLY_REPORTS_FOR, ReplyService
 from reminders.store.consent import ConsentRepository
 from reminders.store.reply_records import SmsStateChange, SmsStop
@@ -142,22 +144,24 @@ def test_an_opt_out_kept_behind_a_report_that_fails_still_stops_sms(
     replies = failing(world, ana_sid)
     caplog.set_level(logging.INFO)
 
-    assert replies.apply_early_reports() == 1
+    with pytest.raises(KeptReportsError) as failed:  # once the others are committed
+        replies.apply_early_reports()
 
+    assert (failed.value.applied, failed.value.report_ids) == (1, [ana_report])
     assert opted_out(world, "ben") and undelivered_flags(world, "ben") == 1
     # Nothing of Ana's report is kept half-way (no status, no flag), and it stays for later.
     ana = world.message("ana", "welcome")
     assert (ana["provider_status"], ana["error_code"]) != ("undelivered", "21610")
     assert not opted_out(world, "ana") and undelivered_flags(world, "ana") == 0
     assert kept_ids(world) == [ana_report]
-    (said,) = failure_logs(caplog, ana_report)
-    assert "dropped" not in said
+    assert failure_logs(caplog, ana_report) == []  # said by the error, which the caller logs
+    assert ANA not in str(failed.value) and BEN not in str(failed.value)
     assert ANA not in caplog.text and BEN not in caplog.text
 
-    caplog.clear()
     world.at((utc(WELCOME_AT) + timedelta(hours=1)).isoformat())
-    assert replies.apply_early_reports() == 0  # tried again, once, and still kept
-    assert len(failure_logs(caplog, ana_report)) == 1
+    with pytest.raises(KeptReportsError) as failed:  # tried again, and still kept
+        replies.apply_early_reports()
+    assert (failed.value.applied, failed.value.report_ids) == (0, [ana_report])
     assert kept_ids(world) == [ana_report]
     assert undelivered_flags(world, "ben") == 1
 
@@ -165,7 +169,9 @@ def test_an_opt_out_kept_behind_a_report_that_fails_still_stops_sms(
 def test_a_report_applies_once_its_failure_is_fixed(world: World) -> None:
     ana_sid, _, _ = both_opted_out_at_the_carrier(world)
     replies = by_trigger(world, ana_sid)
-    assert replies.apply_early_reports() == 1
+    with pytest.raises(KeptReportsError):
+        replies.apply_early_reports()
+    assert opted_out(world, "ben")
 
     drop_trigger(world, "refuse_report", "messages")
     assert replies.apply_early_reports() == 1
@@ -181,7 +187,9 @@ def test_a_report_that_still_fails_after_a_day_is_dropped_and_said_so(
     replies = by_trigger(world, ana_sid)
     caplog.set_level(logging.INFO)
     world.at((utc(WELCOME_AT) + KEEP_EARLY_REPORTS_FOR - timedelta(minutes=1)).isoformat())
-    assert replies.apply_early_reports() == 1
+    with pytest.raises(KeptReportsError) as failed:
+        replies.apply_early_reports()
+    assert failed.value.applied == 1
     assert kept_ids(world) == [ana_report]
     assert "dropped" not in caplog.text
 

@@ -20,6 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from reminders.clock import utc_now
 from reminders.dispatch.dispatcher import Dispatcher
 from reminders.dispatch.report import PassReport
+from reminders.errors import ReminderError
 from reminders.store.changes import ChangeListener
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,11 @@ class DispatchService:
         if report is not None and self.on_pass:
             try:
                 self.on_pass(report)
-            except Exception:  # a failing hook must not stop dispatching
-                log.exception("after-pass hook failed")
+            except Exception as exc:  # a failing hook must not stop dispatching
+                if isinstance(exc, ReminderError) and exc.__cause__ is None:
+                    log.error("after-pass hook failed: %s", exc)  # its text says it all
+                else:
+                    log.exception("after-pass hook failed")
 
     def _rearm(self) -> None:
         """Arm the next pass for the earliest pending message, a wake-up, or the idle poll.

@@ -21,7 +21,7 @@ from reminders.catalog import PlanCatalog
 from reminders.channels.twilio_sms import classify_twilio_code, describe_twilio_code
 from reminders.clock import utc_now
 from reminders.consent import SmsConsentService, StopCause, StopVia, stop_kind_of
-from reminders.errors import AfterPassError, ReminderError, describe_error
+from reminders.errors import AfterPassError, KeptReportsError, ReminderError, describe_error
 from reminders.inputs import MAX_FLAG_NOTE, staff_text
 from reminders.plans.model import Phase
 from reminders.redact import mask_phone
@@ -331,8 +331,10 @@ class ReplyService:
         is not undone by an earlier "sent". One read of a usually empty table.
 
         Each report applies on its own (a savepoint): one that fails leaves nothing of it
-        applied, is logged, and stays kept for the next pass, while the others apply. Kept
-        for `keep_for`, a report still not applied is dropped (logged once it is gone).
+        applied and stays kept for the next pass, while the others apply. Kept for
+        `keep_for`, a report still not applied is dropped (logged once it is gone). Once the
+        pass has committed, KeptReportsError names the reports that failed and stay kept
+        (`send-due` exits 3 on it, `serve` logs it), so a stuck opt-out is not only a log line.
         """
         if not self.early_reports.any_kept():
             return 0
@@ -340,6 +342,7 @@ class ReplyService:
         kept_until = now - keep_for
         applied = 0
         dropped: list[tuple[KeptReport, str]] = []
+        failed: list[tuple[int, str, str]] = []
         with self.early_reports.take_ready(kept_until=kept_until) as taken:
             in_order = sorted(
                 taken.reports, key=lambda r: (report_rank(r.status), r.received_at, r.id)
@@ -348,14 +351,9 @@ class ReplyService:
                 try:
                     recorded = self._apply_kept(report, now)
                 except Exception as exc:  # the reports behind it must still apply
-                    if report.received_at > kept_until:
-                        log.error(
-                            "a kept delivery report (id %s, %s) failed to apply; it stays "
-                            "kept for the next pass: %s",
-                            report.id,
-                            report.status,
-                            describe_error(exc),
-                        )
+                    if report.received_at > kept_until:  # said once the pass commits
+                        status = " ".join(filter(None, (report.status, report.error_code)))
+                        failed.append((report.id, status, describe_error(exc)))
                         continue
                     dropped.append((report, f"it failed to apply ({describe_error(exc)})"))
                 else:
@@ -371,6 +369,8 @@ class ReplyService:
                 report.received_at.isoformat(timespec="seconds"),
                 why,
             )
+        if failed:
+            raise KeptReportsError(failed, applied)
         return applied
 
     def _apply_kept(self, report: KeptReport, now: datetime) -> bool:
@@ -400,7 +400,9 @@ class ReplyService:
             except Exception as exc:  # the other step must still run
                 failures.append((step, exc))
         if failures:
-            raise AfterPassError(failures) from failures[0][1]
+            # Chained to the first error our own words do not explain, for serve's traceback.
+            unexplained = [exc for _, exc in failures if not isinstance(exc, ReminderError)]
+            raise AfterPassError(failures) from (unexplained[0] if unexplained else None)
 
     def _record_status(
         self, provider_message_id: str, status: str, error_code: str | None, now: datetime
