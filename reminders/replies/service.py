@@ -35,11 +35,11 @@ from reminders.replies.relief import (
 )
 from reminders.replies.texts import reply_text
 from reminders.settings import Settings
+from reminders.store.delivery_reports import report_rank
 from reminders.store.early_reports import KeptReport
 from reminders.store.inbound import DuplicateInbound
 from reminders.store.inbound_schema import FlagKind, InboundKind
 from reminders.store.message_records import DeliveryUpdate
-from reminders.store.outbox import report_rank
 from reminders.store.reply_records import (
     FlagView,
     NewFlag,

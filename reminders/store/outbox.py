@@ -12,13 +12,11 @@ from sqlalchemy import func, select, update
 
 from reminders.store import claims
 from reminders.store.database import Database
-from reminders.store.delivery_reports import record_delivery_status, report_rank
+from reminders.store.delivery_reports import record_delivery_status
 from reminders.store.message_records import ClaimedBatch, ClaimedMessage, DeliveryUpdate
 from reminders.store.outcome_writer import ATTEMPT_NOT_COUNTED, Outcome, OutcomeGroup, OutcomeWriter
 from reminders.store.queries import claimed, claimed_query
 from reminders.store.schema import Message, MessageStatus, Patient
-
-__all__ = ["Outbox", "report_rank"]  # report_rank: the replies service imports it from here
 
 
 class Outbox:
