@@ -1,28 +1,33 @@
 """Patients and their enrollments: enrolling (with the enrollment's messages), lookups.
 
-The patient list staff page through is `patient_lists`."""
+The rows an enroll batch upserts and reads are `enroll_rows`; the patient list staff page
+through is `patient_lists`."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import String, Table, and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from reminders.errors import NotFoundError
 from reminders.plans.versions import AppliedVersion
-from reminders.schedule_diff import SMS_STOPPED_REASONS, StoredMessage, diff_schedule
+from reminders.schedule_diff import SMS_STOPPED_REASONS, diff_schedule
 from reminders.store.applied import read_applied_versions
-from reminders.store.bulk import insert_rows, insert_with_ids
-from reminders.store.database import Database, one_of, value_batches
+from reminders.store.bulk import insert_rows
+from reminders.store.database import Database
+from reminders.store.enroll_rows import (
+    STORED_MESSAGE_COLUMNS,
+    messages_by_enrollment,
+    read_states,
+    upsert_enrollments,
+    upsert_patients,
+)
 from reminders.store.records import (
     EnrollmentDetails,
     EnrollmentOutcome,
     EnrollmentRequest,
-    PatientRecord,
     PatientState,
     StoredEnrollment,
     StoredPatient,
@@ -31,22 +36,9 @@ from reminders.store.records import (
 from reminders.store.schedule_rows import RowChanges
 from reminders.store.schema import Enrollment, EnrollmentStatus, Message, MessageStatus, Patient
 
+__all__ = ["STORED_MESSAGE_COLUMNS", "PatientRepository"]
+
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
-ENROLLMENTS: Table = Enrollment.__table__  # type: ignore[assignment]
-STORED_MESSAGE_COLUMNS = (
-    Message.id,
-    Message.step_id,
-    Message.status,
-    Message.due_at,
-    Message.send_before,
-    Message.channel,
-    Message.language,
-    Message.template,
-    Message.plan_version,
-    Message.status_reason,
-)
-"""What the schedule diff reads of an outbox row: a `StoredMessage`'s fields, in their order."""
 
 
 class PatientRepository:
@@ -65,27 +57,12 @@ class PatientRepository:
         known patients before the numbers it locks, in the same order as an edit does.
         """
         with self.database.session() as session:
-            return self._states(session, list(dict.fromkeys(external_ids)), lock=lock)
-
-    def _states(
-        self, session: Session, external_ids: Sequence[str], *, lock: bool = False
-    ) -> dict[str, PatientState]:
-        states: dict[str, PatientState] = {}
-        arrays = self.database.binds_arrays
-        query = select(
-            Patient.external_id,
-            Patient.id,
-            Patient.sms_opted_out_at,
-            Patient.phone_invalid_at,
-            Patient.phone,
-        ).where(one_of(Patient.external_id, "ids", arrays=arrays, element=String()))
-        if lock:
-            query = query.order_by(Patient.id).with_for_update(of=Patient)
-        for batch in value_batches(external_ids, arrays=arrays):
-            rows = session.execute(query, {"ids": list(batch)})
-            for external_id, pid, opted_out, invalid, phone in rows:
-                states[external_id] = PatientState(pid, opted_out, invalid, phone)
-        return states
+            return read_states(
+                session,
+                list(dict.fromkeys(external_ids)),
+                arrays=self.database.binds_arrays,
+                lock=lock,
+            )
 
     def lock_patients(self, patient_ids: Collection[int], phones: Collection[str]) -> None:
         """Lock these patients' rows and those of everyone on these numbers until the
@@ -122,12 +99,17 @@ class PatientRepository:
             return []
         opened = self.database.rolled_back() if dry_run else self.database.session()
         with opened as session:
-            patient_ids, new_patients = self._upsert_patients(session, requests, now, states)
-            enrollment_ids, created = self._upsert_enrollments(
-                session, requests, patient_ids, new_patients, now
+            arrays = self.database.binds_arrays
+            patient_ids, new_patients = upsert_patients(
+                session, requests, now, states, arrays=arrays
             )
-            existing = self._messages_by_enrollment(
-                session, [eid for key, eid in enrollment_ids.items() if key not in created]
+            enrollment_ids, created = upsert_enrollments(
+                session, requests, patient_ids, new_patients, now, arrays=arrays
+            )
+            existing = messages_by_enrollment(
+                session,
+                [eid for key, eid in enrollment_ids.items() if key not in created],
+                arrays=arrays,
             )
             rows = RowChanges()
             outcomes = []
@@ -159,119 +141,6 @@ class PatientRepository:
             if rows.cancels:
                 session.execute(update(Message), rows.cancels)
         return outcomes
-
-    def _upsert_patients(
-        self,
-        session: Session,
-        requests: Sequence[EnrollmentRequest],
-        now: datetime,
-        states: Mapping[str, PatientState] | None,
-    ) -> tuple[dict[str, int], set[int]]:
-        """Every patient's id by external id, and the ids of the patients inserted now."""
-        records = {r.patient.external_id: r.patient for r in requests}
-        if states is None:
-            states = self._states(session, list(records))
-        known = {eid: states[eid].patient_id for eid in records if eid in states}
-        arrays = self.database.binds_arrays
-        if known:
-            session.execute(
-                update(Patient),
-                [
-                    {**_patient_values(records[eid]), "id": pid, "updated_at": now}
-                    for eid, pid in known.items()
-                ],
-            )
-        renumbered = [r.patient.external_id for r in requests if r.clear_phone_invalid]
-        clear = (
-            update(Patient)
-            .where(one_of(Patient.id, "ids", arrays=arrays), Patient.phone_invalid_at.is_not(None))
-            .values(phone_invalid_at=None)
-        )
-        renumbered_ids = [known[eid] for eid in renumbered if eid in known]
-        for batch in value_batches(renumbered_ids, arrays=arrays):
-            session.execute(clear, {"ids": list(batch)})
-        new = [
-            {**_patient_values(rec), "created_at": now, "updated_at": now}
-            for eid, rec in records.items()
-            if eid not in known
-        ]
-        inserted: set[int] = set()
-        for external_id, pid in insert_with_ids(session, PATIENTS, new, ["external_id"]):
-            known[external_id] = pid
-            inserted.add(pid)
-        return known, inserted
-
-    def _upsert_enrollments(
-        self,
-        session: Session,
-        requests: Sequence[EnrollmentRequest],
-        patient_ids: dict[str, int],
-        new_patients: set[int],
-        now: datetime,
-    ) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]]]:
-        """Every enrollment's id by (external id, plan), and the keys of those inserted now.
-
-        A patient inserted now has no enrollment yet: only the others' are looked up.
-        """
-        by_patient = {patient_ids[r.patient.external_id]: r.patient.external_id for r in requests}
-        ids: dict[tuple[str, str], int] = {}
-        arrays = self.database.binds_arrays
-        query = select(Enrollment.patient_id, Enrollment.plan_id, Enrollment.id).where(
-            one_of(Enrollment.patient_id, "ids", arrays=arrays)
-        )
-        known = [pid for pid in by_patient if pid not in new_patients]
-        for batch in value_batches(known, arrays=arrays):
-            for pid, plan_id, eid in session.execute(query, {"ids": list(batch)}):
-                ids[(by_patient[pid], plan_id)] = eid
-        updates, new = [], []
-        for r in requests:
-            key = (r.patient.external_id, r.plan_id)
-            values = {
-                "plan_version": r.plan_version,
-                "plan_digest": r.plan_digest,
-                "procedure_date": r.procedure_date,
-                "procedure_time": r.procedure_time,
-                "status": EnrollmentStatus.ACTIVE.value,
-                "status_reason": None,
-                "warnings": "\n".join(r.warnings) or None,
-                "updated_at": now,
-            }
-            if key in ids:
-                updates.append({**values, "id": ids[key]})
-            else:
-                new.append(
-                    {
-                        **values,
-                        "patient_id": patient_ids[r.patient.external_id],
-                        "plan_id": r.plan_id,
-                        "created_at": now,
-                    }
-                )
-        if updates:
-            session.execute(update(Enrollment), updates)
-        created: set[tuple[str, str]] = set()
-        for pid, plan_id, eid in insert_with_ids(
-            session, ENROLLMENTS, new, ["patient_id", "plan_id"]
-        ):
-            ids[(by_patient[pid], plan_id)] = eid
-            created.add((by_patient[pid], plan_id))
-        return ids, created
-
-    def _messages_by_enrollment(
-        self, session: Session, enrollment_ids: Iterable[int]
-    ) -> dict[int, list[StoredMessage]]:
-        grouped: dict[int, list[StoredMessage]] = defaultdict(list)
-        arrays = self.database.binds_arrays
-        query = select(Message.enrollment_id, *STORED_MESSAGE_COLUMNS).where(
-            one_of(Message.enrollment_id, "ids", arrays=arrays)
-        )
-        for batch in value_batches(list(enrollment_ids), arrays=arrays):
-            rows = session.execute(query, {"ids": list(batch)})
-            for enrollment_id, row_id, step_id, status, due_at, before, channel, *rest in rows:
-                parsed = MessageStatus(status), due_at, before, contact_channel(channel)
-                stored = StoredMessage(row_id, step_id, *parsed, *rest)
-                grouped[enrollment_id].append(stored)
-        return grouped
 
     def enrollment_id(self, external_id: str, plan_id: str | None = None) -> tuple[int, str]:
         """The enrollment of a patient (on `plan_id`, or their only one) and its plan id.
@@ -413,20 +282,6 @@ def _lock_patient_of(session: Session, enrollment_id: int) -> None:
         .where(Enrollment.id == enrollment_id)
         .with_for_update(of=Patient)
     )
-
-
-def _patient_values(record: PatientRecord) -> dict[str, Any]:
-    return {
-        "external_id": record.external_id,
-        "first_name": record.first_name,
-        "timezone": record.timezone,
-        "language": record.language,
-        "preferred_channel": record.preferred_channel,
-        "phone": record.phone,
-        "email": record.email,
-        "sms_consent": record.sms_consent,
-        "attributes": dict(record.attributes),
-    }
 
 
 def _stored_patient(row: Patient) -> StoredPatient:
