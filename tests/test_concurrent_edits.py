@@ -30,6 +30,7 @@ import hl7
 import pytest
 from feed_fixtures import Feed, open_feed, siu
 from plan_fixtures import CLINIC, write_demo_plan
+from race_fixtures import WAIT, in_thread, waiting_for
 from sqlalchemy import text
 
 from reminders.catalog import PlanCatalog
@@ -47,7 +48,6 @@ pytestmark = pytest.mark.usefixtures("database_url")
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 BOOKED, MOVED = date(2027, 3, 10), date(2027, 3, 20)
 OLD_EMAIL, NEW_EMAIL = "ana@example.org", "ana.new@example.org"
-WAIT = 20.0  # seconds; only reached when something hangs
 
 
 class PatientsThatPause(PatientRepository):
@@ -79,31 +79,6 @@ class PatientsThatPause(PatientRepository):
                 self.backend_pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         self.reached.set()
         assert self.go.wait(WAIT), "the test never let the first edit commit"
-
-
-def waiting_for(database: Database, pid: int | None) -> bool:
-    """Whether a transaction waits for a lock the one on backend `pid` holds (PostgreSQL)."""
-    with database.engine.connect() as connection:
-        waiting = connection.execute(
-            text(
-                "SELECT count(*) FROM pg_locks "
-                "WHERE NOT granted AND :pid = ANY(pg_blocking_pids(pid))"
-            ),
-            {"pid": pid},
-        ).scalar_one()
-    return bool(waiting)
-
-
-def in_thread(work: Callable[[], object], errors: list[BaseException]) -> threading.Thread:
-    def run() -> None:
-        try:
-            work()
-        except BaseException as exc:  # reported by the test, not lost on the thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 def ana(procedure_date: date) -> EnrollmentInput:

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from plan_fixtures import CLINIC, write_demo_plan
+from race_fixtures import WAIT, in_thread
 from sqlalchemy import text
 
 from reminders.access.actor import Actor
@@ -42,7 +43,6 @@ pytestmark = pytest.mark.usefixtures("database_url")
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 PHONE = "+13125550177"
-WAIT = 20.0  # seconds; only reached when something hangs
 
 
 class Pause:
@@ -94,18 +94,6 @@ def waiting_for_number(database: Database, phone: str) -> bool:
             {"phone": phone},
         ).scalar_one()
     return bool(waiting)
-
-
-def in_thread(work: Callable[[], object], errors: list[BaseException]) -> threading.Thread:
-    def run() -> None:
-        try:
-            work()
-        except BaseException as exc:  # reported by the test, not lost on the thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 @pytest.mark.parametrize("first", ["enroll", "stop"])
