@@ -4,6 +4,7 @@ errors kept for the test, and see from outside whether PostgreSQL made one wait.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import text
@@ -38,3 +39,30 @@ def waiting_for(database: Database, pid: int | None) -> bool:
             {"pid": pid},
         ).scalar_one()
     return bool(waiting)
+
+
+def race(
+    first: Callable[[], object],
+    second: Callable[[], object],
+    *,
+    reached: threading.Event,
+    go: threading.Event,
+    second_waits: Callable[[], bool] | None,
+) -> list[BaseException]:
+    """Run `first` until it pauses (`reached`), then `second`; let `second` run until it is
+    done (the race lost) or `second_waits()` sees it waiting for the first (the lock held);
+    then `go` lets the first commit. What the two raised, once both have ended."""
+    errors: list[BaseException] = []
+    first_thread = in_thread(first, errors)
+    assert reached.wait(WAIT), f"the first transaction never got there: {errors}"
+    second_thread = in_thread(second, errors)
+    if second_waits is not None:
+        deadline = time.monotonic() + WAIT
+        while second_thread.is_alive() and not second_waits():
+            assert time.monotonic() < deadline, "the second neither finished nor waited"
+            second_thread.join(0.02)
+    go.set()
+    first_thread.join(WAIT)
+    second_thread.join(WAIT)
+    assert not first_thread.is_alive() and not second_thread.is_alive(), "a transaction hung"
+    return errors

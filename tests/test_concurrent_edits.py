@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
@@ -30,7 +29,7 @@ import hl7
 import pytest
 from feed_fixtures import Feed, open_feed, siu
 from plan_fixtures import CLINIC, write_demo_plan
-from race_fixtures import WAIT, in_thread, waiting_for
+from race_fixtures import WAIT, race, waiting_for
 from sqlalchemy import text
 
 from reminders.catalog import PlanCatalog
@@ -172,22 +171,16 @@ def test_two_edits_of_one_patient_end_as_one_after_the_other(
     first_service = EnrollmentService(
         dataclasses.replace(storage, patients=pausing), catalog, clock=lambda: NOW
     )
-    errors: list[BaseException] = []
+    errors = race(
+        lambda: EDITS[first](first_service),
+        lambda: EDITS[second](service),
+        reached=pausing.reached,
+        go=pausing.go,
+        second_waits=(lambda: waiting_for(database, pausing.backend_pid))
+        if database.concurrent_writers
+        else None,
+    )
 
-    first_thread = in_thread(lambda: EDITS[first](first_service), errors)
-    assert pausing.reached.wait(WAIT), f"the first edit never got there: {errors}"
-    second_thread = in_thread(lambda: EDITS[second](service), errors)
-    if database.concurrent_writers:
-        # The second runs until it is done (the race lost) or waits for the first (the fix).
-        deadline = time.monotonic() + WAIT
-        while second_thread.is_alive() and not waiting_for(database, pausing.backend_pid):
-            assert time.monotonic() < deadline, "the second edit neither finished nor waited"
-            second_thread.join(0.02)
-    pausing.go.set()
-    first_thread.join(WAIT)
-    second_thread.join(WAIT)
-
-    assert not first_thread.is_alive() and not second_thread.is_alive(), "an edit hung"
     refused = [e for e in errors if "is cancelled" in str(e)]
     assert [e for e in errors if e not in refused] == []
     assert len(refused) <= 1 and (not refused or "cancel" in (first, second))
@@ -232,21 +225,16 @@ def test_a_console_edit_while_an_s13_moves_the_appointment_keeps_both(
             ),
             "hl7": lambda: acks.append(hl7_ack(feed, s13)),
         }
-        errors: list[BaseException] = []
+        errors = race(
+            works[first],
+            works["hl7" if first == "console" else "console"],
+            reached=pausing.reached,
+            go=pausing.go,
+            second_waits=(lambda: waiting_for(database, pausing.backend_pid))
+            if database.concurrent_writers
+            else None,
+        )
 
-        first_thread = in_thread(works[first], errors)
-        assert pausing.reached.wait(WAIT), f"the first edit never got there: {errors}"
-        second_thread = in_thread(works["hl7" if first == "console" else "console"], errors)
-        if database.concurrent_writers:
-            deadline = time.monotonic() + WAIT
-            while second_thread.is_alive() and not waiting_for(database, pausing.backend_pid):
-                assert time.monotonic() < deadline, "the second edit neither finished nor waited"
-                second_thread.join(0.02)
-        pausing.go.set()
-        first_thread.join(WAIT)
-        second_thread.join(WAIT)
-
-        assert not first_thread.is_alive() and not second_thread.is_alive(), "an edit hung"
         assert errors == []
         assert acks == ["AA"]
         check = EnrollmentService(storage, catalog, clock=feed.clock)
@@ -303,25 +291,16 @@ def test_an_edit_and_an_enroll_giving_one_patient_the_same_new_number_do_not_dea
     )
     number = "+13125550188"
     with_number = ana(BOOKED).model_copy(update={"phone": number, "sms_consent": True})
-    errors: list[BaseException] = []
-
-    edit = in_thread(
+    errors = race(
         lambda: editing.update_patient(
             "MRN1", PatientChanges(phone=number, sms_consent=True), dry_run=False
         ),
-        errors,
+        lambda: service.enroll_one(with_number),
+        reached=pausing.reached,
+        go=pausing.go,
+        second_waits=lambda: waiting_for(storage.database, pausing.backend_pid),
     )
-    assert pausing.reached.wait(WAIT), f"the edit never got there: {errors}"
-    enroll = in_thread(lambda: service.enroll_one(with_number), errors)
-    deadline = time.monotonic() + WAIT
-    while enroll.is_alive() and not waiting_for(storage.database, pausing.backend_pid):
-        assert time.monotonic() < deadline, "the enroll neither finished nor waited"
-        enroll.join(0.02)
-    pausing.go.set()
-    edit.join(WAIT)
-    enroll.join(WAIT)
 
-    assert not edit.is_alive() and not enroll.is_alive(), "a transaction hung"
     assert errors == []
     assert end_state(storage, service) == ("active", BOOKED, OLD_EMAIL)
     assert storage.patients.patient_states(["MRN1"])["MRN1"].phone == number
@@ -355,26 +334,14 @@ def test_a_stop_while_a_batch_holds_a_patient_on_the_number_does_not_deadlock(
         dataclasses.replace(storage, inbound=pausing), catalog, clock=lambda: NOW
     )
     replies = ReplyService(storage, catalog, CLINIC, clock=lambda: NOW)
-    errors: list[BaseException] = []
-
-    enroll = in_thread(
+    errors = race(
         lambda: batch.enroll([batch.validate(on_shared(*p)) for p in [("B", "Bea"), ("C", "Cal")]]),
-        errors,
-    )
-    assert pausing.reached.wait(WAIT), f"the enroll never got there: {errors}"
-    stop = in_thread(
         lambda: replies.handle_inbound(InboundSms("SMstop1", shared, "+15550100100", "STOP")),
-        errors,
+        reached=pausing.reached,
+        go=pausing.go,
+        second_waits=lambda: waiting_for(storage.database, pausing.backend_pid),
     )
-    deadline = time.monotonic() + WAIT
-    while stop.is_alive() and not waiting_for(storage.database, pausing.backend_pid):
-        assert time.monotonic() < deadline, "the STOP neither finished nor waited"
-        stop.join(0.02)
-    pausing.go.set()
-    enroll.join(WAIT)
-    stop.join(WAIT)
 
-    assert not enroll.is_alive() and not stop.is_alive(), "a transaction hung"
     assert errors == []
     with storage.database.engine.connect() as connection:
         opted_out = connection.execute(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import pytest
 from plan_fixtures import CLINIC, write_demo_plan
-from race_fixtures import WAIT, in_thread
+from race_fixtures import WAIT, race
 from sqlalchemy import text
 
 from reminders.access.actor import Actor
@@ -132,22 +131,16 @@ def test_a_stop_while_the_number_is_being_enrolled_opts_the_patient_out(
             InboundSms("SMstop1", PHONE, "+15550100100", "STOP")
         ),
     }
-    errors: list[BaseException] = []
+    errors = race(
+        works[first],
+        works["stop" if first == "enroll" else "enroll"],
+        reached=pause.reached,
+        go=pause.go,
+        second_waits=(lambda: waiting_for_number(database, PHONE))
+        if database.concurrent_writers
+        else None,
+    )
 
-    first_thread = in_thread(works[first], errors)
-    assert pause.reached.wait(WAIT), f"the first transaction never got there: {errors}"
-    second = in_thread(works["stop" if first == "enroll" else "enroll"], errors)
-    if database.concurrent_writers:
-        # The second runs until it is done (the race lost) or waits for the number (the fix).
-        deadline = time.monotonic() + WAIT
-        while second.is_alive() and not waiting_for_number(database, PHONE):
-            assert time.monotonic() < deadline, "the second neither finished nor waited"
-            second.join(0.02)
-    pause.go.set()
-    first_thread.join(WAIT)
-    second.join(WAIT)
-
-    assert not first_thread.is_alive() and not second.is_alive(), "a transaction hung"
     assert errors == []
     with database.engine.connect() as connection:
         opted_out = connection.execute(
