@@ -86,24 +86,13 @@ class EarlyReportRepository:
         """
         recorded = exists().where(Message.provider_message_id == EarlyReport.provider_message_id)
         ready = (
-            select(
-                EarlyReport.id,
-                EarlyReport.provider_message_id,
-                EarlyReport.status,
-                EarlyReport.error_code,
-                EarlyReport.received_at,
-            )
+            select(EarlyReport)
             .where(or_(recorded, EarlyReport.received_at <= kept_until))
             .order_by(EarlyReport.id)
             .with_for_update(skip_locked=True)
         )
         with self.database.transaction() as session:
-            taken = TakenReports(
-                [
-                    KeptReport(r.id, r.provider_message_id, r.status, r.error_code, r.received_at)
-                    for r in session.execute(ready)
-                ]
-            )
+            taken = TakenReports([_kept(row) for row in session.scalars(ready)])
             yield taken
             if taken.removed:
                 session.execute(
